@@ -1,0 +1,85 @@
+# adcorre - build, test, install.
+# Honours the LuaRocks variables (CC, CFLAGS, LIBFLAG, LUA_INCDIR, INST_LIBDIR,
+# INST_LUADIR) so `luarocks make` and plain `make` build the same thing.
+
+CC        ?= gcc
+LUA       ?= lua5.4
+BUSTED    ?= /usr/bin/busted
+PYTHON    ?= /usr/bin/python3
+LUA_INCDIR ?= /usr/include/lua5.4
+OPENBLAS_INCDIR ?= /usr/include/x86_64-linux-gnu
+CFLAGS    ?= -O2 -fPIC
+LIBFLAG   ?= -shared
+OPT       := -O3 -march=x86-64-v2 -mtune=native -fno-math-errno -fno-trapping-math
+WARN      := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wno-unused-parameter
+INCS      := -I$(LUA_INCDIR) -I$(OPENBLAS_INCDIR) -I$(OPENBLAS_INCDIR)/openblas-pthread -I/usr/include/stb -Icsrc
+LIBS      := -lopenblas -llapacke -lstb -lpthread -lm
+ALL_CFLAGS = $(CFLAGS) $(OPT) -fPIC -std=gnu11 $(WARN) $(INCS)
+
+SRCS := $(sort $(wildcard csrc/*.c))
+HDRS := $(wildcard csrc/*.h)
+OBJS := $(SRCS:csrc/%.c=build/obj/%.o)
+ASAN_OBJS := $(SRCS:csrc/%.c=build-asan/obj/%.o)
+LIB  := build/adcorre/core.so
+ASAN_LIB := build-asan/adcorre/core.so
+
+DEBIAN_PKGS := lua5.4 liblua5.4-dev libopenblas-dev liblapacke-dev libstb-dev \
+               lua-busted luarocks lua-argparse gcc make pkg-config
+
+INST_LIBDIR ?= /usr/local/lib/lua/5.4
+INST_LUADIR ?= /usr/local/share/lua/5.4
+
+.PHONY: all deps deps-dev test asan install clean bench demo
+all: $(LIB)
+
+$(LIB): $(OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIBFLAG) -o $@ $(OBJS) $(LIBS)
+
+build/obj/%.o: csrc/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# Installs the Debian packages that are missing; a no-op when all are present.
+deps:
+	@missing=""; for p in $(DEBIAN_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	else echo "deps: all present"; fi
+
+# Reference implementations used by the comparison specs and benchmarks.
+deps-dev:
+	@for p in python3-torch python3-numpy clang libclang-rt-14-dev; do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; fi
+
+test: $(LIB)
+	$(LUA) $(BUSTED)
+
+# The same specs against an AddressSanitizer + UndefinedBehaviorSanitizer build.
+ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+build-asan/obj/%.o: csrc/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) -fPIC -std=gnu11 $(WARN) $(INCS) $(ASAN_FLAGS) -c -o $@ $<
+$(ASAN_LIB): $(ASAN_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) -shared $(ASAN_FLAGS) -o $@ $(ASAN_OBJS) $(LIBS)
+asan: $(ASAN_LIB)
+	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=0:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	AC_TEST_CPATH=./build-asan/?.so $(LUA) $(BUSTED) --cpath=./build-asan/?.so
+
+install: $(LIB)
+	mkdir -p $(INST_LIBDIR)/adcorre $(INST_LUADIR)/adcorre
+	cp $(LIB) $(INST_LIBDIR)/adcorre/core.so
+	cd lua && find adcorre -name '*.lua' -exec install -D -m 644 {} $(INST_LUADIR)/{} \;
+
+bench: $(LIB)
+	$(LUA) bench/run.lua
+
+clean:
+	rm -rf build build-asan
