@@ -21,6 +21,7 @@ AREA(augment)
 AREA(data)
 AREA(synthfer)
 AREA(plot)
+AREA(safetensors)
 #undef AREA
 
 int luaopen_adcorre_core(lua_State *L);
@@ -29,6 +30,7 @@ int luaopen_adcorre_core(lua_State *L) {
 #define OPEN(name) if (ac_open_##name) { ac_open_##name(L); }
   OPEN(tensor) OPEN(ops) OPEN(linalg) OPEN(io) OPEN(nn) OPEN(loss)
   OPEN(optim) OPEN(image) OPEN(augment) OPEN(data) OPEN(synthfer) OPEN(plot)
+  OPEN(safetensors)
 #undef OPEN
   return 1;
 }
