@@ -1,0 +1,507 @@
+/*
+ * adcorre_loss.c - kernels of the Ad-Corre loss: epsilon-guarded row
+ * correlation, softmax cross-entropy, FD (adaptive weights, one sgemm per
+ * embedding), MD ("present" / "reference" class means), ED, the gradient of
+ * each with respect to the logits and every embedding, and the confusion
+ * history ring. The definitions are in adcorre_loss.h; doc/loss.md derives
+ * the gradients.
+ */
+#include "adcorre_loss.h"
+
+#include <cblas.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tensor.h"
+
+/* ======================================================================== */
+/* Row normalisation and correlation                                         */
+/* ======================================================================== */
+
+void ac_rownorm_forward(const float *X, int64_t n, int64_t m, double eps, float *U, double *s) {
+  for (int64_t i = 0; i < n; i++) {
+    const float *x = X + i * m;
+    float *u = U + i * m;
+    double sum = 0.0;
+    for (int64_t t = 0; t < m; t++) sum += x[t];
+    double mean = sum / (double)m, ss = 0.0;
+    for (int64_t t = 0; t < m; t++) {
+      double c = (double)x[t] - mean;
+      ss += c * c;
+    }
+    double si = sqrt(ss + eps), inv = 1.0 / si;
+    for (int64_t t = 0; t < m; t++) u[t] = (float)(((double)x[t] - mean) * inv);
+    s[i] = si;
+  }
+}
+
+/* dL/dc = (g - u <u,g>) / s ; dL/dx = dL/dc - mean(dL/dc). */
+double ac_rownorm_backward_row(const float *u, double s, const double *g, int64_t m, double *dx) {
+  double dot = 0.0, gsum = 0.0, usum = 0.0;
+  for (int64_t t = 0; t < m; t++) {
+    dot += (double)u[t] * g[t];
+    gsum += g[t];
+    usum += u[t];
+  }
+  double inv = 1.0 / s, mean = (gsum - dot * usum) * inv / (double)m, sq = 0.0;
+  for (int64_t t = 0; t < m; t++) {
+    double v = (g[t] - (double)u[t] * dot) * inv - mean;
+    dx[t] = v;
+    sq += v * v;
+  }
+  return sq;
+}
+
+/* The same two steps on a double row (MD's class means). */
+static void rownorm_forward_d(double *x, int64_t m, double eps, double *s) {
+  double sum = 0.0, ss = 0.0;
+  for (int64_t t = 0; t < m; t++) sum += x[t];
+  double mean = sum / (double)m;
+  for (int64_t t = 0; t < m; t++) {
+    x[t] -= mean;
+    ss += x[t] * x[t];
+  }
+  *s = sqrt(ss + eps);
+  double inv = 1.0 / *s;
+  for (int64_t t = 0; t < m; t++) x[t] *= inv;
+}
+
+static void rownorm_backward_d(const double *u, double s, const double *g, int64_t m, double *dx) {
+  double dot = 0.0, gsum = 0.0, usum = 0.0;
+  for (int64_t t = 0; t < m; t++) {
+    dot += u[t] * g[t];
+    gsum += g[t];
+    usum += u[t];
+  }
+  double inv = 1.0 / s, mean = (gsum - dot * usum) * inv / (double)m;
+  for (int64_t t = 0; t < m; t++) dx[t] = (g[t] - u[t] * dot) * inv - mean;
+}
+
+int ac_corrcoef(const float *X, int64_t n, int64_t m, double eps, float *R, float *U_scratch,
+                double *s_scratch) {
+  if (n < 1 || m < 1 || n > INT_MAX || m > INT_MAX)
+    return ac_fail("corrcoef: matrix [%lld, %lld] must have 1..%d rows and columns", (long long)n,
+                   (long long)m, INT_MAX);
+  ac_rownorm_forward(X, n, m, eps, U_scratch, s_scratch);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n, (int)m, 1.0f, U_scratch,
+              (int)m, U_scratch, (int)m, 0.0f, R, (int)n);
+  return 0;
+}
+
+/* ======================================================================== */
+/* Softmax cross-entropy                                                      */
+/* ======================================================================== */
+
+double ac_ce_forward(const float *Z, const int64_t *y, int64_t B, int64_t C, float *P) {
+  double total = 0.0;
+  for (int64_t b = 0; b < B; b++) {
+    const float *z = Z + b * C;
+    float *p = P + b * C;
+    double mx = z[0];
+    for (int64_t c = 1; c < C; c++)
+      if (z[c] > mx) mx = z[c];
+    double sum = 0.0;
+    for (int64_t c = 0; c < C; c++) sum += exp((double)z[c] - mx);
+    double lse = mx + log(sum);
+    for (int64_t c = 0; c < C; c++) p[c] = (float)exp((double)z[c] - lse);
+    total += lse - (double)z[y[b]];
+  }
+  return total / (double)B;
+}
+
+double ac_ce_backward(const float *P, const int64_t *y, int64_t B, int64_t C, double scale,
+                      float *gZ) {
+  double sq = 0.0;
+  for (int64_t b = 0; b < B; b++) {
+    for (int64_t c = 0; c < C; c++) {
+      double v = scale * ((double)P[b * C + c] - (c == y[b] ? 1.0 : 0.0));
+      gZ[b * C + c] = (float)v;
+      sq += v * v;
+    }
+  }
+  return sq;
+}
+
+/* ======================================================================== */
+/* Confusion history                                                          */
+/* ======================================================================== */
+
+void ac_adcorre_clear_history(ac_adcorre *L) {
+  L->hist_len = 0;
+  L->hist_pos = 0;
+  memset(L->counts, 0, sizeof(int64_t) * (size_t)L->C * (size_t)L->C);
+}
+
+void ac_adcorre_record(ac_adcorre *L, const int64_t *y, const int64_t *pred, int64_t n) {
+  if (L->hist_cap <= 0) return;
+  int64_t C = L->C;
+  for (int64_t i = 0; i < n; i++) {
+    if (L->hist_len == L->hist_cap) {
+      int64_t oy = L->hist_y[L->hist_pos], op = L->hist_p[L->hist_pos];
+      L->counts[oy * C + op]--;
+    } else {
+      L->hist_len++;
+    }
+    L->hist_y[L->hist_pos] = (int32_t)y[i];
+    L->hist_p[L->hist_pos] = (int32_t)pred[i];
+    L->counts[y[i] * C + pred[i]]++;
+    L->hist_pos = (L->hist_pos + 1) % L->hist_cap;
+  }
+}
+
+void ac_adcorre_confusion(const ac_adcorre *L, double *M) {
+  int64_t C = L->C;
+  if (L->pinned) {
+    memcpy(M, L->M_pinned, sizeof(double) * (size_t)(C * C));
+    return;
+  }
+  for (int64_t r = 0; r < C; r++) {
+    int64_t tot = 0;
+    for (int64_t c = 0; c < C; c++) tot += L->counts[r * C + c];
+    for (int64_t c = 0; c < C; c++)
+      M[r * C + c] = tot > 0 ? (double)L->counts[r * C + c] / (double)tot : 0.0;
+  }
+}
+
+void ac_adcorre_set_confusion(ac_adcorre *L, const double *M) {
+  if (!M) {
+    L->pinned = 0;
+    return;
+  }
+  memcpy(L->M_pinned, M, sizeof(double) * (size_t)L->C * (size_t)L->C);
+  L->pinned = 1;
+}
+
+/* M[c,c] of the matrix the weights use. */
+static double confusion_diag(const ac_adcorre *L, int64_t c) {
+  int64_t C = L->C;
+  if (L->pinned) return L->M_pinned[c * C + c];
+  int64_t tot = 0;
+  for (int64_t t = 0; t < C; t++) tot += L->counts[c * C + t];
+  return tot > 0 ? (double)L->counts[c * C + c] / (double)tot : 0.0;
+}
+
+/* ======================================================================== */
+/* Life cycle and workspace                                                   */
+/* ======================================================================== */
+
+int ac_adcorre_init(ac_adcorre *L, int cls, int64_t history) {
+  memset(L, 0, sizeof(*L));
+  if (cls < 1) return ac_fail("AdCorreLoss: classes must be >= 1, got %d", cls);
+  if (history < 0 || history > ((int64_t)1 << 40))
+    return ac_fail("AdCorreLoss: history must be in 0..2^40, got %lld", (long long)history);
+  L->C = cls;
+  L->lambda = 50.0 / (double)cls;
+  L->eps = 1e-8;
+  L->use_fd = L->use_md = L->use_ed = 1;
+  L->adaptive = 1;
+  L->md_mode = AC_MD_PRESENT;
+  L->hist_cap = history;
+  size_t hc = history > 0 ? (size_t)history : 1;
+  L->hist_y = malloc(sizeof(int32_t) * hc);
+  L->hist_p = malloc(sizeof(int32_t) * hc);
+  L->counts = calloc((size_t)cls * (size_t)cls, sizeof(int64_t));
+  L->M_pinned = calloc((size_t)cls * (size_t)cls, sizeof(double));
+  if (!L->hist_y || !L->hist_p || !L->counts || !L->M_pinned) {
+    ac_adcorre_free(L);
+    return ac_fail("AdCorreLoss: out of memory for a history of %lld predictions",
+                   (long long)history);
+  }
+  return 0;
+}
+
+void ac_adcorre_free(ac_adcorre *L) {
+  free(L->hist_y);
+  free(L->hist_p);
+  free(L->counts);
+  free(L->M_pinned);
+  free(L->ws);
+  memset(L, 0, sizeof(*L));
+}
+
+static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+/* Lays the workspace out for (B, k, d), growing it if needed. */
+static int workspace(ac_adcorre *L, int64_t B, int64_t k, int64_t d) {
+  size_t C = (size_t)L->C, b = (size_t)B, kk = (size_t)k, dd = (size_t)d;
+  size_t sz[14] = {
+      sizeof(int64_t) * b,          sizeof(float) * b * C,      sizeof(float) * kk * b * dd,
+      sizeof(double) * kk * b,      sizeof(float) * kk * b * dd, sizeof(float) * b * b,
+      sizeof(double) * b * dd,      sizeof(double) * kk * C * dd, sizeof(double) * kk * C,
+      sizeof(double) * C,           sizeof(int64_t) * C,        sizeof(int) * C,
+      sizeof(double) * (4 * dd + C * dd), sizeof(double) * b};
+  size_t total = 0;
+  for (int i = 0; i < 14; i++) total += round64(sz[i]);
+  if (total > L->ws_bytes) {
+    void *p = NULL;
+    if (posix_memalign(&p, 64, total) != 0 || !p)
+      return ac_fail("AdCorreLoss: out of memory (%zu bytes of workspace for B=%lld, k=%lld, d=%lld)",
+                     total, (long long)B, (long long)k, (long long)d);
+    free(L->ws);
+    L->ws = p;
+    L->ws_bytes = total;
+  }
+  char *q = L->ws;
+  void **slot[14] = {(void **)&L->y,  (void **)&L->P,  (void **)&L->U,    (void **)&L->s,
+                     (void **)&L->V,  (void **)&L->A,  (void **)&L->S,    (void **)&L->mu,
+                     (void **)&L->ms, (void **)&L->mw, (void **)&L->ncls, (void **)&L->pos,
+                     (void **)&L->row, (void **)&L->wa};
+  for (int i = 0; i < 14; i++) {
+    *slot[i] = q;
+    q += round64(sz[i]);
+  }
+  return 0;
+}
+
+/* ======================================================================== */
+/* Forward                                                                    */
+/* ======================================================================== */
+
+/* FD: A = W o Omega, V_j = A U_j, value = sum W - sum_a <u_a, V_a>. */
+static double fd_forward(ac_adcorre *L, int64_t B, int64_t k, int64_t d) {
+  if (B < 2) return 0.0;
+  const int64_t *y = L->y;
+  double *wa = L->wa, sumW = 0.0;
+  /* mw [C] is free until md_forward: per-class 1 - M[c,c] */
+  for (int64_t c = 0; c < L->C; c++) L->mw[c] = L->adaptive ? 1.0 - confusion_diag(L, c) : 0.0;
+  for (int64_t a = 0; a < B; a++) wa[a] = L->mw[y[a]];
+  for (int64_t a = 0; a < B; a++) {
+    for (int64_t b = 0; b < B; b++) {
+      if (a == b) {
+        L->A[a * B + b] = 0.0f;
+        continue;
+      }
+      double W = 1.0 + wa[a] + wa[b];
+      sumW += W;
+      L->A[a * B + b] = (float)(y[a] == y[b] ? W : -W);
+    }
+  }
+  double total = 0.0;
+  for (int64_t j = 0; j < k; j++) {
+    const float *U = L->U + j * B * d;
+    float *V = L->V + j * B * d;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)B, (int)d, (int)B, 1.0f, L->A,
+                (int)B, U, (int)d, 0.0f, V, (int)d);
+    double dot = 0.0;
+    for (int64_t t = 0; t < B * d; t++) dot += (double)U[t] * (double)V[t];
+    total += sumW - dot;
+  }
+  return total / ((double)k * (double)B * (double)B);
+}
+
+/* ED: per sample, k(k-1) + |S_b|^2 - sum_j |u_j,b|^2, S_b = sum_j u_j,b (saved). */
+static double ed_forward(ac_adcorre *L, int64_t B, int64_t k, int64_t d) {
+  if (k < 2) return 0.0;
+  double total = 0.0;
+  for (int64_t b = 0; b < B; b++) {
+    double *S = L->S + b * d, sq = 0.0, ss = 0.0;
+    for (int64_t t = 0; t < d; t++) S[t] = 0.0;
+    for (int64_t j = 0; j < k; j++) {
+      const float *u = L->U + (j * B + b) * d;
+      for (int64_t t = 0; t < d; t++) {
+        S[t] += u[t];
+        sq += (double)u[t] * (double)u[t];
+      }
+    }
+    for (int64_t t = 0; t < d; t++) ss += S[t] * S[t];
+    total += (double)(k * (k - 1)) + ss - sq;
+  }
+  return total / ((double)B * (double)k * (double)k);
+}
+
+/* MD: class means of each E_j, normalised rows mu (C' of them), value
+ * C'(C'-1) + |sum mu|^2 - sum |mu|^2 over C'^2. */
+static double md_forward(ac_adcorre *L, const float *const *E, int64_t B, int64_t k, int64_t d) {
+  int64_t C = L->C, Cp = 0;
+  const int64_t *y = L->y;
+  for (int64_t c = 0; c < C; c++) L->ncls[c] = 0;
+  for (int64_t b = 0; b < B; b++) L->ncls[y[b]]++;
+  if (L->md_mode == AC_MD_REFERENCE) {
+    for (int64_t c = 0; c < C; c++) {
+      L->pos[c] = (int)c;
+      L->mw[c] = (double)L->ncls[c] + (double)(B - L->ncls[c]) * AC_MD_REFERENCE_WEIGHT;
+    }
+    Cp = C;
+  } else {
+    for (int64_t c = 0; c < C; c++) {
+      L->pos[c] = L->ncls[c] > 0 ? (int)Cp++ : -1;
+      L->mw[c] = (double)L->ncls[c];
+    }
+  }
+  L->md_classes = (int)Cp;
+  if (Cp < 2) return 0.0;
+  double total = 0.0, *T = L->row;
+  for (int64_t j = 0; j < k; j++) {
+    const float *X = E[j];
+    double *mu = L->mu + j * C * d;
+    for (int64_t t = 0; t < Cp * d; t++) mu[t] = 0.0;
+    for (int64_t t = 0; t < d; t++) T[t] = 0.0;
+    for (int64_t b = 0; b < B; b++) {
+      double *m = mu + L->pos[y[b]] * d;
+      const float *x = X + b * d;
+      for (int64_t t = 0; t < d; t++) m[t] += x[t];
+    }
+    if (L->md_mode == AC_MD_REFERENCE) {
+      const double e = AC_MD_REFERENCE_WEIGHT;
+      for (int64_t b = 0; b < B; b++) {
+        const float *x = X + b * d;
+        for (int64_t t = 0; t < d; t++) T[t] += x[t];
+      }
+      for (int64_t c = 0; c < C; c++) {
+        double *m = mu + c * d, inv = 1.0 / L->mw[c];
+        for (int64_t t = 0; t < d; t++) m[t] = ((1.0 - e) * m[t] + e * T[t]) * inv;
+      }
+    } else {
+      for (int64_t c = 0; c < C; c++) {
+        if (L->pos[c] < 0) continue;
+        double *m = mu + L->pos[c] * d, inv = 1.0 / L->mw[c];
+        for (int64_t t = 0; t < d; t++) m[t] *= inv;
+      }
+    }
+    double sq = 0.0, ss = 0.0;
+    for (int64_t t = 0; t < d; t++) T[t] = 0.0;
+    for (int64_t p = 0; p < Cp; p++) {
+      double *m = mu + p * d;
+      rownorm_forward_d(m, d, L->eps, L->ms + j * C + p);
+      for (int64_t t = 0; t < d; t++) {
+        T[t] += m[t];
+        sq += m[t] * m[t];
+      }
+    }
+    for (int64_t t = 0; t < d; t++) ss += T[t] * T[t];
+    total += (double)(Cp * (Cp - 1)) + ss - sq;
+  }
+  return total / ((double)k * (double)Cp * (double)Cp);
+}
+
+int ac_adcorre_forward(ac_adcorre *L, const float *Z, const float *const *E, int64_t k,
+                       int64_t B, int64_t d, const int64_t *y, int training) {
+  L->have_forward = 0;
+  if (B < 1 || k < 1 || d < 1 || B > INT_MAX || d > INT_MAX || k > INT_MAX)
+    return ac_fail("AdCorreLoss:forward: sizes B=%lld, k=%lld, d=%lld out of range", (long long)B,
+                   (long long)k, (long long)d);
+  if (workspace(L, B, k, d)) return -1;
+  int64_t C = L->C;
+  memcpy(L->y, y, sizeof(int64_t) * (size_t)B);
+  L->B = B;
+  L->k = k;
+  L->d = d;
+
+  double ce = ac_ce_forward(Z, L->y, B, C, L->P);
+  if (L->ce_over_classes) ce /= (double)C;
+  L->ce = ce;
+
+  if (L->use_fd || L->use_ed)
+    for (int64_t j = 0; j < k; j++)
+      ac_rownorm_forward(E[j], B, d, L->eps, L->U + j * B * d, L->s + j * B);
+  L->fd = L->use_fd ? fd_forward(L, B, k, d) : 0.0;
+  L->ed = L->use_ed ? ed_forward(L, B, k, d) : 0.0;
+  L->md_classes = 0;
+  L->md = L->use_md ? md_forward(L, E, B, k, d) : 0.0;
+  L->total = L->lambda * L->ce + L->fd + L->md + L->ed;
+  L->gn_ce = L->gn_fd = L->gn_md = L->gn_ed = 0.0;
+
+  if (training && L->hist_cap > 0) {
+    for (int64_t b = 0; b < B; b++) {
+      const float *z = Z + b * C;
+      int64_t best = 0;
+      for (int64_t c = 1; c < C; c++)
+        if (z[c] > z[best]) best = c;
+      int64_t yb = L->y[b];
+      ac_adcorre_record(L, &yb, &best, 1);
+    }
+  }
+  L->have_forward = 1;
+  return 0;
+}
+
+/* ======================================================================== */
+/* Backward                                                                   */
+/* ======================================================================== */
+
+int ac_adcorre_backward(ac_adcorre *L, float *gZ, float *const *gE) {
+  if (!L->have_forward) return ac_fail("AdCorreLoss:backward: call forward first");
+  int64_t B = L->B, k = L->k, d = L->d, C = L->C;
+
+  double scale = L->lambda / ((double)B * (L->ce_over_classes ? (double)C : 1.0));
+  L->gn_ce = sqrt(ac_ce_backward(L->P, L->y, B, C, scale, gZ));
+
+  /* FD and ED: gradient wrt each normalised row, then through the normalisation. */
+  int fd_on = L->use_fd && B >= 2, ed_on = L->use_ed && k >= 2;
+  double cfd = -2.0 / ((double)k * (double)B * (double)B);
+  double ced = 2.0 / ((double)B * (double)k * (double)k);
+  double *g1 = L->row, *g2 = L->row + d, *dx1 = L->row + 2 * d, *dx2 = L->row + 3 * d;
+  double sq_fd = 0.0, sq_ed = 0.0;
+  for (int64_t j = 0; j < k; j++) {
+    for (int64_t b = 0; b < B; b++) {
+      float *out = gE[j] + b * d;
+      const float *u = L->U + (j * B + b) * d;
+      double s = L->s[j * B + b];
+      if (fd_on) {
+        const float *v = L->V + (j * B + b) * d;
+        for (int64_t t = 0; t < d; t++) g1[t] = cfd * (double)v[t];
+        sq_fd += ac_rownorm_backward_row(u, s, g1, d, dx1);
+      }
+      if (ed_on) {
+        const double *S = L->S + b * d;
+        for (int64_t t = 0; t < d; t++) g2[t] = ced * (S[t] - (double)u[t]);
+        sq_ed += ac_rownorm_backward_row(u, s, g2, d, dx2);
+      }
+      for (int64_t t = 0; t < d; t++)
+        out[t] = (float)((fd_on ? dx1[t] : 0.0) + (ed_on ? dx2[t] : 0.0));
+    }
+  }
+  L->gn_fd = sqrt(sq_fd);
+  L->gn_ed = sqrt(sq_ed);
+
+  /* MD: gradient wrt each normalised class mean, to the mean, to the rows. */
+  double sq_md = 0.0;
+  int64_t Cp = L->md_classes;
+  if (L->use_md && Cp >= 2) {
+    double cmd = 2.0 / ((double)k * (double)Cp * (double)Cp);
+    double *Sm = L->row, *g = L->row + d, *base = L->row + 2 * d, *dm = L->row + 4 * d;
+    const double e = AC_MD_REFERENCE_WEIGHT;
+    for (int64_t j = 0; j < k; j++) {
+      const double *mu = L->mu + j * C * d;
+      for (int64_t t = 0; t < d; t++) Sm[t] = 0.0;
+      for (int64_t p = 0; p < Cp; p++)
+        for (int64_t t = 0; t < d; t++) Sm[t] += mu[p * d + t];
+      for (int64_t p = 0; p < Cp; p++) {
+        for (int64_t t = 0; t < d; t++) g[t] = cmd * (Sm[t] - mu[p * d + t]);
+        rownorm_backward_d(mu + p * d, L->ms[j * C + p], g, d, dm + p * d);
+      }
+      /* dm_p is dL/d(mean p); the mean of class c is sum_b w_cb x_b / mw_c */
+      if (L->md_mode == AC_MD_REFERENCE) {
+        for (int64_t t = 0; t < d; t++) base[t] = 0.0;
+        for (int64_t c = 0; c < C; c++) {
+          double f = e / L->mw[c];
+          for (int64_t t = 0; t < d; t++) base[t] += f * dm[c * d + t];
+        }
+      }
+      for (int64_t b = 0; b < B; b++) {
+        float *out = gE[j] + b * d;
+        int64_t c = L->y[b];
+        const double *dmc = dm + L->pos[c] * d;
+        if (L->md_mode == AC_MD_REFERENCE) {
+          double f = (1.0 - e) / L->mw[c];
+          for (int64_t t = 0; t < d; t++) {
+            double v = base[t] + f * dmc[t];
+            out[t] = (float)((double)out[t] + v);
+            sq_md += v * v;
+          }
+        } else {
+          double f = 1.0 / L->mw[c];
+          for (int64_t t = 0; t < d; t++) {
+            double v = f * dmc[t];
+            out[t] = (float)((double)out[t] + v);
+            sq_md += v * v;
+          }
+        }
+      }
+    }
+  }
+  L->gn_md = sqrt(sq_md);
+  return 0;
+}
