@@ -16,10 +16,14 @@
 static _Thread_local char ac_errbuf[512];
 
 int ac_fail(const char *fmt, ...) {
+  /* format into a scratch buffer first: the arguments may point into ac_errbuf
+   * (ac_fail("context: %s", ac_error()) is the usual way to add context) */
+  char tmp[sizeof ac_errbuf];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(ac_errbuf, sizeof ac_errbuf, fmt, ap);
+  vsnprintf(tmp, sizeof tmp, fmt, ap);
   va_end(ap);
+  memcpy(ac_errbuf, tmp, sizeof tmp);
   return -1;
 }
 
