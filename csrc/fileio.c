@@ -61,6 +61,23 @@ int ac_read_file(const char *path, unsigned char **buf, size_t *len) {
 int ac_atomic_open(ac_atomic_file *f, const char *path) {
   memset(f, 0, sizeof *f);
   size_t n = strlen(path);
+  struct stat st;
+  if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+    /* a device or pipe (e.g. /dev/stdout, /dev/full): write in place, never rename over it */
+    if (S_ISDIR(st.st_mode)) return ac_fail("cannot write %s: it is a directory", path);
+    f->final_path = malloc(n + 1);
+    if (!f->final_path) return ac_fail("out of memory");
+    memcpy(f->final_path, path, n + 1);
+    FILE *fp = fopen(path, "wb");
+    if (!fp) {
+      int e = errno;
+      free(f->final_path);
+      f->final_path = NULL;
+      return ac_fail("cannot write %s: %s", path, strerror(e));
+    }
+    f->fp = fp;
+    return 0;
+  }
   f->final_path = malloc(n + 1);
   f->tmp_path = malloc(n + 32);
   if (!f->final_path || !f->tmp_path) {
@@ -104,10 +121,10 @@ int ac_atomic_commit(ac_atomic_file *f) {
   int e = 0;
   if (f->failed) e = f->failed;
   else if (fflush(fp) != 0) e = errno;
-  else if (fsync(fileno(fp)) != 0 && errno != EINVAL && errno != EROFS) e = errno;
+  else if (f->tmp_path && fsync(fileno(fp)) != 0 && errno != EINVAL && errno != EROFS) e = errno;
   if (fclose(fp) != 0 && !e) e = errno;
   f->fp = NULL;
-  if (!e && rename(f->tmp_path, f->final_path) != 0) e = errno;
+  if (!e && f->tmp_path && rename(f->tmp_path, f->final_path) != 0) e = errno;
   if (e) {
     char msg[600];
     snprintf(msg, sizeof msg, "cannot write %s: %s", f->final_path, strerror(e));

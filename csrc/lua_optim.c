@@ -17,8 +17,8 @@ static float *check_buf(lua_State *L, int idx, const char *fname, const char *ar
   ac_tensor *t = luaT_checkf32(L, idx, fname, arg);
   if (!ac_is_contiguous(t)) luaL_error(L, "%s: argument '%s' must be contiguous (shape %s)", fname, arg, luaT_shape(t));
   if (*n >= 0 && ac_numel(t) != *n)
-    luaL_error(L, "%s: argument '%s' has %I elements (shape %s), expected %I", fname, arg,
-               (lua_Integer)ac_numel(t), luaT_shape(t), (lua_Integer)*n);
+    luaL_error(L, "%s: argument '%s' has %lld elements (shape %s), expected %lld", fname, arg,
+               (long long)ac_numel(t), luaT_shape(t), (long long)*n);
   *n = ac_numel(t);
   return ac_f32(t);
 }

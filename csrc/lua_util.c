@@ -4,8 +4,21 @@
  */
 #include "lua_util.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+int luaT_error(lua_State *L, const char *fmt, ...) {
+  char buf[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  luaL_where(L, 1);
+  lua_pushstring(L, buf);
+  lua_concat(L, 2);
+  return lua_error(L);
+}
 
 ac_tensor *luaT_test(lua_State *L, int idx) { return luaL_testudata(L, idx, AC_TENSOR_MT); }
 

@@ -20,6 +20,13 @@
 
 #define AC_TENSOR_MT "adcorre.Tensor"
 
+/* luaL_error with printf semantics (%lld, %zu, %g, %5.2f ... all work; Lua's own
+ * lua_pushfstring knows only a few conversions). Every binding includes this
+ * header, so luaL_error below means luaT_error. */
+int luaT_error(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#undef luaL_error
+#define luaL_error luaT_error
+
 /* The tensor at idx, or a "bad argument" error. */
 ac_tensor *luaT_check(lua_State *L, int idx);
 /* NULL when idx is not a tensor. */
