@@ -11,12 +11,23 @@
  * The open file lives in a userdata with __gc, so a Lua error raised while
  * loading (e.g. out of memory) cannot leak its descriptor.
  */
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include "lua_util.h"
 #include "safetensors.h"
 
 #define ST_FILE_MT "adcorre.SafetensorsFile"
+
+/* Like luaL_error but without the "chunk:line:" prefix: the messages name the
+ * file and the problem, which is what a user of ac.load needs to see. */
+static int st_err(lua_State *L, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  lua_pushvfstring(L, fmt, ap);
+  va_end(ap);
+  return lua_error(L);
+}
 
 static int st_gc(lua_State *L) {
   ac_st_file *f = luaL_checkudata(L, 1, ST_FILE_MT);
@@ -36,7 +47,7 @@ static ac_st_file *st_push_open(lua_State *L, const char *path, const char *fnam
     lua_setfield(L, -2, "__close");
   }
   lua_setmetatable(L, -2);
-  if (ac_st_open(f, path) != 0) luaL_error(L, "%s: %s", fname, ac_error());
+  if (ac_st_open(f, path) != 0) st_err(L, "%s: %s", fname, ac_error());
   return f;
 }
 
@@ -87,7 +98,7 @@ static int l_load(lua_State *L) {
   for (int i = 0; i < f->n; i++) {
     const ac_st_entry *e = &f->entries[i];
     ac_tensor *t = luaT_new(L, ac_st_native(e->dtype), e->ndim, e->shape);
-    if (ac_st_read(f, i, t) != 0) luaL_error(L, "safetensors_load: %s", ac_error());
+    if (ac_st_read(f, i, t) != 0) st_err(L, "safetensors_load: %s", ac_error());
     lua_setfield(L, -2, e->name);
   }
   push_meta_names(L, f);
@@ -106,21 +117,21 @@ static int l_save(lua_State *L) {
   lua_settop(L, 4);
   lua_Integer n = luaL_len(L, 2);
   if (luaL_len(L, 3) != n)
-    luaL_error(L, "%s: %d names but %d tensors", fn, (int)n, (int)luaL_len(L, 3));
-  if (n > 1000000) luaL_error(L, "%s: too many tensors (%d)", fn, (int)n);
+    st_err(L, "%s: %d names but %d tensors", fn, (int)n, (int)luaL_len(L, 3));
+  if (n > 1000000) st_err(L, "%s: too many tensors (%d)", fn, (int)n);
   /* Arrays for the kernel live in userdata boxes so an error cannot leak them. */
   const char **names = lua_newuserdatauv(L, sizeof(char *) * (size_t)(n + 1), 0);
   const ac_tensor **ts = lua_newuserdatauv(L, sizeof(ac_tensor *) * (size_t)(n + 1), 0);
   lua_createtable(L, (int)n, 0); /* keeps contiguous copies alive */
   int keep = lua_gettop(L);
   for (lua_Integer i = 1; i <= n; i++) {
-    if (lua_geti(L, 2, i) != LUA_TSTRING) luaL_error(L, "%s: name %d is not a string", fn, (int)i);
+    if (lua_geti(L, 2, i) != LUA_TSTRING) st_err(L, "%s: name %d is not a string", fn, (int)i);
     names[i - 1] = lua_tostring(L, -1);
     lua_rawseti(L, keep, 2 * i - 1); /* keep the string alive */
     lua_geti(L, 3, i);
     ac_tensor *t = luaT_test(L, -1);
-    if (!t) luaL_error(L, "%s: tensors[%d] (\"%s\") is not a tensor (got %s)", fn, (int)i, names[i - 1], luaL_typename(L, -1));
-    if (!t->storage) luaL_error(L, "%s: tensor \"%s\" is closed", fn, names[i - 1]);
+    if (!t) st_err(L, "%s: tensors[%d] (\"%s\") is not a tensor (got %s)", fn, (int)i, names[i - 1], luaL_typename(L, -1));
+    if (!t->storage) st_err(L, "%s: tensor \"%s\" is closed", fn, names[i - 1]);
     if (!ac_is_contiguous(t)) {
       int top = lua_gettop(L);
       t = luaT_contig(L, top);
@@ -135,9 +146,9 @@ static int l_save(lua_State *L) {
   if (has_meta) {
     lua_pushnil(L);
     while (lua_next(L, 4)) {
-      if (lua_type(L, -2) != LUA_TSTRING) luaL_error(L, "%s: metadata keys must be strings", fn);
+      if (lua_type(L, -2) != LUA_TSTRING) st_err(L, "%s: metadata keys must be strings", fn);
       if (lua_type(L, -1) != LUA_TSTRING)
-        luaL_error(L, "%s: metadata value of \"%s\" must be a string, got %s", fn, lua_tostring(L, -2), luaL_typename(L, -1));
+        st_err(L, "%s: metadata value of \"%s\" must be a string, got %s", fn, lua_tostring(L, -2), luaL_typename(L, -1));
       nmeta++;
       lua_pop(L, 1);
     }
@@ -155,7 +166,7 @@ static int l_save(lua_State *L) {
     }
   }
   if (ac_st_write(path, (int)n, names, ts, nmeta, keys, vals) != 0)
-    luaL_error(L, "%s: %s", fn, ac_error());
+    st_err(L, "%s: %s", fn, ac_error());
   return 0;
 }
 

@@ -552,8 +552,11 @@ int ac_st_open(ac_st_file *f, const char *path) {
   }
   p.i++;
   jp_ws(&p);
-  if (p.i < p.n && p.s[p.i] == '}') p.i++;
-  else for (;;) {
+  if (p.i < p.n && p.s[p.i] == '}') {
+    p.i++;
+    jp_ws(&p);
+    if (p.i != p.n) jp_fail(&p, "invalid JSON: trailing characters after the header object");
+  } else for (;;) {
     char *name;
     if (jp_string(&p, &name)) break;
     if (jp_expect(&p, ':')) { free(name); break; }

@@ -1,0 +1,474 @@
+--[==[
+adcorre.serialize - model files and checkpoints in the safetensors format.
+
+  ac.save(path, model [, extra])      -- architecture + parameters + buffers
+  local model = ac.load(path)         -- rebuilds the model (evaluate mode)
+  ac.load_weights(model, path)        -- weights only, into an existing model;
+                                      -- every name / shape / dtype mismatch is reported
+  ac.save_tensors(path, {name = tensor, ...} [, meta])
+  local tensors, meta = ac.load_tensors(path)
+  ac.save_checkpoint(path, {model = m, optim = opt, epoch = 3, ...})
+  local ck = ac.load_checkpoint(path [, model [, opt]])
+
+Tensor names are stable: those of module:namedParameters() and
+module:namedBuffers(), i.e. the path of a module in the model tree, made of
+the module's `name` field when it has one (the models of ac.models name every
+layer as Keras does: "block1_conv1", ...) or its 1-based position in its
+container, then the tensor's field: "trunk.block1_conv1.weight",
+"trunk.block1_conv1_bn.running_mean".
+
+Metadata (all strings, as safetensors requires):
+  "format"        "adcorre"
+  "format_version" "1"
+  "architecture"  JSON {"constructor": "minixception", "args": {...}} for the
+                  models of ac.models (model.arch), or {"constructor": "nn",
+                  "args": {type=, args=, name=, modules=[...]}} for any tree of
+                  ac.nn modules (their constructor arguments, module._args)
+  "extra"         JSON of the optional `extra` table
+]==]
+
+local core = require("adcorre.core")
+
+local M = {}
+
+------------------------------------------------------------------------------
+-- JSON (metadata values only: nil/boolean/number/string/array/object)
+------------------------------------------------------------------------------
+
+local json = {}
+M.json = json
+
+local escapes = {['"'] = '\\"', ['\\'] = '\\\\', ['\b'] = '\\b', ['\f'] = '\\f',
+                 ['\n'] = '\\n', ['\r'] = '\\r', ['\t'] = '\\t'}
+
+local function encode(v, out, depth)
+  if depth > 64 then error("json.encode: nested too deeply", 0) end
+  local ty = type(v)
+  if v == nil then out[#out + 1] = "null"
+  elseif ty == "boolean" then out[#out + 1] = tostring(v)
+  elseif ty == "number" then
+    if v ~= v or v == math.huge or v == -math.huge then error("json.encode: cannot encode " .. tostring(v), 0) end
+    if math.type(v) == "integer" then out[#out + 1] = string.format("%d", v)
+    else out[#out + 1] = string.format("%.17g", v) end
+  elseif ty == "string" then
+    out[#out + 1] = '"' .. v:gsub('[%c"\\]', function(c)
+      return escapes[c] or string.format("\\u%04x", c:byte())
+    end) .. '"'
+  elseif ty == "table" then
+    local n = #v
+    local keys = {}
+    for k in pairs(v) do keys[#keys + 1] = k end
+    if n > 0 and #keys == n then
+      out[#out + 1] = "["
+      for i = 1, n do
+        if i > 1 then out[#out + 1] = "," end
+        encode(v[i], out, depth + 1)
+      end
+      out[#out + 1] = "]"
+    else
+      for _, k in ipairs(keys) do
+        if type(k) ~= "string" then error("json.encode: object keys must be strings, got " .. type(k), 0) end
+      end
+      table.sort(keys)
+      out[#out + 1] = "{"
+      for i, k in ipairs(keys) do
+        if i > 1 then out[#out + 1] = "," end
+        encode(k, out, depth + 1)
+        out[#out + 1] = ":"
+        encode(v[k], out, depth + 1)
+      end
+      out[#out + 1] = "}"
+    end
+  else
+    error("json.encode: cannot encode a " .. ty, 0)
+  end
+end
+
+function json.encode(v)
+  local out = {}
+  encode(v, out, 0)
+  return table.concat(out)
+end
+
+function json.decode(s)
+  local pos = 1
+  local function fail(msg) error(string.format("json.decode: %s at character %d", msg, pos), 0) end
+  local function ws() pos = s:find("[^ \t\r\n]", pos) or #s + 1 end
+  local value
+  local function str()
+    pos = pos + 1
+    local parts = {}
+    while true do
+      local c = s:sub(pos, pos)
+      if c == "" then fail("unterminated string") end
+      if c == '"' then pos = pos + 1; break end
+      if c == "\\" then
+        local e = s:sub(pos + 1, pos + 1)
+        local map = {['"'] = '"', ['\\'] = '\\', ['/'] = '/', b = '\b', f = '\f', n = '\n', r = '\r', t = '\t'}
+        if map[e] then parts[#parts + 1] = map[e]; pos = pos + 2
+        elseif e == "u" then
+          local h = s:sub(pos + 2, pos + 5)
+          if not h:match("^%x%x%x%x$") then fail("bad \\u escape") end
+          local cp = tonumber(h, 16)
+          pos = pos + 6
+          if cp >= 0xD800 and cp <= 0xDBFF and s:sub(pos, pos + 1) == "\\u" then
+            local lo = tonumber(s:sub(pos + 2, pos + 5), 16)
+            if lo and lo >= 0xDC00 and lo <= 0xDFFF then
+              cp = 0x10000 + (cp - 0xD800) * 0x400 + (lo - 0xDC00)
+              pos = pos + 6
+            end
+          end
+          parts[#parts + 1] = utf8.char(cp)
+        else fail("bad escape") end
+      else
+        local j = s:find('["\\]', pos) or #s + 1
+        parts[#parts + 1] = s:sub(pos, j - 1)
+        pos = j
+      end
+    end
+    return table.concat(parts)
+  end
+  function value()
+    ws()
+    local c = s:sub(pos, pos)
+    if c == "{" then
+      pos = pos + 1
+      local t = {}
+      ws()
+      if s:sub(pos, pos) == "}" then pos = pos + 1; return t end
+      while true do
+        ws()
+        if s:sub(pos, pos) ~= '"' then fail("expected a key") end
+        local k = str()
+        ws()
+        if s:sub(pos, pos) ~= ":" then fail("expected ':'") end
+        pos = pos + 1
+        t[k] = value()
+        ws()
+        local d = s:sub(pos, pos)
+        pos = pos + 1
+        if d == "}" then return t end
+        if d ~= "," then fail("expected ',' or '}'") end
+      end
+    elseif c == "[" then
+      pos = pos + 1
+      local t = {}
+      ws()
+      if s:sub(pos, pos) == "]" then pos = pos + 1; return t end
+      while true do
+        t[#t + 1] = value()
+        ws()
+        local d = s:sub(pos, pos)
+        pos = pos + 1
+        if d == "]" then return t end
+        if d ~= "," then fail("expected ',' or ']'") end
+      end
+    elseif c == '"' then return str()
+    elseif s:sub(pos, pos + 3) == "true" then pos = pos + 4; return true
+    elseif s:sub(pos, pos + 4) == "false" then pos = pos + 5; return false
+    elseif s:sub(pos, pos + 3) == "null" then pos = pos + 4; return nil
+    else
+      local num = s:match("^-?%d+%.?%d*[eE]?[-+]?%d*", pos)
+      if not num or num == "" or num == "-" then fail("unexpected character '" .. c .. "'") end
+      pos = pos + #num
+      local v = tonumber(num)
+      if not v then fail("bad number '" .. num .. "'") end
+      if not num:find("[.eE]") then v = math.tointeger(v) or v end
+      return v
+    end
+  end
+  local v = value()
+  ws()
+  if pos <= #s then fail("trailing characters") end
+  return v
+end
+
+------------------------------------------------------------------------------
+-- named tensors of a module tree
+------------------------------------------------------------------------------
+
+--- Named tensors of a model: an array of {name=, tensor=, kind="param"|"buffer"}
+--- in a deterministic order: the parameters (module:namedParameters()), then
+--- the buffers (module:namedBuffers()), both depth first in container order.
+function M.named_tensors(model)
+  if type(model) ~= "table" or type(model.namedParameters) ~= "function" then
+    error("serialize: expected an nn module (with namedParameters), got " .. type(model), 0)
+  end
+  local out, seen = {}, {}
+  local function add(name, t, kind)
+    if seen[name] then error("serialize: two tensors are named '" .. name .. "'", 0) end
+    seen[name] = true
+    out[#out + 1] = {name = name, tensor = t, kind = kind}
+  end
+  for _, e in ipairs(model:namedParameters()) do add(e.name, e.param, "param") end
+  if model.namedBuffers then
+    for _, e in ipairs(model:namedBuffers()) do add(e.name, e.tensor, "buffer") end
+  end
+  return out
+end
+
+local function shape_str(s)
+  local p = {}
+  for i, d in ipairs(s) do p[i] = tostring(d) end
+  return "[" .. table.concat(p, ", ") .. "]"
+end
+
+local ST_DTYPE = {float32 = "F32", int64 = "I64", uint8 = "U8"}
+
+------------------------------------------------------------------------------
+-- plain tensor files
+------------------------------------------------------------------------------
+
+local function check_path(path, where)
+  if type(path) ~= "string" or path == "" then
+    error(where .. ": path must be a non-empty string, got " .. type(path), 3)
+  end
+end
+
+--- Writes a table name -> tensor (sorted by name) with optional metadata:
+--- values that are not strings are stored as JSON.
+function M.save_tensors(path, tensors, meta)
+  check_path(path, "save_tensors")
+  if type(tensors) ~= "table" then error("save_tensors: tensors must be a table name -> tensor", 2) end
+  local names = {}
+  for k, v in pairs(tensors) do
+    if type(k) ~= "string" then error("save_tensors: tensor names must be strings, got " .. type(k), 2) end
+    if not core.is_tensor(v) then error("save_tensors: '" .. k .. "' is not a tensor (" .. type(v) .. ")", 2) end
+    names[#names + 1] = k
+  end
+  table.sort(names)
+  local list = {}
+  for i, k in ipairs(names) do list[i] = tensors[k] end
+  local m = {}
+  for k, v in pairs(meta or {}) do m[k] = type(v) == "string" and v or json.encode(v) end
+  core.safetensors_save(path, names, list, m)
+end
+
+--- Reads every tensor of a safetensors file: tensors (name -> tensor), metadata, names in file order.
+function M.load_tensors(path)
+  check_path(path, "load_tensors")
+  return core.safetensors_load(path)
+end
+
+------------------------------------------------------------------------------
+-- models
+------------------------------------------------------------------------------
+
+-- Architecture of a plain ac.nn module tree: type, constructor arguments,
+-- name and children, recursively.
+local function describe(m, path)
+  if type(m) ~= "table" or type(m.__typename) ~= "string" then
+    error("save: " .. path .. " is not an nn module", 0)
+  end
+  local d = {type = m.__typename, args = m._args or {}, name = m.name}
+  local ok, err = pcall(json.encode, d.args)
+  if not ok then error("save: constructor arguments of " .. path .. " (" .. m.__typename .. "): " .. err, 0) end
+  if m.modules then
+    d.modules = {}
+    for i, c in ipairs(m.modules) do d.modules[i] = describe(c, path .. "." .. i) end
+  end
+  return d
+end
+
+local function rebuild(d, path)
+  local nn = require("adcorre.nn")
+  if type(d) ~= "table" or type(d.type) ~= "string" then error("bad module description at " .. path, 0) end
+  local cname = d.type:gsub("^nn%.", "")
+  local ctor = nn[cname]
+  if ctor == nil then error("unknown module type '" .. d.type .. "' at " .. path, 0) end
+  local args = d.args or {}
+  local m = ctor(table.unpack(args, 1, args.n or #args))
+  m.name = d.name
+  for i, c in ipairs(d.modules or {}) do m:add(rebuild(c, path .. "." .. i)) end
+  return m
+end
+
+local function architecture(model)
+  local a = type(model) == "table" and model.arch or nil
+  if type(a) == "table" and type(a.constructor) == "string" then return a end
+  if type(model) == "table" and type(model.__typename) == "string" then
+    return {constructor = "nn", args = describe(model, "model")}
+  end
+  error("save: expected a model (an nn module or a model of ac.models), got " .. type(model), 3)
+end
+
+local function model_meta(model, extra)
+  local a = architecture(model)
+  local meta = {format = "adcorre", format_version = "1",
+                architecture = json.encode({constructor = a.constructor, args = a.args or {}})}
+  if extra ~= nil then
+    if type(extra) ~= "table" then error("save: extra must be a table, got " .. type(extra), 3) end
+    meta.extra = json.encode(extra)
+  end
+  return meta
+end
+
+--- Saves a model: architecture (JSON in the metadata), parameters and buffers.
+function M.save(path, model, extra)
+  check_path(path, "save")
+  local meta = model_meta(model, extra)
+  local names, list = {}, {}
+  for i, e in ipairs(M.named_tensors(model)) do names[i] = e.name; list[i] = e.tensor end
+  core.safetensors_save(path, names, list, meta)
+end
+
+-- Copies file tensors into the model's tensors, after checking every name,
+-- shape and dtype; all mismatches are reported in one error. `prefix` selects
+-- the file tensors under "prefix" (checkpoints).
+local function assign(model, path, info, tensors, prefix, opts, where)
+  opts = opts or {}
+  local strict = opts.strict ~= false
+  local want = M.named_tensors(model)
+  local problems = {}
+  local file_names = {}
+  for name in pairs(info) do
+    if prefix == "" or name:sub(1, #prefix) == prefix then file_names[name:sub(#prefix + 1)] = name end
+  end
+  local matched = {}
+  for _, e in ipairs(want) do
+    local fname = file_names[e.name]
+    if not fname then
+      if strict or e.kind == "param" then
+        problems[#problems + 1] = string.format("missing in file: %s %s %s", e.name, shape_str(e.tensor:shape()),
+          e.tensor:dtype())
+      end
+    else
+      matched[e.name] = true
+      local fi = info[fname]
+      local ms = e.tensor:shape()
+      if shape_str(ms) ~= shape_str(fi.shape) then
+        problems[#problems + 1] = string.format("shape mismatch: %s model %s file %s", e.name, shape_str(ms),
+          shape_str(fi.shape))
+      end
+      if ST_DTYPE[e.tensor:dtype()] ~= fi.dtype then
+        problems[#problems + 1] = string.format("dtype mismatch: %s model %s file %s", e.name, e.tensor:dtype(),
+          fi.dtype)
+      end
+    end
+  end
+  if strict then
+    local extra = {}
+    for short in pairs(file_names) do if not matched[short] then extra[#extra + 1] = short end end
+    table.sort(extra)
+    for _, n in ipairs(extra) do
+      problems[#problems + 1] = string.format("unexpected in file: %s %s %s", n, shape_str(info[file_names[n]].shape),
+        info[file_names[n]].dtype)
+    end
+  end
+  if #problems > 0 then
+    error(string.format("%s: %s does not match the model (%d problem%s):\n  %s", where, path, #problems,
+      #problems == 1 and "" or "s", table.concat(problems, "\n  ")), 0)
+  end
+  tensors = tensors or core.safetensors_load(path)
+  for _, e in ipairs(want) do
+    local fname = file_names[e.name]
+    if fname then e.tensor:copy(tensors[fname]) end
+  end
+end
+
+--- Loads the weights (parameters and buffers) of a file into an existing model.
+--- opts.strict = false ignores extra file tensors and missing buffers.
+function M.load_weights(model, path, opts)
+  check_path(path, "load_weights")
+  local info = core.safetensors_info(path)
+  assign(model, path, info, nil, "", opts, "load_weights")
+  return model
+end
+
+local function build(meta, path, where)
+  if not meta.architecture then
+    error(where .. ": " .. path .. " has no architecture in its metadata (weights only: use " ..
+          "ac.load_weights(model, path))", 0)
+  end
+  local ok, a = pcall(json.decode, meta.architecture)
+  if not ok or type(a) ~= "table" or type(a.constructor) ~= "string" then
+    error(where .. ": " .. path .. ": bad architecture metadata: " .. tostring(ok and "not an object" or a), 0)
+  end
+  if a.constructor == "nn" then
+    local ok2, m = pcall(rebuild, a.args, "model")
+    if not ok2 then error(where .. ": " .. path .. ": cannot rebuild the architecture: " .. tostring(m), 0) end
+    return m
+  end
+  local models = require("adcorre.models")
+  local ctor = models[a.constructor]
+  if type(ctor) ~= "function" then
+    error(where .. ": " .. path .. ": unknown architecture '" .. a.constructor .. "'", 0)
+  end
+  return ctor(a.args or {})
+end
+
+--- Rebuilds a model saved by ac.save and loads its weights. The model is
+--- returned in evaluate mode; `extra` (if saved) is the second result.
+function M.load(path)
+  check_path(path, "load")
+  local tensors, meta = core.safetensors_load(path)
+  local model = build(meta, path, "load")
+  local info = {}
+  for name, t in pairs(tensors) do info[name] = {shape = t:shape(), dtype = ST_DTYPE[t:dtype()]} end
+  assign(model, path, info, tensors, "", nil, "load")
+  if model.evaluate then model:evaluate() end
+  local extra
+  if meta.extra then extra = json.decode(meta.extra) end
+  return model, extra
+end
+
+------------------------------------------------------------------------------
+-- checkpoints: model + optimiser state + anything JSON-able
+------------------------------------------------------------------------------
+
+--- ck = {model = m, optim = opt (optional), epoch = ..., any other JSON-able fields}
+function M.save_checkpoint(path, ck)
+  check_path(path, "save_checkpoint")
+  if type(ck) ~= "table" or ck.model == nil then
+    error("save_checkpoint: expected {model = model, optim = opt, ...}", 2)
+  end
+  local names, list = {}, {}
+  for _, e in ipairs(M.named_tensors(ck.model)) do
+    names[#names + 1] = "model/" .. e.name
+    list[#list + 1] = e.tensor
+  end
+  local meta = model_meta(ck.model, nil)
+  if ck.optim ~= nil then
+    local st = ck.optim:state()
+    local keys = {}
+    for k in pairs(st.tensors) do keys[#keys + 1] = k end
+    table.sort(keys)
+    for _, k in ipairs(keys) do
+      names[#names + 1] = "optim/" .. k
+      list[#list + 1] = st.tensors[k]
+    end
+    st.tensors = nil
+    meta.optim = json.encode(st)
+  end
+  local rest = {}
+  for k, v in pairs(ck) do if k ~= "model" and k ~= "optim" then rest[k] = v end end
+  meta.extra = json.encode(rest)
+  core.safetensors_save(path, names, list, meta)
+end
+
+--- Returns {model = ..., optim_state = ..., <extra fields>}. With `model`
+--- given, loads into it (else rebuilds it); with `opt` given, restores its state.
+function M.load_checkpoint(path, model, opt)
+  check_path(path, "load_checkpoint")
+  local tensors, meta = core.safetensors_load(path)
+  model = model or build(meta, path, "load_checkpoint")
+  local info = {}
+  for name, t in pairs(tensors) do info[name] = {shape = t:shape(), dtype = ST_DTYPE[t:dtype()]} end
+  assign(model, path, info, tensors, "model/", nil, "load_checkpoint")
+  local ck = meta.extra and json.decode(meta.extra) or {}
+  ck.model = model
+  if meta.optim then
+    local st = json.decode(meta.optim)
+    st.tensors = {}
+    for name, t in pairs(tensors) do
+      if name:sub(1, 6) == "optim/" then st.tensors[name:sub(7)] = t end
+    end
+    ck.optim_state = st
+    if opt then opt:load_state(st) end
+  elseif opt then
+    error("load_checkpoint: " .. path .. " holds no optimiser state", 2)
+  end
+  return ck
+end
+
+return M

@@ -1,0 +1,224 @@
+-- serialize_spec.lua - safetensors files: round trips, every reader check on
+-- hand-made bad files, crash-safe writes, and model save/load.
+local ac = require("adcorre")
+local ser = require("adcorre.serialize")
+
+local function tmpname(suffix)
+  local p = os.tmpname()
+  os.remove(p)
+  return p .. (suffix or ".safetensors")
+end
+
+local function write_raw(path, s)
+  local f = assert(io.open(path, "wb"))
+  f:write(s)
+  f:close()
+end
+
+local function read_raw(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- A file from a header string and data bytes (header padded like the writer does
+-- unless pad == false).
+local function st_file(header, data, pad)
+  if pad ~= false then header = header .. string.rep(" ", (8 - #header % 8) % 8) end
+  return string.pack("<I8", #header) .. header .. (data or "")
+end
+
+local function load_error(bytes)
+  local p = tmpname()
+  write_raw(p, bytes)
+  local ok, err = pcall(ser.load_tensors, p)
+  os.remove(p)
+  assert.is_false(ok, "expected the file to be rejected")
+  return tostring(err)
+end
+
+local function f32(...)
+  local t = {}
+  for i, v in ipairs({...}) do t[i] = string.pack("<f", v) end
+  return table.concat(t)
+end
+
+describe("safetensors files", function()
+  it("round-trip float32, int64 and uint8 tensors bit for bit, with metadata", function()
+    ac.manual_seed(11)
+    local a = ac.randn(3, 4, 5)
+    local b = ac.tensor({{1, -2}, {9007199254740993, 4}}, "int64")
+    local c = ac.tensor({0, 7, 255}, "uint8")
+    local s = ac.tensor({3.5}):view({})       -- 0-d
+    local e = ac.zeros(0, 3)                  -- empty
+    local nc = ac.randn(4, 6):transpose(1, 2) -- non-contiguous
+    local p = tmpname()
+    ser.save_tensors(p, {a = a, b = b, c = c, s = s, e = e, nc = nc}, {note = "héllo \"x\"\n", n = 3})
+    local t, meta, names = ser.load_tensors(p)
+    assert.same({"a", "b", "c", "e", "nc", "s"}, names)
+    assert.same(a:shape(), t.a:shape())
+    assert.same(a:totable(), t.a:totable())
+    assert.equal("int64", t.b:dtype())
+    assert.same(b:totable(), t.b:totable())
+    assert.equal("uint8", t.c:dtype())
+    assert.same({0, 7, 255}, t.c:totable())
+    assert.same({}, t.s:shape())
+    assert.equal(3.5, t.s:item())
+    assert.same({0, 3}, t.e:shape())
+    assert.same(nc:totable(), t.nc:totable())
+    assert.equal("héllo \"x\"\n", meta.note)
+    assert.equal("3", meta.n)
+    -- header length is a multiple of 8 and the header is JSON with our names
+    local raw = read_raw(p)
+    local n = string.unpack("<I8", raw)
+    assert.equal(0, n % 8)
+    assert.truthy(raw:sub(9, 8 + n):find('"a":{"dtype":"F32","shape":[3,4,5],"data_offsets":[0,240]}', 1, true))
+    local info = ac.safetensors_info and ac.safetensors_info(p) or require("adcorre.core").safetensors_info(p)
+    assert.same({dtype = "F32", loads_as = "float32", shape = {3, 4, 5}}, info.a)
+    os.remove(p)
+  end)
+
+  it("reads the dtypes other writers use (F64, F16, BF16, I32, I8, BOOL)", function()
+    local data = string.pack("<d", 0.1) .. string.pack("<I2I2", 0x3C00, 0xC000) ..
+                 string.pack("<I2", 0x3F80) .. string.pack("<i4", -7) .. string.pack("<i1", -3) .. "\2"
+    local h = '{"d":{"dtype":"F64","shape":[1],"data_offsets":[0,8]},' ..
+              '"h":{"dtype":"F16","shape":[2],"data_offsets":[8,12]},' ..
+              '"b":{"dtype":"BF16","shape":[],"data_offsets":[12,14]},' ..
+              '"i":{"dtype":"I32","shape":[1,1],"data_offsets":[14,18]},' ..
+              '"j":{"dtype":"I8","shape":[1],"data_offsets":[18,19]},' ..
+              '"k":{"dtype":"BOOL","shape":[1],"data_offsets":[19,20]}}'
+    local p = tmpname()
+    write_raw(p, st_file(h, data))
+    local t = ser.load_tensors(p)
+    os.remove(p)
+    assert.equal("float32", t.d:dtype())
+    assert.near(0.1, t.d:totable()[1], 1e-8)
+    assert.same({1, -2}, t.h:totable())
+    assert.equal(1, t.b:item())
+    assert.equal("int64", t.i:dtype())
+    assert.same({{-7}}, t.i:totable())
+    assert.same({-3}, t.j:totable())
+    assert.same({1}, t.k:totable())
+  end)
+
+  describe("rejects bad files with a clear error:", function()
+    local good_h = '{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}'
+    it("shorter than 8 bytes", function()
+      assert.matches("shorter than the 8%-byte header length", load_error("abc"))
+    end)
+    it("header length over 100,000,000", function()
+      assert.matches("header length 100000001 exceeds the limit", load_error(string.pack("<I8", 100000001) .. "{}"))
+    end)
+    it("header longer than the file", function()
+      assert.matches("truncated file: header length 64 but only 10 bytes", load_error(string.pack("<I8", 64) .. "{}        "))
+    end)
+    it("header not valid UTF-8", function()
+      assert.matches("not valid UTF%-8", load_error(st_file('{"w\xff":{}}')))
+    end)
+    it("header not JSON", function()
+      assert.matches("invalid JSON", load_error(st_file('{"w":{"dtype":"F32",}}')))
+      assert.matches("does not start with a JSON object", load_error(st_file('[1]')))
+      assert.matches("trailing characters", load_error(st_file('{} x')))
+    end)
+    it("unknown dtype, too many dims, missing fields", function()
+      assert.matches('unknown dtype "F33"', load_error(st_file('{"w":{"dtype":"F33","shape":[2],"data_offsets":[0,8]}}', f32(1, 2))))
+      assert.matches("more than 8 dimensions", load_error(st_file('{"w":{"dtype":"F32","shape":[1,1,1,1,1,1,1,1,1],"data_offsets":[0,4]}}', f32(1))))
+      assert.matches('lacks "data_offsets"', load_error(st_file('{"w":{"dtype":"F32","shape":[2]}}', f32(1, 2))))
+      assert.matches("non%-negative integer", load_error(st_file('{"w":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}}', f32(1, 2))))
+      assert.matches('__metadata__ value of "k" must be a string',
+        load_error(st_file('{"__metadata__":{"k":1},' .. good_h:sub(2), f32(1, 2))))
+    end)
+    it("duplicate names", function()
+      assert.matches('duplicate tensor name "w"', load_error(st_file(
+        '{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}', f32(1, 2))))
+    end)
+    it("shape x dtype size different from the offsets", function()
+      assert.matches('tensor "w": shape %[3%] of F32 needs 12 bytes but data_offsets %[0, 8%] hold 8',
+        load_error(st_file('{"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}', f32(1, 2))))
+      assert.matches("shape product overflows", load_error(st_file(
+        '{"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}}', f32(1, 2))))
+    end)
+    it("holes, overlaps and offsets not starting at 0", function()
+      assert.matches("data has a hole: bytes %[0, 4%)", load_error(st_file(
+        '{"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}', f32(1, 2))))
+      assert.matches("data has a hole: bytes %[4, 8%)", load_error(st_file(
+        '{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}', f32(1, 2, 3))))
+      assert.matches('overlaps the previous tensor', load_error(st_file(
+        '{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}', f32(1, 2))))
+    end)
+    it("truncated data and trailing bytes", function()
+      assert.matches("truncated file: tensors need 8 data bytes, the file has 6", load_error(st_file(good_h, f32(1, 2):sub(1, 6))))
+      assert.matches("4 trailing bytes after the last tensor", load_error(st_file(good_h, f32(1, 2, 3))))
+    end)
+    it("a file cut anywhere is rejected", function()
+      local p = tmpname()
+      ser.save_tensors(p, {a = ac.randn(10), b = ac.randn(3, 3)}, {k = "v"})
+      local raw = read_raw(p)
+      for _, cut in ipairs({1, 7, 8, 20, #raw - 40, #raw - 1}) do
+        write_raw(p, raw:sub(1, cut))
+        local ok, err = pcall(ser.load_tensors, p)
+        assert.is_false(ok, "cut at " .. cut)
+        err = tostring(err)
+        assert.is_truthy(err:find("truncated", 1, true) or err:find("shorter", 1, true), err)
+      end
+      os.remove(p)
+    end)
+  end)
+
+  describe("writes safely:", function()
+    it("reports a full device (/dev/full)", function()
+      local ok, err = pcall(ser.save_tensors, "/dev/full", {a = ac.ones(1000)})
+      assert.is_false(ok)
+      assert.matches("/dev/full: write failed: No space left on device", err)
+    end)
+    it("reports a directory that cannot be written", function()
+      local ok, err = pcall(ser.save_tensors, "/proc/adcorre-test.safetensors", {a = ac.ones(3)})
+      assert.is_false(ok)
+      assert.matches("cannot create a temporary file", err)
+      ok, err = pcall(ser.save_tensors, "/nonexistent-dir/x.safetensors", {a = ac.ones(3)})
+      assert.is_false(ok)
+      assert.matches("No such file or directory", err)
+    end)
+    it("leaves the old file intact when a write fails midway, and leaves no temporary file", function()
+      local dir = tmpname("")
+      assert.is_true(os.execute("mkdir " .. dir))
+      local p = dir .. "/m.safetensors"
+      ser.save_tensors(p, {a = ac.ones(4)})
+      local before = read_raw(p)
+      -- a child process with a 64 KiB file size limit writes 4 MB: write() fails with EFBIG
+      local cmd = string.format(
+        "sh -c 'trap \"\" XFSZ; ulimit -f 64; LUA_PATH_5_4=\"./lua/?.lua;./lua/?/init.lua\" LUA_CPATH_5_4=\"./build/?.so\" " ..
+        "%s -e \"local ac=require([[adcorre]]); local ok,e=pcall(require([[adcorre.serialize]]).save_tensors,[[%s]],{a=ac.ones(1000000)}); " ..
+        "io.write(tostring(e)); os.exit(ok and 0 or 3)\"' > %s/out.txt 2>&1",
+        "lua5.4", p, dir)
+      local _, _, code = os.execute(cmd)
+      local out = read_raw(dir .. "/out.txt")
+      assert.equal(3, code, out)
+      assert.matches("write failed %(File too large%); any existing file is unchanged", out)
+      assert.equal(before, read_raw(p))
+      local ls = io.popen("ls -A " .. dir):read("a")
+      assert.equal("m.safetensors\nout.txt\n", ls)
+      os.execute("rm -rf " .. dir)
+    end)
+    it("rejects bad arguments before writing", function()
+      assert.has_error(function() ser.save_tensors(tmpname(), {a = 3}) end, "save_tensors: 'a' is not a tensor (number)")
+      assert.has_error(function() ser.save_tensors(tmpname(), {[1] = ac.ones(1)}) end,
+        "save_tensors: tensor names must be strings, got number")
+      assert.has_error(function() ser.save_tensors("", {}) end)
+    end)
+  end)
+end)
+
+describe("json metadata", function()
+  it("encodes and decodes nested values, keeping integers integers", function()
+    local v = {a = 1, b = {1.5, -2, "x\ny"}, c = {d = true, e = false}, f = "é\"\\"}
+    local s = ser.json.encode(v)
+    local w = ser.json.decode(s)
+    assert.same(v, w)
+    assert.equal("integer", math.type(w.a))
+    assert.equal("float", math.type(w.b[1]))
+    assert.has_error(function() ser.json.decode('{"a":1,}') end)
+    assert.has_error(function() ser.json.encode({f = function() end}) end)
+  end)
+end)
