@@ -1,0 +1,41 @@
+rockspec_format = "3.0"
+package = "adcorre"
+version = "scm-1"
+source = {
+  url = "git+https://example.invalid/adcorre.git",
+}
+description = {
+  summary = "Facial-expression recognition with the Ad-Corre loss: C tensor, layer, loss, image and data kernels for Lua 5.4",
+  detailed = [[
+adcorre trains and runs facial-expression-recognition networks (Xception,
+mini-Xception) with the Ad-Corre loss (Fard & Mahoor, IEEE Access 2022).
+Every inner loop is C on OpenBLAS/LAPACK; images come in through stb_image.
+]],
+  license = "MIT",
+}
+dependencies = {
+  "lua >= 5.4",
+}
+-- cblas.h sits in a multiarch subdirectory on Debian, which LuaRocks does not
+-- search; the Makefile adds it to the include path itself.
+external_dependencies = {
+  OPENBLAS = { library = "openblas" },
+  LAPACKE = { library = "lapacke" },
+}
+build = {
+  type = "make",
+  build_variables = {
+    CFLAGS = "$(CFLAGS)",
+    LIBFLAG = "$(LIBFLAG)",
+    LUA_INCDIR = "$(LUA_INCDIR)",
+    LUA = "$(LUA)",
+  },
+  install_variables = {
+    INST_LIBDIR = "$(LIBDIR)",
+    INST_LUADIR = "$(LUADIR)",
+  },
+}
+test = {
+  type = "command",
+  command = "make test",
+}
