@@ -358,6 +358,28 @@ static int op_dot(lua_State *L) {
   return 1;
 }
 
+/* true when every element is finite (no NaN or Inf); integer tensors always are */
+static int op_all_finite(lua_State *L) {
+  ac_tensor *a = luaT_check(L, 1);
+  int ok = 1;
+  if (a->dtype == AC_F32) {
+    int64_t n = ac_numel(a);
+    if (ac_is_contiguous(a)) {
+      const float *p = ac_f32(a);
+      float acc = 0;
+      for (int64_t i = 0; i < n; i++) acc += p[i] * 0.0f; /* NaN or Inf turns the sum into NaN */
+      ok = acc == 0;
+    } else {
+      for (int64_t i = 0; i < n && ok; i++) {
+        double v = ac_get_flat(a, i);
+        ok = v - v == 0;
+      }
+    }
+  }
+  lua_pushboolean(L, ok);
+  return 1;
+}
+
 /* ===================================================================== */
 /* registration                                                            */
 /* ===================================================================== */
@@ -370,7 +392,7 @@ static const luaL_Reg both[] = {
   {"relu", op_relu}, {"square", op_square}, {"rsqrt", op_rsqrt}, {"log1p", op_log1p}, {"reciprocal", op_reciprocal},
   {"clamp", op_clamp}, {"sum", op_sum}, {"mean", op_mean}, {"prod", op_prod}, {"max", op_max}, {"min", op_min},
   {"argmax", op_argmax}, {"argmin", op_argmin}, {"var", op_var}, {"std", op_std}, {"norm", op_norm},
-  {"matmul", op_matmul}, {"mm", op_matmul}, {"bmm", op_bmm}, {"dot", op_dot}, {NULL, NULL}};
+  {"all_finite", op_all_finite}, {"matmul", op_matmul}, {"mm", op_matmul}, {"bmm", op_bmm}, {"dot", op_dot}, {NULL, NULL}};
 
 static const luaL_Reg methods_only[] = {
   {"add_", op_add_}, {"sub_", op_sub_}, {"mul_", op_mul_}, {"div_", op_div_}, {"pow_", op_pow_},
