@@ -195,6 +195,11 @@ static void table_fill(lua_State *L, int idx, int depth, const int64_t *shape, i
       table_fill(L, lua_gettop(L), depth + 1, shape, ndim, t, pos);
     } else {
       double v;
+      if (t->dtype == AC_I64 && lua_isinteger(L, -1)) { /* exact for all 64-bit values */
+        ac_i64(t)[(*pos)++] = (int64_t)lua_tointeger(L, -1);
+        lua_pop(L, 1);
+        continue;
+      }
       if (lua_isboolean(L, -1)) v = lua_toboolean(L, -1);
       else {
         int isnum;
@@ -300,10 +305,23 @@ static int m_storage_offset(lua_State *L) {
   return 1;
 }
 
+/* element offset of flat row-major index i of a view */
+static int64_t flat_offset(const ac_tensor *t, int64_t i) {
+  int64_t off = 0;
+  for (int d = t->ndim - 1; d >= 0; d--) {
+    off += (i % t->shape[d]) * t->stride[d];
+    i /= t->shape[d];
+  }
+  return off;
+}
+
 static void push_element(lua_State *L, const ac_tensor *t, int64_t i) {
-  double v = ac_get_flat(t, i);
-  if (t->dtype == AC_F32) lua_pushnumber(L, v);
-  else lua_pushinteger(L, (lua_Integer)v);
+  int64_t o = flat_offset(t, i);
+  switch (t->dtype) {
+  case AC_F32: lua_pushnumber(L, ((const float *)ac_data(t))[o]); break;
+  case AC_I64: lua_pushinteger(L, ((const int64_t *)ac_data(t))[o]); break;
+  case AC_U8: lua_pushinteger(L, ((const uint8_t *)ac_data(t))[o]); break;
+  }
 }
 
 static int m_item(lua_State *L) {

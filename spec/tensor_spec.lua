@@ -288,6 +288,13 @@ describe("random numbers", function()
     for i = 1, 50 do seen[p[i]] = true end
     for i = 1, 50 do assert.is_true(seen[i]) end
   end)
+  it("int64 elements keep all 64 bits", function()
+    local big = math.maxinteger - 2
+    local t = ac.tensor({ big, math.mininteger, -1 }, "int64")
+    assert.equal(big, t[1])
+    assert.equal(math.mininteger, t[2])
+    assert.same({ big, math.mininteger, -1 }, t:totable())
+  end)
   it("generator state can be saved and restored", function()
     local s = ac.get_rng_state()
     local a = ac.rand(5)
