@@ -124,7 +124,7 @@ typedef struct face {
 static float unif(ac_rng *r, float a, float b) { return a + (b - a) * (float)ac_rng_uniform(r); }
 static float clampf(float v, float a, float b) { return v < a ? a : (v > b ? b : v); }
 
-static void sample_face(ac_rng *r, int cls, const ac_synthfer_opts *o, face *f) {
+static void sample_expression(ac_rng *r, int cls, const ac_synthfer_opts *o, face *f) {
   float diff = o->difficulty;
   /* expression: neutral + t * (mix of own and partner prototype - neutral) + jitter */
   float lo = clampf(0.8f - 0.55f * diff, 0.0f, 1.0f);
@@ -137,14 +137,15 @@ static void sample_face(ac_rng *r, int cls, const ac_synthfer_opts *o, face *f) 
     f->e[k] = proto[0][k] + t * (target - proto[0][k]) + js * jitter[k] * (float)ac_rng_normal(r);
   }
   /* anger: about a third show clenched teeth through open lips */
-  if (cls == 6 && ac_rng_uniform(r) < 0.35) {
+  float u_teeth = (float)ac_rng_uniform(r), u_closed = (float)ac_rng_uniform(r);
+  if (cls == 6 && u_teeth < 0.35f) {
     f->e[P_OPEN] += t * 0.045f;
     f->e[P_TEETH] = 1.0f;
     f->e[P_WIDTH] += 0.04f;
     f->e[P_LIPS] = 0.7f;
   }
   /* happy: some smile with closed lips */
-  if (cls == 1 && ac_rng_uniform(r) < 0.3) {
+  if (cls == 1 && u_closed < 0.3f) {
     f->e[P_OPEN] *= 0.2f;
   }
   f->e[P_OPEN] = clampf(f->e[P_OPEN], 0.0f, 0.2f);
@@ -156,7 +157,9 @@ static void sample_face(ac_rng *r, int cls, const ac_synthfer_opts *o, face *f) 
   f->e[P_EYE_UP] = clampf(f->e[P_EYE_UP], 0.15f, 0.95f);
   f->e[P_EYE_LO] = clampf(f->e[P_EYE_LO], 0.05f, 0.6f);
   for (int k = P_WRINKLE; k <= P_FROWN; k++) f->e[k] = clampf(f->e[k], 0.0f, 1.3f);
+}
 
+static void sample_identity(ac_rng *r, const ac_synthfer_opts *o, face *f) {
   /* identity */
   f->rx = unif(r, 0.60f, 0.74f);
   f->ry = unif(r, 0.78f, 0.92f);
@@ -221,6 +224,16 @@ static void sample_face(ac_rng *r, int cls, const ac_synthfer_opts *o, face *f) 
   /* degradations */
   f->blur_sigma = ac_rng_uniform(r) < o->blur ? unif(r, 0.4f, 0.85f) : 0.0f;
   f->noise_sigma = unif(r, 0.0f, o->noise);
+}
+
+/* The expression comes from its own stream (fork 1 of the sample's stream)
+ * and always takes the same number of draws, so that one sample drawn as
+ * different classes keeps its identity, pose and scene. */
+static void sample_face(ac_rng *r, int cls, const ac_synthfer_opts *o, face *f) {
+  ac_rng rex;
+  ac_rng_fork(r, 1, &rex);
+  sample_expression(&rex, cls, o, f);
+  sample_identity(r, o, f);
 }
 
 /* ---- distance primitives ---------------------------------------------- */
