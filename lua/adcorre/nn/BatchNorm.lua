@@ -1,0 +1,113 @@
+--- nn.BatchNorm: shared code of BatchNorm1d ([N, C] or [N, C, L]) and
+-- BatchNorm2d ([N, C, H, W]).
+--   BatchNormXd(n [, eps = 1e-5 [, momentum = 0.1 [, opts]]])
+-- Training mode normalises with the batch mean and biased variance and
+-- updates running_mean / running_var (the latter with the unbiased batch
+-- variance) as running = (1 - momentum) * running + momentum * batch:
+-- PyTorch's convention. Keras' BatchNormalization(momentum=0.99,
+-- epsilon=1e-3) is BatchNorm2d(n, 1e-3, 0.01) here. Evaluation mode uses the
+-- running statistics. opts.affine (default true) adds weight (gamma, ones)
+-- and bias (beta, zeros). running_mean / running_var are buffers: saved with
+-- the model (m:buffers()), not trained.
+local Module = require("adcorre.nn.Module")
+local ac = require("adcorre")
+local core = require("adcorre.core")
+
+local BatchNorm = Module.class("nn.BatchNorm", Module)
+BatchNorm._bufferFields = { "running_mean", "running_var" }
+BatchNorm._ranks = { 2, 3, 4 }
+
+function BatchNorm:__init(n, eps, momentum, opts)
+  Module.__init(self)
+  local name = self.__typename:gsub("^nn%.", "")
+  if math.type(n) ~= "integer" or n < 1 then
+    error(("%s: number of features must be a positive integer, got %s"):format(name, tostring(n)), 3)
+  end
+  eps = eps or 1e-5
+  momentum = momentum or 0.1
+  if type(eps) ~= "number" or eps <= 0 then error(("%s: eps must be > 0, got %s"):format(name, tostring(eps)), 3) end
+  if type(momentum) ~= "number" or momentum < 0 or momentum > 1 then
+    error(("%s: momentum must be in [0, 1], got %s"):format(name, tostring(momentum)), 3)
+  end
+  opts = opts or {}
+  self.nfeatures, self.eps, self.momentum = n, eps, momentum
+  self.affine = opts.affine ~= false
+  if self.affine then
+    self.weight = ac.ones(n)
+    self.bias = ac.zeros(n)
+    self.gradWeight = ac.zeros(n)
+    self.gradBias = ac.zeros(n)
+  end
+  self.running_mean = ac.zeros(n)
+  self.running_var = ac.ones(n)
+  self._args = { n, eps, momentum, { affine = self.affine } }
+end
+
+function BatchNorm:reset()
+  if self.affine then
+    self.weight:fill(1)
+    self.bias:zero()
+  end
+  self.running_mean:zero()
+  self.running_var:fill(1)
+  return self
+end
+BatchNorm.init = BatchNorm.reset
+
+function BatchNorm:_check(method, x)
+  self:_checkInput(method, x, table.unpack(self._ranks))
+  local s = x:shape()
+  if s[2] ~= self.nfeatures then
+    self:_error(method, "input has %d channels, expected %d (input %s)", s[2], self.nfeatures, self._shapeStr(s))
+  end
+  return s
+end
+
+function BatchNorm:updateOutput(input)
+  local s = self:_check("forward", input)
+  local C = self.nfeatures
+  local y = self:_resized("output", s)
+  local sm, si = self:_buffer("save_mean", { C }), self:_buffer("save_invstd", { C })
+  if self.train then
+    if input:numel() // C <= 1 then
+      self:_error("forward", "training needs more than one value per channel (input %s)", self._shapeStr(s))
+    end
+    self:_call("forward", core.nn_batchnorm_forward_train, input, self.weight, self.bias, y, sm, si,
+      self.running_mean, self.running_var, self.eps, self.momentum)
+  else
+    self:_call("forward", core.nn_batchnorm_forward_eval, input, self.weight, self.bias, y, sm, si,
+      self.running_mean, self.running_var, self.eps)
+  end
+  self._fwdTrain = self.train
+  return y
+end
+
+function BatchNorm:updateGradInput(input, gradOutput)
+  local s = self:_check("backward", input)
+  self:_checkGradOutput("backward", gradOutput, self.output)
+  local gx = self:_resized("gradInput", s)
+  if self._fwdTrain then
+    self:_call("backward", core.nn_batchnorm_backward_input_train, input, gradOutput,
+      self._bufs.save_mean, self._bufs.save_invstd, self.weight, gx)
+  else
+    self:_call("backward", core.nn_batchnorm_backward_input_eval, gradOutput, self.running_var,
+      self.weight, gx, self.eps)
+  end
+  return gx
+end
+
+function BatchNorm:accGradParameters(input, gradOutput, scale)
+  if not self.affine then return end
+  self:_check("backward", input)
+  self:_checkGradOutput("backward", gradOutput, self.output)
+  self:_call("backward", core.nn_batchnorm_backward_params, input, gradOutput,
+    self._bufs.save_mean, self._bufs.save_invstd, self.gradWeight, self.gradBias, scale or 1)
+end
+
+function BatchNorm:__tostring__()
+  local s = ("%s(%d, eps %g, momentum %g%s)"):format(self.__typename, self.nfeatures, self.eps,
+    self.momentum, self.affine and "" or ", no affine")
+  return s
+end
+
+return BatchNorm

@@ -1,0 +1,26 @@
+--- nn.MaxPool2d(k [, stride = k [, pad = 0]]): max pooling over NCHW
+-- input; pad may be "same" (Keras). The gradient goes to the first maximum
+-- of each window. See adcorre.nn.Pool2d.
+local Pool2d = require("adcorre.nn.Pool2d")
+local core = require("adcorre.core")
+
+local MaxPool2d = Pool2d.class("nn.MaxPool2d", Pool2d)
+
+function MaxPool2d:updateOutput(input)
+  local s, geo, OH, OW = self:_prepare("forward", input)
+  local os = { s[1], s[2], OH, OW }
+  local y = self:_resized("output", os)
+  local idx = self:_buffer("indices", os, "int64")
+  self:_call("forward", core.nn_maxpool2d_forward, input, y, idx, geo)
+  return y
+end
+
+function MaxPool2d:updateGradInput(input, gradOutput)
+  local s, geo = self:_prepare("backward", input)
+  self:_checkGradOutput("backward", gradOutput, self.output)
+  local gx = self:_resized("gradInput", s)
+  self:_call("backward", core.nn_maxpool2d_backward_input, gradOutput, self._bufs.indices, gx, geo)
+  return gx
+end
+
+return MaxPool2d
