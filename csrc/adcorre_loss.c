@@ -14,27 +14,54 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "parallel.h"
 #include "tensor.h"
 
 /* ======================================================================== */
 /* Row normalisation and correlation                                         */
 /* ======================================================================== */
 
-void ac_rownorm_forward(const float *X, int64_t n, int64_t m, double eps, float *U, double *s) {
-  for (int64_t i = 0; i < n; i++) {
-    const float *x = X + i * m;
-    float *u = U + i * m;
-    double sum = 0.0;
-    for (int64_t t = 0; t < m; t++) sum += x[t];
-    double mean = sum / (double)m, ss = 0.0;
-    for (int64_t t = 0; t < m; t++) {
-      double c = (double)x[t] - mean;
-      ss += c * c;
+/* Sums with four independent double accumulators (the compiler keeps the
+ * order fixed, so results do not depend on the machine or thread count). */
+static double sum_f(const float *x, int64_t n) {
+  double a[4] = {0, 0, 0, 0};
+  int64_t t = 0;
+  for (; t + 4 <= n; t += 4)
+    for (int l = 0; l < 4; l++) a[l] += (double)x[t + l];
+  for (; t < n; t++) a[0] += (double)x[t];
+  return (a[0] + a[1]) + (a[2] + a[3]);
+}
+
+static double dot_f(const float *x, const float *y, int64_t n) {
+  double a[4] = {0, 0, 0, 0};
+  int64_t t = 0;
+  for (; t + 4 <= n; t += 4)
+    for (int l = 0; l < 4; l++) a[l] += (double)x[t + l] * (double)y[t + l];
+  for (; t < n; t++) a[0] += (double)x[t] * (double)y[t];
+  return (a[0] + a[1]) + (a[2] + a[3]);
+}
+
+static void rownorm_one(const float *x, int64_t m, double eps, float *u, double *s) {
+  double mean = sum_f(x, m) / (double)m;
+  double a[4] = {0, 0, 0, 0};
+  int64_t t = 0;
+  for (; t + 4 <= m; t += 4)
+    for (int l = 0; l < 4; l++) {
+      double c = (double)x[t + l] - mean;
+      a[l] += c * c;
     }
-    double si = sqrt(ss + eps), inv = 1.0 / si;
-    for (int64_t t = 0; t < m; t++) u[t] = (float)(((double)x[t] - mean) * inv);
-    s[i] = si;
+  for (; t < m; t++) {
+    double c = (double)x[t] - mean;
+    a[0] += c * c;
   }
+  double ss = (a[0] + a[1]) + (a[2] + a[3]);
+  double si = sqrt(ss + eps), inv = 1.0 / si;
+  for (t = 0; t < m; t++) u[t] = (float)(((double)x[t] - mean) * inv);
+  *s = si;
+}
+
+void ac_rownorm_forward(const float *X, int64_t n, int64_t m, double eps, float *U, double *s) {
+  for (int64_t i = 0; i < n; i++) rownorm_one(X + i * m, m, eps, U + i * m, s + i);
 }
 
 /* dL/dc = (g - u <u,g>) / s ; dL/dx = dL/dc - mean(dL/dc). */
@@ -226,14 +253,14 @@ static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
 /* Lays the workspace out for (B, k, d), growing it if needed. */
 static int workspace(ac_adcorre *L, int64_t B, int64_t k, int64_t d) {
   size_t C = (size_t)L->C, b = (size_t)B, kk = (size_t)k, dd = (size_t)d;
-  size_t sz[14] = {
+  size_t sz[15] = {
       sizeof(int64_t) * b,          sizeof(float) * b * C,      sizeof(float) * kk * b * dd,
       sizeof(double) * kk * b,      sizeof(float) * kk * b * dd, sizeof(float) * b * b,
       sizeof(double) * b * dd,      sizeof(double) * kk * C * dd, sizeof(double) * kk * C,
       sizeof(double) * C,           sizeof(int64_t) * C,        sizeof(int) * C,
-      sizeof(double) * (4 * dd + C * dd), sizeof(double) * b};
+      sizeof(double) * (4 * dd + C * dd), sizeof(double) * b, sizeof(double) * kk * b};
   size_t total = 0;
-  for (int i = 0; i < 14; i++) total += round64(sz[i]);
+  for (int i = 0; i < 15; i++) total += round64(sz[i]);
   if (total > L->ws_bytes) {
     void *p = NULL;
     if (posix_memalign(&p, 64, total) != 0 || !p)
@@ -244,11 +271,11 @@ static int workspace(ac_adcorre *L, int64_t B, int64_t k, int64_t d) {
     L->ws_bytes = total;
   }
   char *q = L->ws;
-  void **slot[14] = {(void **)&L->y,  (void **)&L->P,  (void **)&L->U,    (void **)&L->s,
+  void **slot[15] = {(void **)&L->y,  (void **)&L->P,  (void **)&L->U,    (void **)&L->s,
                      (void **)&L->V,  (void **)&L->A,  (void **)&L->S,    (void **)&L->mu,
                      (void **)&L->ms, (void **)&L->mw, (void **)&L->ncls, (void **)&L->pos,
-                     (void **)&L->row, (void **)&L->wa};
-  for (int i = 0; i < 14; i++) {
+                     (void **)&L->row, (void **)&L->wa, (void **)&L->rowval};
+  for (int i = 0; i < 15; i++) {
     *slot[i] = q;
     q += round64(sz[i]);
   }
@@ -259,8 +286,36 @@ static int workspace(ac_adcorre *L, int64_t B, int64_t k, int64_t d) {
 /* Forward                                                                    */
 /* ======================================================================== */
 
+/* Row-parallel pieces. A "row" r = j * B + b is sample b of embedding j. */
+typedef struct row_ctx {
+  ac_adcorre *L;
+  const float *const *E;
+  float *const *gE;
+  int64_t B, k, d;
+  int fd_on, ed_on;
+  double cfd, ced;
+  double sq[64][2]; /* per-thread |dx_fd|^2, |dx_ed|^2 */
+} row_ctx;
+
+static int64_t row_grain(int64_t d) { return d >= 4096 ? 1 : 4096 / d; }
+
+static void rownorm_task(void *vctx, int64_t r0, int64_t r1, int tid) {
+  row_ctx *c = vctx;
+  (void)tid;
+  for (int64_t r = r0; r < r1; r++)
+    rownorm_one(c->E[r / c->B] + (r % c->B) * c->d, c->d, c->L->eps, c->L->U + r * c->d,
+                c->L->s + r);
+}
+
+static void fd_dot_task(void *vctx, int64_t r0, int64_t r1, int tid) {
+  row_ctx *c = vctx;
+  (void)tid;
+  for (int64_t r = r0; r < r1; r++)
+    c->L->rowval[r] = dot_f(c->L->U + r * c->d, c->L->V + r * c->d, c->d);
+}
+
 /* FD: A = W o Omega, V_j = A U_j, value = sum W - sum_a <u_a, V_a>. */
-static double fd_forward(ac_adcorre *L, int64_t B, int64_t k, int64_t d) {
+static double fd_forward(ac_adcorre *L, row_ctx *ctx, int64_t B, int64_t k, int64_t d) {
   if (B < 2) return 0.0;
   const int64_t *y = L->y;
   double *wa = L->wa, sumW = 0.0;
@@ -278,36 +333,47 @@ static double fd_forward(ac_adcorre *L, int64_t B, int64_t k, int64_t d) {
       L->A[a * B + b] = (float)(y[a] == y[b] ? W : -W);
     }
   }
+  for (int64_t j = 0; j < k; j++)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)B, (int)d, (int)B, 1.0f, L->A,
+                (int)B, L->U + j * B * d, (int)d, 0.0f, L->V + j * B * d, (int)d);
+  ac_parallel_for(k * B, row_grain(d), fd_dot_task, ctx);
   double total = 0.0;
   for (int64_t j = 0; j < k; j++) {
-    const float *U = L->U + j * B * d;
-    float *V = L->V + j * B * d;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)B, (int)d, (int)B, 1.0f, L->A,
-                (int)B, U, (int)d, 0.0f, V, (int)d);
     double dot = 0.0;
-    for (int64_t t = 0; t < B * d; t++) dot += (double)U[t] * (double)V[t];
+    for (int64_t b = 0; b < B; b++) dot += L->rowval[j * B + b];
     total += sumW - dot;
   }
   return total / ((double)k * (double)B * (double)B);
 }
 
-/* ED: per sample, k(k-1) + |S_b|^2 - sum_j |u_j,b|^2, S_b = sum_j u_j,b (saved). */
-static double ed_forward(ac_adcorre *L, int64_t B, int64_t k, int64_t d) {
-  if (k < 2) return 0.0;
-  double total = 0.0;
-  for (int64_t b = 0; b < B; b++) {
-    double *S = L->S + b * d, sq = 0.0, ss = 0.0;
+/* ED, sample b: S_b = sum_j u_j,b (saved), value k(k-1) + |S_b|^2 - sum_j |u_j,b|^2. */
+static void ed_task(void *vctx, int64_t b0, int64_t b1, int tid) {
+  row_ctx *c = vctx;
+  ac_adcorre *L = c->L;
+  int64_t B = c->B, k = c->k, d = c->d;
+  (void)tid;
+  for (int64_t b = b0; b < b1; b++) {
+    double *S = L->S + b * d, sq = 0.0;
     for (int64_t t = 0; t < d; t++) S[t] = 0.0;
     for (int64_t j = 0; j < k; j++) {
       const float *u = L->U + (j * B + b) * d;
-      for (int64_t t = 0; t < d; t++) {
-        S[t] += u[t];
-        sq += (double)u[t] * (double)u[t];
-      }
+      for (int64_t t = 0; t < d; t++) S[t] += (double)u[t];
+      sq += dot_f(u, u, d);
     }
-    for (int64_t t = 0; t < d; t++) ss += S[t] * S[t];
-    total += (double)(k * (k - 1)) + ss - sq;
+    double a4[4] = {0, 0, 0, 0};
+    int64_t t = 0;
+    for (; t + 4 <= d; t += 4)
+      for (int l = 0; l < 4; l++) a4[l] += S[t + l] * S[t + l];
+    for (; t < d; t++) a4[0] += S[t] * S[t];
+    L->rowval[b] = (double)(k * (k - 1)) + ((a4[0] + a4[1]) + (a4[2] + a4[3])) - sq;
   }
+}
+
+static double ed_forward(ac_adcorre *L, row_ctx *ctx, int64_t B, int64_t k, int64_t d) {
+  if (k < 2) return 0.0;
+  ac_parallel_for(B, row_grain(k * d), ed_task, ctx);
+  double total = 0.0;
+  for (int64_t b = 0; b < B; b++) total += L->rowval[b];
   return total / ((double)B * (double)k * (double)k);
 }
 
@@ -393,11 +459,10 @@ int ac_adcorre_forward(ac_adcorre *L, const float *Z, const float *const *E, int
   if (L->ce_over_classes) ce /= (double)C;
   L->ce = ce;
 
-  if (L->use_fd || L->use_ed)
-    for (int64_t j = 0; j < k; j++)
-      ac_rownorm_forward(E[j], B, d, L->eps, L->U + j * B * d, L->s + j * B);
-  L->fd = L->use_fd ? fd_forward(L, B, k, d) : 0.0;
-  L->ed = L->use_ed ? ed_forward(L, B, k, d) : 0.0;
+  row_ctx ctx = {.L = L, .E = E, .B = B, .k = k, .d = d};
+  if (L->use_fd || L->use_ed) ac_parallel_for(k * B, row_grain(d), rownorm_task, &ctx);
+  L->fd = L->use_fd ? fd_forward(L, &ctx, B, k, d) : 0.0;
+  L->ed = L->use_ed ? ed_forward(L, &ctx, B, k, d) : 0.0;
   L->md_classes = 0;
   L->md = L->use_md ? md_forward(L, E, B, k, d) : 0.0;
   L->total = L->lambda * L->ce + L->fd + L->md + L->ed;
@@ -421,6 +486,59 @@ int ac_adcorre_forward(ac_adcorre *L, const float *Z, const float *const *E, int
 /* Backward                                                                   */
 /* ======================================================================== */
 
+/* One row of FD + ED backward, fused: with g1 = cfd v (FD) and
+ * g2 = ced (S_b - u) (ED), dx_i = (g_i - u <u,g_i>) / s - mean(...). */
+static void fd_ed_backward_task(void *vctx, int64_t r0, int64_t r1, int tid) {
+  row_ctx *c = vctx;
+  ac_adcorre *L = c->L;
+  int64_t B = c->B, d = c->d;
+  int fd_on = c->fd_on, ed_on = c->ed_on;
+  double cfd = c->cfd, ced = c->ced, sq1 = 0.0, sq2 = 0.0;
+  for (int64_t r = r0; r < r1; r++) {
+    int64_t j = r / B, b = r % B;
+    const float *u = L->U + r * d;
+    const float *v = L->V + r * d;
+    const double *S = L->S + b * d;
+    float *out = c->gE[j] + b * d;
+    double inv = 1.0 / L->s[r], usum = sum_f(u, d);
+    double dot1 = 0.0, gs1 = 0.0, dot2 = 0.0, gs2 = 0.0;
+    if (fd_on) {
+      dot1 = cfd * dot_f(u, v, d);
+      gs1 = cfd * sum_f(v, d);
+    }
+    if (ed_on) {
+      double a[4] = {0, 0, 0, 0}, e[4] = {0, 0, 0, 0};
+      int64_t t = 0;
+      for (; t + 4 <= d; t += 4)
+        for (int l = 0; l < 4; l++) {
+          a[l] += (double)u[t + l] * (S[t + l] - (double)u[t + l]);
+          e[l] += S[t + l];
+        }
+      for (; t < d; t++) {
+        a[0] += (double)u[t] * (S[t] - (double)u[t]);
+        e[0] += S[t];
+      }
+      dot2 = ced * ((a[0] + a[1]) + (a[2] + a[3]));
+      gs2 = ced * (((e[0] + e[1]) + (e[2] + e[3])) - usum);
+    }
+    double mean1 = (gs1 - dot1 * usum) * inv / (double)d;
+    double mean2 = (gs2 - dot2 * usum) * inv / (double)d;
+    double q1[4] = {0, 0, 0, 0}, q2[4] = {0, 0, 0, 0};
+    for (int64_t t = 0; t < d; t++) {
+      double ut = u[t], dx1 = 0.0, dx2 = 0.0;
+      if (fd_on) dx1 = (cfd * (double)v[t] - ut * dot1) * inv - mean1;
+      if (ed_on) dx2 = (ced * (S[t] - ut) - ut * dot2) * inv - mean2;
+      q1[t & 3] += dx1 * dx1;
+      q2[t & 3] += dx2 * dx2;
+      out[t] = (float)(dx1 + dx2);
+    }
+    sq1 += (q1[0] + q1[1]) + (q1[2] + q1[3]);
+    sq2 += (q2[0] + q2[1]) + (q2[2] + q2[3]);
+  }
+  c->sq[tid & 63][0] += sq1;
+  c->sq[tid & 63][1] += sq2;
+}
+
 int ac_adcorre_backward(ac_adcorre *L, float *gZ, float *const *gE) {
   if (!L->have_forward) return ac_fail("AdCorreLoss:backward: call forward first");
   int64_t B = L->B, k = L->k, d = L->d, C = L->C;
@@ -429,29 +547,16 @@ int ac_adcorre_backward(ac_adcorre *L, float *gZ, float *const *gE) {
   L->gn_ce = sqrt(ac_ce_backward(L->P, L->y, B, C, scale, gZ));
 
   /* FD and ED: gradient wrt each normalised row, then through the normalisation. */
-  int fd_on = L->use_fd && B >= 2, ed_on = L->use_ed && k >= 2;
-  double cfd = -2.0 / ((double)k * (double)B * (double)B);
-  double ced = 2.0 / ((double)B * (double)k * (double)k);
-  double *g1 = L->row, *g2 = L->row + d, *dx1 = L->row + 2 * d, *dx2 = L->row + 3 * d;
+  row_ctx ctx = {.L = L, .gE = gE, .B = B, .k = k, .d = d};
+  ctx.fd_on = L->use_fd && B >= 2;
+  ctx.ed_on = L->use_ed && k >= 2;
+  ctx.cfd = -2.0 / ((double)k * (double)B * (double)B);
+  ctx.ced = 2.0 / ((double)B * (double)k * (double)k);
+  ac_parallel_for(k * B, row_grain(d), fd_ed_backward_task, &ctx);
   double sq_fd = 0.0, sq_ed = 0.0;
-  for (int64_t j = 0; j < k; j++) {
-    for (int64_t b = 0; b < B; b++) {
-      float *out = gE[j] + b * d;
-      const float *u = L->U + (j * B + b) * d;
-      double s = L->s[j * B + b];
-      if (fd_on) {
-        const float *v = L->V + (j * B + b) * d;
-        for (int64_t t = 0; t < d; t++) g1[t] = cfd * (double)v[t];
-        sq_fd += ac_rownorm_backward_row(u, s, g1, d, dx1);
-      }
-      if (ed_on) {
-        const double *S = L->S + b * d;
-        for (int64_t t = 0; t < d; t++) g2[t] = ced * (S[t] - (double)u[t]);
-        sq_ed += ac_rownorm_backward_row(u, s, g2, d, dx2);
-      }
-      for (int64_t t = 0; t < d; t++)
-        out[t] = (float)((fd_on ? dx1[t] : 0.0) + (ed_on ? dx2[t] : 0.0));
-    }
+  for (int i = 0; i < 64; i++) {
+    sq_fd += ctx.sq[i][0];
+    sq_ed += ctx.sq[i][1];
   }
   L->gn_fd = sqrt(sq_fd);
   L->gn_ed = sqrt(sq_ed);

@@ -103,6 +103,7 @@ typedef struct ac_adcorre {
   int *pos;         /* [C]       class -> row of the mean matrix, or -1 */
   double *row;      /* [4 d + C d] per-row scratch */
   double *wa;       /* [B]       FD: 1 - M[y_b, y_b] (0 when not adaptive) */
+  double *rowval;   /* [k, B]    per-row partial results (summed in a fixed order) */
 } ac_adcorre;
 
 /* cls >= 1, history >= 0. All flags on, adaptive, md "present", lambda 50/C, eps 1e-8. */
