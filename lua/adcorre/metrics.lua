@@ -1,0 +1,484 @@
+--- adcorre.metrics: classification metrics and a resumable CSV log.
+--
+--   local m = ac.metrics.Confusion(7)
+--   m:add(logits, labels)          -- [B,C] scores (argmax taken) or [B] classes
+--   print(m:accuracy(), m:mean_class_accuracy())
+--   print(m:format(ac.classes))    -- confusion in % and per-class P/R/F1
+--
+--   local log = ac.metrics.CSVLog("out/log.csv", {"epoch", "loss", "accuracy"})
+--   log:write{epoch = 1, loss = 0.93, accuracy = 0.61}
+--
+-- Classes are 1-based. Rows of the confusion matrix are the true classes,
+-- columns the predicted ones.
+--
+-- Conventions for empty cases (no division by zero, never NaN):
+--   recall(c)    = M[c,c] / (row c total), 0 when class c never occurs as a target
+--   precision(c) = M[c,c] / (column c total), 0 when class c is never predicted
+--   f1(c)        = 2 P R / (P + R), 0 when P + R = 0
+--   accuracy     = trace / total, 0 when nothing was added
+--   mean_class_accuracy = mean of recall over the classes that occur as targets
+--                 (classes with support 0 are left out), 0 when nothing was added
+--   normalized() rows of absent classes are all 0.
+local metrics = {}
+
+local function ac() return require("adcorre") end
+
+local function is_tensor(x)
+  return require("adcorre.core").is_tensor(x)
+end
+
+local fmt = string.format
+
+----------------------------------------------------------------------------
+-- Confusion matrix accumulator
+----------------------------------------------------------------------------
+
+local Confusion = {}
+Confusion.__index = Confusion
+Confusion.__name = "adcorre.metrics.Confusion"
+
+--- Confusion(C [, class_names]): a C x C accumulator of counts.
+function metrics.Confusion(C, class_names)
+  if math.type(C) ~= "integer" then
+    if type(C) == "number" and C == math.floor(C) then C = math.tointeger(C)
+    else error("Confusion: number of classes must be an integer, got " .. tostring(C), 2) end
+  end
+  if C < 1 then error(fmt("Confusion: number of classes must be >= 1, got %d", C), 2) end
+  if class_names ~= nil and (type(class_names) ~= "table" or #class_names ~= C) then
+    error(fmt("Confusion: class_names must be an array of %d names", C), 2)
+  end
+  local self = setmetatable({ C = C, class_names = class_names }, Confusion)
+  self:reset()
+  return self
+end
+
+function Confusion:reset()
+  local M = {}
+  for i = 1, self.C do
+    local row = {}
+    for j = 1, self.C do row[j] = 0 end
+    M[i] = row
+  end
+  self.M = M
+  self.total = 0
+  return self
+end
+
+-- Turns predictions / targets into a Lua array of integer classes.
+-- what = "pred" accepts [N,C] float scores (argmax along dim 2) or a [C] score vector.
+local function to_classes(x, what, C, fname)
+  if type(x) == "number" then
+    return { x }
+  elseif is_tensor(x) then
+    local nd = x:dim()
+    if x:dtype() == "float32" and what == "pred" and nd == 2 then
+      if x:size(2) ~= C then
+        error(fmt("%s: scores have %d columns, the matrix has %d classes", fname, x:size(2), C), 3)
+      end
+      if x:size(1) == 0 then return {} end
+      return x:argmax(2):totable()
+    end
+    if nd == 0 then return { x:item() } end
+    if nd ~= 1 then
+      local s = table.concat(x:shape(), ", ")
+      error(fmt("%s: %s must be a 1-d tensor of classes, got shape [%s]", fname, what == "pred" and "pred" or "target", s), 3)
+    end
+    return x:totable()
+  elseif type(x) == "table" then
+    return x
+  end
+  error(fmt("%s: %s must be a tensor, a Lua array or a number, got %s", fname,
+    what == "pred" and "pred" or "target", type(x)), 3)
+end
+
+local function check_classes(arr, C, name, fname)
+  for i = 1, #arr do
+    local v = arr[i]
+    if type(v) ~= "number" or v ~= math.floor(v) then
+      error(fmt("%s: %s[%d] is not an integer class (%s)", fname, name, i, tostring(v)), 3)
+    end
+    if v < 1 or v > C then
+      error(fmt("%s: %s[%d] = %d is out of range 1..%d", fname, name, i, v, C), 3)
+    end
+  end
+end
+
+--- m:add(pred, target): pred and target are int64 tensors [N], Lua arrays or
+-- single numbers (1-based classes); pred may also be float32 scores [N,C]
+-- (argmax is taken). Nothing is added when any value is invalid.
+function Confusion:add(pred, target)
+  local fname = "Confusion:add"
+  local p = to_classes(pred, "pred", self.C, fname)
+  local t = to_classes(target, "target", self.C, fname)
+  if #p ~= #t then
+    error(fmt("%s: %d predictions but %d targets", fname, #p, #t), 2)
+  end
+  check_classes(p, self.C, "pred", fname)
+  check_classes(t, self.C, "target", fname)
+  local M = self.M
+  for i = 1, #p do
+    local r = M[math.tointeger(t[i])]
+    local j = math.tointeger(p[i])
+    r[j] = r[j] + 1
+  end
+  self.total = self.total + #p
+  return self
+end
+
+--- Counts as an int64 tensor [C,C] (rows: true class, columns: predicted).
+function Confusion:matrix()
+  return ac().tensor(self.M, "int64")
+end
+
+--- Row-normalised matrix (each true-class row sums to 1; absent classes: 0) as float32 [C,C].
+function Confusion:normalized()
+  return ac().tensor(self:normalized_table())
+end
+
+--- The same as nested Lua tables (for JSON output).
+function Confusion:normalized_table()
+  local out = {}
+  for i = 1, self.C do
+    local row, s = {}, 0
+    for j = 1, self.C do s = s + self.M[i][j] end
+    for j = 1, self.C do row[j] = s > 0 and self.M[i][j] / s or 0 end
+    out[i] = row
+  end
+  return out
+end
+
+--- Counts as nested Lua tables.
+function Confusion:matrix_table()
+  local out = {}
+  for i = 1, self.C do out[i] = table.move(self.M[i], 1, self.C, 1, {}) end
+  return out
+end
+
+function Confusion:accuracy()
+  if self.total == 0 then return 0 end
+  local tr = 0
+  for i = 1, self.C do tr = tr + self.M[i][i] end
+  return tr / self.total
+end
+
+--- {precision = {...}, recall = {...}, f1 = {...}, support = {...}} (arrays of C numbers).
+function Confusion:per_class()
+  local C, M = self.C, self.M
+  local P, R, F, S = {}, {}, {}, {}
+  for c = 1, C do
+    local row, col = 0, 0
+    for k = 1, C do row = row + M[c][k]; col = col + M[k][c] end
+    local tp = M[c][c]
+    local p = col > 0 and tp / col or 0
+    local r = row > 0 and tp / row or 0
+    P[c], R[c], S[c] = p, r, row
+    F[c] = (p + r) > 0 and 2 * p * r / (p + r) or 0
+  end
+  return { precision = P, recall = R, f1 = F, support = S }
+end
+
+--- Mean of per-class recall over the classes that occur as targets.
+function Confusion:mean_class_accuracy()
+  local pc = self:per_class()
+  local s, n = 0, 0
+  for c = 1, self.C do
+    if pc.support[c] > 0 then s = s + pc.recall[c]; n = n + 1 end
+  end
+  return n > 0 and s / n or 0
+end
+
+--- Unweighted mean of F1 over the classes that occur as targets.
+function Confusion:macro_f1()
+  local pc = self:per_class()
+  local s, n = 0, 0
+  for c = 1, self.C do
+    if pc.support[c] > 0 then s = s + pc.f1[c]; n = n + 1 end
+  end
+  return n > 0 and s / n or 0
+end
+
+--- Everything at once as plain Lua values (ready for JSON).
+function Confusion:summary(class_names)
+  local pc = self:per_class()
+  return {
+    total = self.total,
+    accuracy = self:accuracy(),
+    mean_class_accuracy = self:mean_class_accuracy(),
+    macro_f1 = self:macro_f1(),
+    confusion = self:normalized_table(),
+    counts = self:matrix_table(),
+    precision = pc.precision, recall = pc.recall, f1 = pc.f1, support = pc.support,
+    classes = class_names or self.class_names,
+  }
+end
+
+local function default_names(C)
+  local ok, acm = pcall(ac)
+  if ok and C <= #acm.classes then return table.move(acm.classes, 1, C, 1, {}) end
+  local n = {}
+  for i = 1, C do n[i] = tostring(i) end
+  return n
+end
+
+local function pad(s, w, right)
+  local n = utf8.len(s) or #s
+  if n >= w then return s end
+  if right then return string.rep(" ", w - n) .. s end
+  return s .. string.rep(" ", w - n)
+end
+
+local function clip(s, w)
+  if (utf8.len(s) or #s) <= w then return s end
+  return s:sub(1, w)
+end
+
+--- A readable text report: the row-normalised confusion matrix in percent
+-- (rows true, columns predicted), then precision / recall / F1 / support per class.
+function Confusion:format(class_names)
+  class_names = class_names or self.class_names or default_names(self.C)
+  if type(class_names) ~= "table" or #class_names ~= self.C then
+    error(fmt("Confusion:format: class_names must be an array of %d names", self.C), 2)
+  end
+  local names = {}
+  local lw = 4
+  for i = 1, self.C do
+    names[i] = tostring(class_names[i])
+    lw = math.max(lw, utf8.len(names[i]) or #names[i])
+  end
+  local corner = "true \\ pred"
+  lw = math.max(lw, #corner)
+  local cw = 8
+  for i = 1, self.C do cw = math.max(cw, math.min(11, (utf8.len(names[i]) or #names[i]) + 2)) end
+  local N = self:normalized_table()
+  local lines = {}
+  lines[#lines + 1] = fmt("accuracy %.2f %%   mean class accuracy %.2f %%   macro F1 %.4f   (%d samples)",
+    100 * self:accuracy(), 100 * self:mean_class_accuracy(), self:macro_f1(), self.total)
+  lines[#lines + 1] = ""
+  local head = { pad(corner, lw + 1) }
+  for j = 1, self.C do head[#head + 1] = pad(clip(names[j], cw - 1), cw, true) end
+  lines[#lines + 1] = table.concat(head)
+  for i = 1, self.C do
+    local row = { pad(names[i], lw + 1) }
+    for j = 1, self.C do row[#row + 1] = pad(fmt("%.1f", 100 * N[i][j]), cw, true) end
+    lines[#lines + 1] = table.concat(row)
+  end
+  lines[#lines + 1] = ""
+  local pc = self:per_class()
+  lines[#lines + 1] = pad("class", lw + 1) .. pad("precision", 10, true) .. pad("recall", 10, true)
+    .. pad("f1", 10, true) .. pad("support", 10, true)
+  for c = 1, self.C do
+    lines[#lines + 1] = pad(names[c], lw + 1) .. pad(fmt("%.4f", pc.precision[c]), 10, true)
+      .. pad(fmt("%.4f", pc.recall[c]), 10, true) .. pad(fmt("%.4f", pc.f1[c]), 10, true)
+      .. pad(fmt("%d", pc.support[c]), 10, true)
+  end
+  return table.concat(lines, "\n")
+end
+
+Confusion.__tostring = function(self) return self:format() end
+
+metrics.ConfusionClass = Confusion
+
+----------------------------------------------------------------------------
+-- CSV log
+----------------------------------------------------------------------------
+
+local function csv_cell(v)
+  if v == nil then return "" end
+  local s
+  if math.type(v) == "integer" then s = fmt("%d", v)
+  elseif type(v) == "number" then
+    if v ~= v then s = "nan"
+    elseif v == math.huge then s = "inf"
+    elseif v == -math.huge then s = "-inf"
+    else s = fmt("%.10g", v) end
+  elseif type(v) == "boolean" then s = tostring(v)
+  elseif type(v) == "string" then s = v
+  else error("CSVLog:write: cannot write a value of type " .. type(v), 3) end
+  if s:find('[,"\r\n]') then s = '"' .. s:gsub('"', '""') .. '"' end
+  return s
+end
+
+-- Splits one CSV record (RFC 4180 quoting, no embedded newlines); nil when malformed.
+local function csv_split(line)
+  local out, field, i, n, inq = {}, {}, 1, #line, false
+  while i <= n do
+    local ch = line:sub(i, i)
+    if inq then
+      if ch == '"' then
+        if line:sub(i + 1, i + 1) == '"' then field[#field + 1] = '"'; i = i + 1
+        else inq = false end
+      else
+        field[#field + 1] = ch
+      end
+    elseif ch == '"' then
+      inq = true
+    elseif ch == "," then
+      out[#out + 1] = table.concat(field); field = {}
+    else
+      field[#field + 1] = ch
+    end
+    i = i + 1
+  end
+  if inq then return nil end
+  out[#out + 1] = table.concat(field)
+  return out
+end
+
+local function cell_value(s)
+  if s == "" then return nil end
+  local n = tonumber(s)
+  if n then return n end
+  if s == "nan" then return 0 / 0 elseif s == "inf" then return math.huge elseif s == "-inf" then return -math.huge end
+  return s
+end
+
+--- Reads a CSV file written by CSVLog: returns columns (array) and rows
+-- (array of tables keyed by column; numbers are converted, empty cells are nil).
+function metrics.read_csv(path)
+  local f, err = io.open(path, "rb")
+  if not f then error("read_csv: cannot open " .. tostring(err), 2) end
+  local data = f:read("a")
+  f:close()
+  local lines = {}
+  for line in data:gmatch("([^\n]*)\n") do lines[#lines + 1] = line:gsub("\r$", "") end
+  if #lines == 0 then error(fmt("read_csv: %s has no header line", path), 2) end
+  local cols = csv_split(lines[1])
+  if not cols then error(fmt("read_csv: %s line 1: malformed header", path), 2) end
+  local rows = {}
+  for ln = 2, #lines do
+    if lines[ln] ~= "" then
+      local cells = csv_split(lines[ln])
+      if not cells or #cells ~= #cols then
+        error(fmt("read_csv: %s line %d: expected %d cells, got %s", path, ln, #cols,
+          cells and tostring(#cells) or "a malformed line"), 2)
+      end
+      local row = {}
+      for k, c in ipairs(cols) do row[c] = cell_value(cells[k]) end
+      rows[#rows + 1] = row
+    end
+  end
+  return cols, rows
+end
+
+local CSVLog = {}
+CSVLog.__index = CSVLog
+CSVLog.__name = "adcorre.metrics.CSVLog"
+
+local function write_all_atomic(path, text)
+  local tmp = fmt("%s.tmp.%s", path, (tostring({}):match("0x(%x+)") or "x"))
+  local f, err = io.open(tmp, "wb")
+  if not f then error("CSVLog: cannot write " .. tostring(err), 3) end
+  local ok, werr = f:write(text)
+  if ok then ok, werr = f:flush() end
+  f:close()
+  if not ok then os.remove(tmp); error("CSVLog: cannot write " .. tmp .. ": " .. tostring(werr), 3) end
+  local rok, rerr = os.rename(tmp, path)
+  if not rok then os.remove(tmp); error("CSVLog: cannot rename onto " .. path .. ": " .. tostring(rerr), 3) end
+end
+
+--- CSVLog(path, columns [, opts]): a CSV file with a header line; each
+-- :write(row) appends one line and flushes it.
+-- When the file exists with the same header its rows are kept (resume); a
+-- trailing partial line (from a crash mid-write) is dropped. opts:
+--   fresh = true        start a new file even if one exists
+--   keep = function(row) -> boolean   on resume, keep only the rows it accepts
+--                        (e.g. rows up to the epoch of the checkpoint)
+-- An existing file with a different header is an error unless fresh = true.
+function metrics.CSVLog(path, columns, opts)
+  opts = opts or {}
+  if type(path) ~= "string" or path == "" then error("CSVLog: path must be a non-empty string", 2) end
+  if type(columns) ~= "table" or #columns == 0 then error("CSVLog: columns must be a non-empty array of names", 2) end
+  local seen = {}
+  for i, c in ipairs(columns) do
+    if type(c) ~= "string" or c == "" then error(fmt("CSVLog: column %d must be a non-empty string", i), 2) end
+    if seen[c] then error(fmt("CSVLog: column '%s' appears twice", c), 2) end
+    seen[c] = true
+  end
+  local header_cells = {}
+  for i, c in ipairs(columns) do header_cells[i] = csv_cell(c) end
+  local header = table.concat(header_cells, ",")
+  local self = setmetatable({ path = path, columns = table.move(columns, 1, #columns, 1, {}),
+    colset = seen, rows = {} }, CSVLog)
+
+  local existing = (not opts.fresh) and io.open(path, "rb")
+  if existing then
+    local data = existing:read("a") or ""
+    existing:close()
+    local first = data:match("^([^\n]*)\n")
+    if first then first = first:gsub("\r$", "") end
+    if data ~= "" and first ~= header then
+      error(fmt("CSVLog: %s exists with header '%s', expected '%s' (pass fresh = true to replace it)",
+        path, first or data:sub(1, 80), header), 2)
+    end
+    -- Keep complete lines only; filter with opts.keep.
+    local keep_lines, dropped = { header }, (data ~= "" and data:sub(-1) ~= "\n")
+    local ln = 0
+    for line in data:gmatch("([^\n]*)\n") do
+      ln = ln + 1
+      line = line:gsub("\r$", "")
+      if ln > 1 and line ~= "" then
+        local cells = csv_split(line)
+        if cells and #cells == #columns then
+          local row = {}
+          for k, c in ipairs(columns) do row[c] = cell_value(cells[k]) end
+          if not opts.keep or opts.keep(row) then
+            keep_lines[#keep_lines + 1] = line
+            self.rows[#self.rows + 1] = row
+          else
+            dropped = true
+          end
+        else
+          dropped = true
+        end
+      end
+    end
+    if data == "" or dropped then write_all_atomic(path, table.concat(keep_lines, "\n") .. "\n") end
+  else
+    write_all_atomic(path, header .. "\n")
+  end
+  local f, err = io.open(path, "ab")
+  if not f then error("CSVLog: cannot open " .. tostring(err), 2) end
+  f:setvbuf("full")
+  self.file = f
+  return self
+end
+
+--- Appends one row (a table keyed by column name; missing columns are left
+-- empty; unknown keys are an error) and flushes it to the file.
+function CSVLog:write(row)
+  if not self.file then error("CSVLog:write: the log is closed", 2) end
+  if type(row) ~= "table" then error("CSVLog:write: row must be a table keyed by column name", 2) end
+  for k in pairs(row) do
+    if not self.colset[k] then
+      error(fmt("CSVLog:write: unknown column '%s' (columns: %s)", tostring(k), table.concat(self.columns, ", ")), 2)
+    end
+  end
+  local cells, copy = {}, {}
+  for i, c in ipairs(self.columns) do cells[i] = csv_cell(row[c]); copy[c] = row[c] end
+  local ok, err = self.file:write(table.concat(cells, ","), "\n")
+  if ok then ok, err = self.file:flush() end
+  if not ok then error("CSVLog:write: " .. self.path .. ": " .. tostring(err), 2) end
+  self.rows[#self.rows + 1] = copy
+  return self
+end
+
+--- The rows written so far, including those kept from an existing file.
+function CSVLog:get_rows() return self.rows end
+
+--- The values of one column as an array (rows without a value are skipped).
+function CSVLog:column(name)
+  if not self.colset[name] then error(fmt("CSVLog:column: unknown column '%s'", tostring(name)), 2) end
+  local out = {}
+  for _, r in ipairs(self.rows) do if r[name] ~= nil then out[#out + 1] = r[name] end end
+  return out
+end
+
+function CSVLog:close()
+  if self.file then self.file:close(); self.file = nil end
+end
+CSVLog.__close = CSVLog.close
+CSVLog.__gc = CSVLog.close
+
+metrics.CSVLogClass = CSVLog
+
+return metrics
