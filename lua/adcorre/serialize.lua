@@ -279,7 +279,10 @@ local function rebuild(d, path)
   local args = d.args or {}
   local m = ctor(table.unpack(args, 1, args.n or #args))
   m.name = d.name
-  for i, c in ipairs(d.modules or {}) do m:add(rebuild(c, path .. "." .. i)) end
+  -- containers that build their own children (e.g. SeparableConv2d) keep them
+  if not (m.modules and #m.modules > 0) then
+    for i, c in ipairs(d.modules or {}) do m:add(rebuild(c, path .. "." .. i)) end
+  end
   return m
 end
 
