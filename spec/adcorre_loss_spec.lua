@@ -239,6 +239,24 @@ describe("AdCorreLoss finite-difference gradients", function()
     check_grads(loss, Z, E, y, h, atol, rtol)
   end)
 
+  it("passes the shared gradcheck helper on the total (all parts, adaptive, absent class)", function()
+    local gradcheck = require("gradcheck")
+    local Z, E = setup(31)
+    local loss = ac.AdCorreLoss{ classes = C }:evaluate()
+    loss:set_confusion(M)
+    gradcheck.assert{
+      label = "AdCorreLoss total",
+      forward = function() return (loss:forward(Z, E, y)) end,
+      backward = function()
+        local gz, ge = loss:backward()
+        return { gz, ge[1], ge[2], ge[3] }
+      end,
+      wrt = { Z, E[1], E[2], E[3] },
+      names = { "logits", "embeddings[1]", "embeddings[2]", "embeddings[3]" },
+      eps = 1e-3, rtol = 1e-2, atol = 1e-5, max_checks = 200,
+    }
+  end)
+
   it("checks a batch of one class and a constant-ish row", function()
     local Z, E = setup(9)
     E[2][3]:fill(0.3)
@@ -485,6 +503,29 @@ describe("AdCorreLoss edge cases", function()
     local gZ3, gE3 = loss:backward()
     assert.are.same({ 3, 4 }, gZ3:shape())
     assert.are.same({ 3, 6 }, gE3[3]:shape())
+  end)
+
+  it("gives the same result on 1 and 2 threads", function()
+    ac.manual_seed(19)
+    local B, k, d = 40, 6, 96
+    local Z, E = ac.randn(B, 7), embeddings(k, B, d, true)
+    local y = {}
+    for b = 1, B do y[b] = (b * 5) % 6 + 1 end
+    local saved = ac.get_num_threads()
+    local res = {}
+    for _, n in ipairs({ 1, 2 }) do
+      ac.set_num_threads(n)
+      local loss = ac.AdCorreLoss{ classes = 7 }:evaluate()
+      local total, parts = loss:forward(Z, E, y)
+      local gZ, gE = loss:backward()
+      local g = {}
+      for j = 1, k do g[j] = gE[j]:clone() end
+      res[n] = { total = total, parts = parts, gZ = gZ:clone(), gE = g }
+    end
+    ac.set_num_threads(saved)
+    assert.is_true(math.abs(res[1].total - res[2].total) <= 1e-12 * math.abs(res[1].total))
+    assert.is_true(relerr(res[2].gZ, res[1].gZ) == 0)
+    for j = 1, k do assert.is_true(relerr(res[2].gE[j], res[1].gE[j]) <= 1e-6) end
   end)
 
   it("accepts labels as int64, uint8, integral float32 tensors and Lua arrays", function()
