@@ -162,6 +162,15 @@ describe("models", function()
     assert.equal(0, total(byname["classifier.weight"].grad * byname["classifier.weight"].grad))
   end)
 
+  it("20 training steps at batch 64: the loss falls and the resident memory stays flat", function()
+    local check = dofile("tools/train_memory_check.lua")
+    local r = check.run{steps = 20, batch = 64, loss = "adcorre", seed = 1}
+    print(("\n  minixception 20 steps: loss %.4f -> %.4f, rss step 3 %.1f MiB, step 20 %.1f MiB (x%.4f)"):format(
+      r.losses[1], r.losses[20], r.rss[3] / 2 ^ 20, r.rss[20] / 2 ^ 20, r.ratio))
+    assert.is_true(r.losses[20] < r.losses[1])
+    assert.is_true(r.ok_rss, ("rss grew x%.4f between step 3 and step 20"):format(r.ratio))
+  end)
+
   local run = has_torch() and it or pending
   for _, mode in ipairs({"train", "eval"}) do
     run("minixception forward and backward agree with PyTorch within 1e-4 relative (" .. mode .. " mode)", function()

@@ -222,3 +222,158 @@ describe("json metadata", function()
     assert.has_error(function() ser.json.encode({f = function() end}) end)
   end)
 end)
+
+describe("model files", function()
+  local function small()
+    return ac.models.minixception{in_channels = 1, size = 20, classes = 4, k = 3, d = 16}
+  end
+  local function randomise(net)
+    for _, m in ipairs(net:findModules("nn.BatchNorm2d")) do
+      local n = m.weight:numel()
+      m.weight:copy(ac.rand(n) + 0.5); m.bias:copy(ac.randn(n))
+      m.running_mean:copy(ac.randn(n)); m.running_var:copy(ac.rand(n) + 0.5)
+    end
+  end
+  local function same_bits(a, b)
+    local ta, tb = a:view(a:numel()):totable(), b:view(b:numel()):totable()
+    if #ta ~= #tb then return false end
+    for i = 1, #ta do
+      if string.pack("<f", ta[i]) ~= string.pack("<f", tb[i]) then return false end
+    end
+    return true
+  end
+
+  it("save -> load -> forward is bit-identical (minixception, with running statistics)", function()
+    ac.manual_seed(21)
+    local net = small()
+    randomise(net)
+    net:evaluate()
+    local x = ac.randn(5, 1, 20, 20)
+    local a = net:forward(x)
+    local p = tmpname()
+    ac.save(p, net, {classes = {"a", "b", "c", "d"}, mean = 0.5})
+    local net2, extra = ac.load(p)
+    assert.same({"a", "b", "c", "d"}, extra.classes)
+    assert.equal(0.5, extra.mean)
+    assert.equal(net:nparams(), net2:nparams())
+    assert.same(net.arch, net2.arch)
+    local b = net2:forward(x)
+    assert.is_true(same_bits(a.logits, b.logits))
+    for j = 1, 3 do assert.is_true(same_bits(a.embeddings[j], b.embeddings[j])) end
+    -- every parameter and buffer is stored under a stable name
+    local t = ser.load_tensors(p)
+    assert.is_true(same_bits(net.trunk.modules[2].running_var, t["trunk.conv1_bn.running_var"]))
+    assert.is_truthy(t["trunk.module4.split.main.module4_sepconv2.pointwise.weight"])
+    assert.is_truthy(t["heads.head3.dense.bias"])
+    assert.is_truthy(t["classifier.weight"])
+    os.remove(p)
+  end)
+
+  it("saves and rebuilds a plain nn tree from its constructor arguments", function()
+    ac.manual_seed(2)
+    local nn = ac.nn
+    local net = nn.Sequential()
+      :add(nn.Conv2d(2, 3, 3, 1, "same", 1, {bias = false}))
+      :add(nn.BatchNorm2d(3, 1e-3, 0.01)):add(nn.ReLU())
+      :add(nn.SeparableConv2d(3, 4, 3, 2, 1)):add(nn.GlobalAvgPool2d()):add(nn.Linear(4, 2))
+    net:evaluate()
+    local x = ac.randn(2, 2, 8, 8)
+    local y = net:forward(x):clone()
+    local p = tmpname()
+    ac.save(p, net)
+    local net2 = ac.load(p)
+    assert.is_true(same_bits(y, net2:forward(x)))
+    assert.equal(tostring(net), tostring(net2))
+    os.remove(p)
+  end)
+
+  it("a truncated model file gives a clear error", function()
+    local net = small()
+    local p = tmpname()
+    ac.save(p, net)
+    local raw = read_raw(p)
+    write_raw(p, raw:sub(1, #raw - 100))
+    local ok, err = pcall(ac.load, p)
+    assert.is_false(ok)
+    assert.matches("truncated file: tensors need %d+ data bytes, the file has %d+ after the header", err)
+    os.remove(p)
+  end)
+
+  it("weights-only loading reports every name, shape and dtype mismatch", function()
+    local net = small()
+    local p = tmpname()
+    -- a file from a model with d = 8: shape mismatches in every head and the classifier
+    ac.save(p, ac.models.minixception{in_channels = 1, size = 20, classes = 4, k = 3, d = 8})
+    local ok, err = pcall(ac.load_weights, net, p)
+    assert.is_false(ok)
+    assert.matches("load_weights: .* does not match the model %(7 problems%)", err)
+    assert.truthy(err:find("shape mismatch: heads.head1.dense.weight model [16, 128] file [8, 128]", 1, true))
+    assert.truthy(err:find("shape mismatch: classifier.weight model [4, 48] file [4, 24]", 1, true))
+    -- missing tensor, unexpected tensor, wrong dtype
+    local tensors = ser.load_tensors(p)
+    local good = {}
+    for _, e in ipairs(ser.named_tensors(net)) do good[e.name] = e.tensor:clone() end
+    good["classifier.bias"] = nil
+    good["trunk.conv1.weight"] = good["trunk.conv1.weight"]:long()
+    good["extra.thing"] = ac.zeros(2)
+    ser.save_tensors(p, good)
+    local before = net.classifier.weight:clone()
+    net.classifier.weight:fill(0.25)
+    ok, err = pcall(ac.load_weights, net, p)
+    assert.is_false(ok)
+    assert.truthy(err:find("missing in file: classifier.bias [4] float32", 1, true), err)
+    assert.truthy(err:find("dtype mismatch: trunk.conv1.weight model float32 file I64", 1, true), err)
+    assert.truthy(err:find("unexpected in file: extra.thing [2] F32", 1, true), err)
+    -- nothing was copied on failure; a good file loads
+    for _, row in ipairs(net.classifier.weight:totable()) do
+      for _, v in ipairs(row) do assert.equal(0.25, v) end
+    end
+    assert.is_true(before:numel() == net.classifier.weight:numel())
+    good["classifier.bias"] = ac.ones(4)
+    good["trunk.conv1.weight"] = good["trunk.conv1.weight"]:float()
+    good["extra.thing"] = nil
+    ser.save_tensors(p, good)
+    ac.load_weights(net, p)
+    assert.same({1, 1, 1, 1}, net.classifier.bias:totable())
+    -- a file without architecture cannot be rebuilt
+    ok, err = pcall(ac.load, p)
+    assert.is_false(ok)
+    assert.matches("has no architecture in its metadata", err)
+    assert.is_truthy(tensors)
+    os.remove(p)
+  end)
+
+  it("checkpoints restore the model and the optimiser so training continues exactly", function()
+    ac.manual_seed(8)
+    local x, y = ac.randn(6, 1, 20, 20), ac.tensor({1, 2, 3, 4, 1, 2}, "int64")
+    local function train(net, opt, steps)
+      local ce = ac.nn.CrossEntropyCriterion()
+      for _ = 1, steps do
+        net:zeroGradParameters()
+        local out = net:forward(x)
+        ce:forward(out.logits, y)
+        net:backward(x, {logits = ce:backward(out.logits, y)})
+        opt:step()
+      end
+    end
+    local a = small(); a.dropout.p = 0
+    local b = a:clone()
+    local oa = ac.optim.Adam(a, {lr = 1e-2, decay = 1e-3})
+    train(a, oa, 4)
+    local ob = ac.optim.Adam(b, {lr = 1e-2, decay = 1e-3})
+    train(b, ob, 2)
+    local p = tmpname()
+    ser.save_checkpoint(p, {model = b, optim = ob, epoch = 7, note = "x"})
+    local c = small(); c.dropout.p = 0
+    local oc = ac.optim.Adam(c, {lr = 1e-2, decay = 1e-3})
+    local ck = ser.load_checkpoint(p, c, oc)
+    assert.equal(7, ck.epoch)
+    assert.equal("x", ck.note)
+    assert.equal(2, oc.t)
+    train(c, oc, 2)
+    local pa = a:getParameters()
+    local pc = c:getParameters()
+    assert.is_true(same_bits(pa, pc))
+    os.remove(p)
+  end)
+end)
