@@ -391,6 +391,24 @@ static int l_record(lua_State *L) {
   return 0;
 }
 
+/* adcorre_loss_history_pairs(state) -> labels, predictions: int64 [n] (1-based),
+ * the recorded pairs from oldest to newest (what a checkpoint stores). */
+static int l_history_pairs(lua_State *L) {
+  loss_state *s = check_state(L, 1);
+  int64_t n = s->L.hist_len, cap = s->L.hist_cap;
+  int64_t shape[1] = {n};
+  ac_tensor *y = luaT_new(L, AC_I64, 1, shape);
+  ac_tensor *p = luaT_new(L, AC_I64, 1, shape);
+  /* the oldest pair sits at hist_pos once the ring is full, at 0 before */
+  int64_t start = n == cap ? s->L.hist_pos : 0;
+  for (int64_t i = 0; i < n; i++) {
+    int64_t j = cap > 0 ? (start + i) % cap : 0;
+    ac_i64(y)[i] = (int64_t)s->L.hist_y[j] + 1;
+    ac_i64(p)[i] = (int64_t)s->L.hist_p[j] + 1;
+  }
+  return 2;
+}
+
 /* corrcoef(X [n, m] float32 [, eps]) -> R [n, n]: epsilon-guarded Pearson
  * correlation between the rows of X (numpy.corrcoef). */
 static int l_corrcoef(lua_State *L) {
@@ -419,6 +437,7 @@ static const luaL_Reg functions[] = {
     {"adcorre_loss_history", l_history},
     {"adcorre_loss_clear_history", l_clear_history},
     {"adcorre_loss_record", l_record},
+    {"adcorre_loss_history_pairs", l_history_pairs},
     {"corrcoef", l_corrcoef},
     {NULL, NULL}};
 

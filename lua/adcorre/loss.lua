@@ -30,6 +30,7 @@ doc/loss.md; the kernels in csrc/adcorre_loss.c.
 ]]
 
 local core = require("adcorre.core")
+local ac_tensor = core.tensor
 
 local AdCorreLoss = {}
 AdCorreLoss.__index = AdCorreLoss
@@ -206,6 +207,30 @@ end
 --- recorded, capacity, pinned
 function AdCorreLoss:history()
   return core.adcorre_loss_history(self._state)
+end
+
+--- The confusion history as plain data (for checkpoints): {labels = {...},
+-- predictions = {...}} oldest first, and the pinned matrix when one is set.
+function AdCorreLoss:history_state()
+  local y, p = core.adcorre_loss_history_pairs(self._state)
+  local _, _, pinned = core.adcorre_loss_history(self._state)
+  local st = { labels = y:totable(), predictions = p:totable() }
+  if pinned then st.pinned = self:confusion():totable() end
+  return st
+end
+
+--- Restores what history_state() returned: the next adaptive weights are
+-- exactly those the saved loss would have used.
+function AdCorreLoss:load_history_state(st)
+  if type(st) ~= "table" or type(st.labels) ~= "table" or type(st.predictions) ~= "table"
+      or #st.labels ~= #st.predictions then
+    error("AdCorreLoss:load_history_state: expects {labels = {...}, predictions = {...}} of equal length", 2)
+  end
+  core.adcorre_loss_clear_history(self._state)
+  if #st.labels > 0 then
+    core.adcorre_loss_record(self._state, ac_tensor(st.labels, "int64"), ac_tensor(st.predictions, "int64"))
+  end
+  if st.pinned then self:set_confusion(ac_tensor(st.pinned)) end
 end
 
 function AdCorreLoss:__tostring()
