@@ -166,6 +166,34 @@ describe("safetensors files", function()
     end)
   end)
 
+  it("random corruptions of a valid file never crash the reader", function()
+    local p = tmpname()
+    ser.save_tensors(p, {a = ac.randn(3, 4), b = ac.tensor({1, 2}, "int64"), c = ac.zeros(0)}, {k = "v"})
+    local raw = read_raw(p)
+    local hlen = string.unpack("<I8", raw)
+    local state = 12345
+    local function rnd(n) state = (state * 1103515245 + 12345) % 2147483648; return state % n + 1 end
+    local rejected = 0
+    for _ = 1, 300 do
+      local bytes = {raw:byte(1, -1)}
+      for _ = 1, rnd(3) do
+        local pos = rnd(8 + hlen)           -- the length field or the header
+        bytes[pos] = rnd(256) - 1
+      end
+      local s = string.char(table.unpack(bytes))
+      if rnd(4) == 1 then s = s:sub(1, rnd(#s)) end
+      write_raw(p, s)
+      local ok, err = pcall(ser.load_tensors, p)
+      if not ok then
+        rejected = rejected + 1
+        assert.is_string(err)
+        assert.truthy(err:find(p, 1, true), err)
+      end
+    end
+    os.remove(p)
+    assert.is_true(rejected > 150)
+  end)
+
   describe("writes safely:", function()
     it("reports a full device (/dev/full)", function()
       local ok, err = pcall(ser.save_tensors, "/dev/full", {a = ac.ones(1000)})
