@@ -128,11 +128,12 @@ void ac_aug_warp(const float *src, float *dst, int c, int h, int w, const double
         float v10 = (y1 >= 0 && x0 >= 0) ? p[(int64_t)y1 * w + x0] : fill;
         float v11 = (y1 >= 0 && x1 >= 0) ? p[(int64_t)y1 * w + x1] : fill;
         /* skip zero-weight neighbours so an exact grid hit returns the pixel itself */
-        float v = w00 * v00;
-        if (w01 != 0.0f) v += w01 * v01;
-        if (w10 != 0.0f) v += w10 * v10;
-        if (w11 != 0.0f) v += w11 * v11;
-        dst[k * hw + o] = v;
+        float v = w00 * v00, lo = v00, hi = v00;
+        if (w01 != 0.0f) { v += w01 * v01; lo = fminf(lo, v01); hi = fmaxf(hi, v01); }
+        if (w10 != 0.0f) { v += w10 * v10; lo = fminf(lo, v10); hi = fmaxf(hi, v10); }
+        if (w11 != 0.0f) { v += w11 * v11; lo = fminf(lo, v11); hi = fmaxf(hi, v11); }
+        /* a convex combination: keep float rounding inside the neighbours' range */
+        dst[k * hw + o] = v < lo ? lo : v > hi ? hi : v;
       }
     }
   }

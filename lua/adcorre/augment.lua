@@ -180,7 +180,9 @@ Compose.__tostring = function(self)
   return "Compose{" .. table.concat(self.names, ", ") .. "}"
 end
 
-Op.__call = function(self, x, opts) return augment.Compose { self }:apply(x, opts) end
+--- Applies this op alone (see Compose:apply).
+function Op:apply(x, opts) return augment.Compose { self }:apply(x, opts) end
+Op.__call = function(self, x, opts) return self:apply(x, opts) end
 Op.__tostring = function(self) return self.name end
 
 ----------------------------------------------------------------------------
