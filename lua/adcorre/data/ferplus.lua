@@ -73,16 +73,16 @@ local function read(opts)
     local row = lines[i] - 2
     if row + 1 > nrows then nrows = row + 1 end
     local name = v[2][i]
-    if name ~= nil and name:match("%S") then
-      local votes = {}
-      for k = 1, 10 do votes[k] = v[k + 2][i] end
-      local u = usage_code[v[1][i]]
-      if u == nil then
-        local msg = ("%s:%d: unknown Usage '%s'"):format(ppath, lines[i], v[1][i])
-        if not opts.skip_bad then error("ferplus: " .. msg, 4) end
-      else
+    local u = usage_code[v[1][i]]
+    if u == nil then
+      local msg = ("%s:%d: unknown Usage '%s'"):format(ppath, lines[i], v[1][i])
+      if not opts.skip_bad then error("ferplus: " .. msg, 4) end
+    else
+      usage_of[row] = u
+      if name ~= nil and name:match("%S") then -- rows without an image name are left out
+        local votes = {}
+        for k = 1, 10 do votes[k] = v[k + 2][i] end
         label_of[row] = M.majority(votes)
-        usage_of[row] = u
       end
     end
   end
