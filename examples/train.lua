@@ -1,0 +1,134 @@
+--- examples/train.lua - train a facial-expression network with the Ad-Corre loss.
+--
+--   lua5.4 examples/train.lua --dataset synthfer --data out/synth --epochs 5 --out out/run
+--   lua5.4 examples/train.lua --dataset fer2013 --data ~/data/fer2013 --epochs 40
+--   lua5.4 examples/train.lua --resume out/run/checkpoint.safetensors
+--
+-- After every epoch: accuracy, mean per-class accuracy, the row-normalised
+-- confusion matrix and per-class precision / recall / F1, a row of
+-- out/log.csv, a checkpoint (model, optimiser, epoch, generator, confusion
+-- history) written atomically, and the best model so far in out/best.safetensors.
+local ac = require("adcorre")
+local cli = require("adcorre.cli")
+local trainer = require("adcorre.trainer")
+local metrics = require("adcorre.metrics")
+local json = require("adcorre.json")
+
+local parser = cli.train_parser()
+local args = parser:parse()
+
+local out_dir = args.out
+cli.mkdir(out_dir)
+local say = cli.printer(args.json)
+
+----------------------------------------------------------------------------
+-- resume: the checkpoint's settings win over the command line's defaults
+----------------------------------------------------------------------------
+local resume_ck
+if args.resume then
+  resume_ck = cli.read_settings(args.resume)
+  args = cli.merge_resumed(args, resume_ck, parser)
+end
+
+ac.set_num_threads(args.threads)
+ac.manual_seed(args.seed)
+
+----------------------------------------------------------------------------
+-- data
+----------------------------------------------------------------------------
+local train_set, eval_set, info = cli.open_datasets(args)
+local C = #info.classes
+say(("data: %s%s, train %d images, %s %d images, %d classes, input %dx%dx%d"):format(
+  args.dataset, args.data and (" from " .. args.data) or " (generated)", #train_set, args.eval_split, #eval_set, C, info.channels, info.size, info.size))
+
+local train_loader = cli.loader(train_set, args, info, true)
+local eval_loader = cli.loader(eval_set, args, info, false)
+
+----------------------------------------------------------------------------
+-- model, loss, optimiser
+----------------------------------------------------------------------------
+local model = cli.build_model(args, info)
+local loss = cli.build_loss(args, C)
+local opt = cli.build_optimizer(args, model)
+say(("model: %s, %d trainable parameters; loss: %s"):format(args.arch, model:nparams(), cli.describe_loss(args, loss)))
+
+local log_columns = { "epoch", "lr", "train_loss", "train_ce", "train_fd", "train_md", "train_ed", "train_accuracy",
+  "eval_loss", "accuracy", "mean_class_accuracy", "images_per_s", "seconds", "skipped" }
+for _, name in ipairs(info.classes) do
+  log_columns[#log_columns + 1] = "f1_" .. name
+end
+
+local tr = trainer.new({
+  model = model, loss = loss, optim = opt, classes = info.classes,
+  clip = (args.clip or 0) > 0 and args.clip or nil, skip_nonfinite = args.skip_nonfinite,
+})
+
+local start_epoch = 1
+if args.resume then
+  local epoch = tr:load_checkpoint(args.resume)
+  start_epoch = epoch + 1
+  say(("resumed from %s after epoch %d"):format(args.resume, epoch))
+end
+local log = metrics.CSVLog(out_dir .. "/log.csv", log_columns, { resume = args.resume ~= nil, upto = start_epoch - 1 })
+
+local nb = train_loader:nbatches()
+tr.progress = cli.progress_bar(args, nb)
+
+local last_summary, last_train, last_conf
+for epoch = start_epoch, args.epochs do
+  local s = tr:train_epoch(train_loader, epoch, nb)
+  cli.progress_done(args)
+  local r, conf = tr:evaluate(eval_loader)
+  last_summary, last_train, last_conf = r, s, conf
+  local row = {
+    epoch = epoch, lr = opt.last_lr or opt:get_lr(), train_loss = s.total, train_ce = s.ce, train_fd = s.fd,
+    train_md = s.md, train_ed = s.ed, train_accuracy = s.accuracy, eval_loss = r.loss, accuracy = r.accuracy,
+    mean_class_accuracy = r.mean_class_accuracy, images_per_s = s.images_per_s, seconds = s.seconds,
+    skipped = s.skipped,
+  }
+  for i, name in ipairs(info.classes) do row["f1_" .. name] = r.f1[i] end
+  log:write(row)
+  tr.history[#tr.history + 1] = {
+    epoch = epoch, train_loss = s.total, train_accuracy = s.accuracy, eval_loss = r.loss, accuracy = r.accuracy,
+  }
+  say(("epoch %d/%d  loss %.4f (ce %.4f fd %.4f md %.4f ed %.4f)  train acc %.2f%%  %s acc %.2f%%  mean class acc %.2f%%  %.0f img/s%s"):format(
+    epoch, args.epochs, s.total, s.ce, s.fd, s.md, s.ed, 100 * s.accuracy, args.eval_split, 100 * r.accuracy,
+    100 * r.mean_class_accuracy, s.images_per_s, s.skipped > 0 and ("  skipped " .. s.skipped) or ""))
+  local improved = tr.best == nil or r.accuracy > tr.best
+  if improved then
+    tr.best, tr.best_epoch = r.accuracy, epoch
+    ac.save(out_dir .. "/best.safetensors", model, { classes = info.classes, epoch = epoch, accuracy = r.accuracy,
+      size = info.size, channels = info.channels, normalize = info.normalize })
+  end
+  tr:save_checkpoint(out_dir .. "/checkpoint.safetensors", epoch, { settings = cli.settings(args) })
+end
+
+if last_summary == nil then
+  -- nothing left to train (resumed after the last epoch): evaluate the model as it is
+  last_summary, last_conf = tr:evaluate(eval_loader)
+end
+
+say("")
+say(last_conf:format(info.classes))
+ac.save(out_dir .. "/model.safetensors", model, { classes = info.classes, epoch = args.epochs,
+  accuracy = last_summary.accuracy, size = info.size, channels = info.channels, normalize = info.normalize })
+
+if not args.no_plots then
+  cli.plots(out_dir, tr, model, eval_loader, info, last_summary)
+  say(("plots: %s/confusion.png %s/curves.png %s/embeddings.png"):format(out_dir, out_dir, out_dir))
+end
+say(("saved %s/model.safetensors (best %s accuracy %.2f%% at epoch %s: %s/best.safetensors)"):format(
+  out_dir, args.eval_split, 100 * (tr.best or last_summary.accuracy), tostring(tr.best_epoch), out_dir))
+
+if args.json then
+  local res = {
+    accuracy = last_summary.accuracy, mean_class_accuracy = last_summary.mean_class_accuracy,
+    confusion = last_summary.confusion, classes = info.classes, precision = last_summary.precision,
+    recall = last_summary.recall, f1 = last_summary.f1, epochs = args.epochs, best_accuracy = tr.best,
+    best_epoch = tr.best_epoch, train_images_per_s = last_train and last_train.images_per_s or nil,
+    skipped_batches = tr.skipped, model = out_dir .. "/model.safetensors", split = args.eval_split,
+  }
+  io.stdout:write(json.encode(res), "\n")
+end
+train_loader:close()
+eval_loader:close()
