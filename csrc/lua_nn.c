@@ -493,6 +493,29 @@ static int l_bn_backward_input_train(lua_State *L) {
   return 0;
 }
 
+/* nn_batchnorm_backward_train(x, gy, save_mean, save_invstd, gamma|nil, gx,
+ *                             ggamma|nil, gbeta|nil, scale) */
+static int l_bn_backward_train(lua_State *L) {
+  const char *fn = "nn_batchnorm_backward_train";
+  ac_tensor *x = in_f32(L, 1, fn, "input"), *gy = in_f32(L, 2, fn, "gradOutput");
+  ac_tensor *sm = in_f32(L, 3, fn, "save_mean"), *si = in_f32(L, 4, fn, "save_invstd");
+  ac_tensor *g = opt_in_f32(L, 5, fn, "weight"), *gx = out_f32(L, 6, fn, "gradInput");
+  ac_tensor *gg = opt_out_f32(L, 7, fn, "gradWeight"), *gb = opt_out_f32(L, 8, fn, "gradBias");
+  float scale = (float)luaL_optnumber(L, 9, 1.0);
+  int64_t N, C, P;
+  bn_dims(L, x, &N, &C, &P, fn);
+  need_same(L, gy, x, fn, "gradOutput", "input");
+  need_same(L, gx, x, fn, "gradInput", "input");
+  bn_vec(L, sm, C, fn, "save_mean");
+  bn_vec(L, si, C, fn, "save_invstd");
+  bn_vec(L, g, C, fn, "weight");
+  bn_vec(L, gg, C, fn, "gradWeight");
+  bn_vec(L, gb, C, fn, "gradBias");
+  LUAT_CALL(L, fn, ac_batchnorm_backward_train(ac_f32(gx), fpw(gg), fpw(gb), ac_f32(gy), ac_f32(x),
+                                               ac_f32(sm), ac_f32(si), fp(g), N, C, P, scale));
+  return 0;
+}
+
 /* nn_batchnorm_backward_input_eval(gy, running_var, gamma|nil, gx, eps) */
 static int l_bn_backward_input_eval(lua_State *L) {
   const char *fn = "nn_batchnorm_backward_input_eval";
@@ -852,6 +875,7 @@ static const luaL_Reg nn_funcs[] = {
     {"nn_batchnorm_forward_eval", l_bn_forward_eval},
     {"nn_batchnorm_backward_input_train", l_bn_backward_input_train},
     {"nn_batchnorm_backward_input_eval", l_bn_backward_input_eval},
+    {"nn_batchnorm_backward_train", l_bn_backward_train},
     {"nn_batchnorm_backward_params", l_bn_backward_params},
     {"nn_pool2d_info", l_pool2d_info},
     {"nn_maxpool2d_forward", l_maxpool_forward},

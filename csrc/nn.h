@@ -124,6 +124,14 @@ int ac_batchnorm_backward_input_train(float *gx,               /* [N, C, P] out 
                                    const float *save_invstd,/* [C] */
                                    const float *gamma,      /* [C] or NULL */
                                    int64_t N, int64_t C, int64_t P);
+/* Both backward kernels of training mode in one pass over the data:
+ * ac_batchnorm_backward_input_train and ac_batchnorm_backward_params. */
+int ac_batchnorm_backward_train(float *gx,                 /* [N, C, P] out */
+                                float *ggamma, float *gbeta, /* [C] accumulated, or NULL */
+                                const float *gy, const float *x, /* [N, C, P] */
+                                const float *save_mean, const float *save_invstd, /* [C] */
+                                const float *gamma,         /* [C] or NULL */
+                                int64_t N, int64_t C, int64_t P, float scale);
 /* Evaluation-mode input gradient: gx = gy * gamma / sqrt(running_var + eps). */
 int ac_batchnorm_backward_input_eval(float *gx, const float *gy,  /* [N, C, P] */
                                   const float *running_var,    /* [C] */

@@ -15,7 +15,11 @@ int ac_relu_forward(float *y, const float *x, int64_t n) {
 }
 
 int ac_relu_backward_input(float *gx, const float *gy, const float *y, int64_t n) {
-  for (int64_t i = 0; i < n; i++) gx[i] = y[i] > 0.0f ? gy[i] : 0.0f;
+  /* both loads unconditional so that the select vectorises */
+  for (int64_t i = 0; i < n; i++) {
+    float g = gy[i];
+    gx[i] = y[i] > 0.0f ? g : 0.0f;
+  }
   return 0;
 }
 
@@ -154,7 +158,7 @@ static int ce_check(const int64_t *t, const float *weight, int64_t N, int64_t D,
 int ac_cross_entropy_forward(double *loss, float *prob, const float *x, const int64_t *t,
                              const float *weight, int64_t N, int64_t D, int64_t base,
                              int average) {
-  double wsum;
+  double wsum = 1.0;
   if (ce_check(t, weight, N, D, base, &wsum, average)) return -1;
   double total = 0;
   for (int64_t n = 0; n < N; n++) {
@@ -177,7 +181,7 @@ int ac_cross_entropy_forward(double *loss, float *prob, const float *x, const in
 int ac_cross_entropy_backward_input(float *gx, const float *prob, const int64_t *t,
                                     const float *weight, int64_t N, int64_t D, int64_t base,
                                     int average, float scale) {
-  double wsum;
+  double wsum = 1.0;
   if (ce_check(t, weight, N, D, base, &wsum, average)) return -1;
   for (int64_t n = 0; n < N; n++) {
     int64_t c = t[n] - base;

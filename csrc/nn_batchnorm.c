@@ -10,6 +10,7 @@
 #include "nn.h"
 #include "tensor.h"
 #include "parallel.h"
+#include "nn_reduce.h"
 
 typedef struct {
   float *out, *save_mean, *save_invstd, *running_mean, *running_var;
@@ -31,27 +32,21 @@ static int64_t bn_grain(int64_t N, int64_t P) {
   return g < 1 ? 1 : g;
 }
 
+/* Per channel: two passes (mean, then the centred sum of squares; stable),
+ * float inside a row of P values, double across rows. */
 static void bn_train_task(void *vctx, int64_t begin, int64_t end, int tid) {
   (void)tid;
   bn_ctx *t = vctx;
-  int64_t N = t->N, C = t->C, P = t->P, M = N * P;
+  const int64_t N = t->N, C = t->C, P = t->P, M = N * P;
   for (int64_t c = begin; c < end; c++) {
     double sum = 0;
     for (int64_t n = 0; n < N; n++) {
-      const float *xp = t->x + (n * C + c) * P;
-      float s = 0.0f;
-      for (int64_t p = 0; p < P; p++) s += xp[p];
-      sum += s;
+      sum += nn_sum(t->x + (n * C + c) * P, P);
     }
     double mean = sum / (double)M, ss = 0;
+    float mf = (float)mean;
     for (int64_t n = 0; n < N; n++) {
-      const float *xp = t->x + (n * C + c) * P;
-      double s = 0;
-      for (int64_t p = 0; p < P; p++) {
-        double d = xp[p] - mean;
-        s += d * d;
-      }
-      ss += s;
+      ss += nn_sqdev(t->x + (n * C + c) * P, mf, P);
     }
     double var = ss / (double)M;
     double invstd = 1.0 / sqrt(var + t->eps);
@@ -122,44 +117,41 @@ int ac_batchnorm_forward_eval(float *y, float *save_mean, float *save_invstd, co
   return 0;
 }
 
-/* sum gy and sum gy * xhat of channel c */
+/* sum gy and sum gy * xhat of channel c, with
+ * sum gy * xhat = invstd * (sum gy * (x - mean)). */
 static void bn_sums(const bn_ctx *t, int64_t c, double mean, double invstd, double *sgy,
                     double *sgyx) {
   double a = 0, b = 0;
+  float mf = (float)mean;
   for (int64_t n = 0; n < t->N; n++) {
     const float *xp = t->x + (n * t->C + c) * t->P;
     const float *gp = t->gy + (n * t->C + c) * t->P;
-    float sa = 0.0f, sb = 0.0f;
-    for (int64_t p = 0; p < t->P; p++) {
-      sa += gp[p];
-      sb += gp[p] * (float)((xp[p] - mean) * invstd);
-    }
-    a += sa;
-    b += sb;
+    a += nn_sum(gp, t->P);
+    b += nn_dotdev(gp, xp, mf, t->P);
   }
   *sgy = a;
-  *sgyx = b;
+  *sgyx = b * invstd;
 }
 
 static void bn_backward_train_task(void *vctx, int64_t begin, int64_t end, int tid) {
   (void)tid;
   bn_ctx *t = vctx;
-  int64_t N = t->N, C = t->C, P = t->P, M = N * P;
+  const int64_t N = t->N, C = t->C, P = t->P, M = N * P;
   for (int64_t c = begin; c < end; c++) {
     double mean = t->mean[c], invstd = t->invstd[c], sgy, sgyx;
     bn_sums(t, c, mean, invstd, &sgy, &sgyx);
     double g = t->gamma ? t->gamma[c] : 1.0;
-    /* gx = g*invstd * (gy - sgy/M - xhat * sgyx/M) */
-    float k = (float)(g * invstd), mg = (float)(sgy / M), mx = (float)(sgyx / M);
+    /* gx = g*invstd * (gy - sgy/M - (x - mean)*invstd * sgyx/M) = k*gy - u*x + v */
+    double k = g * invstd, u = k * invstd * sgyx / M;
+    float kf = (float)k, uf = (float)u, vf = (float)(u * mean - k * sgy / M);
     for (int64_t n = 0; n < N; n++) {
       const float *xp = t->x + (n * C + c) * P;
       const float *gp = t->gy + (n * C + c) * P;
       float *op = t->out + (n * C + c) * P;
-      for (int64_t p = 0; p < P; p++) {
-        float xhat = (float)((xp[p] - mean) * invstd);
-        op[p] = k * (gp[p] - mg - xhat * mx);
-      }
+      for (int64_t p = 0; p < P; p++) op[p] = kf * gp[p] - uf * xp[p] + vf;
     }
+    if (t->ggamma) t->ggamma[c] += t->scale * (float)sgyx;
+    if (t->gbeta) t->gbeta[c] += t->scale * (float)sgy;
   }
 }
 
@@ -169,6 +161,17 @@ int ac_batchnorm_backward_input_train(float *gx, const float *gy, const float *x
   if (bn_check(N, C, P)) return -1;
   bn_ctx t = {.out = gx, .gy = gy, .x = x, .mean = save_mean, .invstd = save_invstd,
               .gamma = gamma, .N = N, .C = C, .P = P};
+  ac_parallel_for(C, bn_grain(N, P), bn_backward_train_task, &t);
+  return 0;
+}
+
+int ac_batchnorm_backward_train(float *gx, float *ggamma, float *gbeta, const float *gy,
+                                const float *x, const float *save_mean, const float *save_invstd,
+                                const float *gamma, int64_t N, int64_t C, int64_t P, float scale) {
+  if (bn_check(N, C, P)) return -1;
+  bn_ctx t = {.out = gx, .ggamma = ggamma, .gbeta = gbeta, .gy = gy, .x = x,
+              .mean = save_mean, .invstd = save_invstd, .gamma = gamma, .N = N, .C = C,
+              .P = P, .scale = scale};
   ac_parallel_for(C, bn_grain(N, P), bn_backward_train_task, &t);
   return 0;
 }

@@ -17,6 +17,7 @@
 #include "nn.h"
 #include "tensor.h"
 #include "parallel.h"
+#include "nn_reduce.h"
 
 /* Floats of scratch the im2col path may use: chunks are sized to stay below. */
 #define AC_CONV_WS_BUDGET ((int64_t)1 << 23)
@@ -301,9 +302,7 @@ static void gemm1x1_backward_params(const ac_conv2d_cfg *c, float *gw, float *gb
 typedef struct {
   const ac_conv2d_cfg *c;
   float *out;
-  const float *a, *w, *b;
-  float *gw, *gb;
-  float scale;
+  const float *a, *w, *b; /* a: x (forward) or gy (backward) */
 } dw_ctx;
 
 /* ow range [lo, hi] whose input column ow*sw - pl + j lies in [0, W). */
@@ -387,7 +386,6 @@ static void dw_backward_input_task(void *vctx, int64_t begin, int64_t end, int t
   }
 }
 
-/* t->a = x, t->out unused; gy passed through t->w (reads only). */
 typedef struct {
   const ac_conv2d_cfg *c;
   const float *x, *gy;
@@ -416,8 +414,7 @@ static void dw_backward_params_task(void *vctx, int64_t begin, int64_t end, int 
             const float *xr = xp + h * c->W, *gr = gyp + oh * c->OW;
             float s = 0.0f;
             if (c->sw == 1) {
-              const float *xs = xr + j - c->pl;
-              for (int64_t ow = lo; ow <= hi; ow++) s += gr[ow] * xs[ow];
+              if (hi >= lo) s = nn_dot(gr + lo, xr + j - c->pl + lo, hi - lo + 1);
             } else {
               for (int64_t ow = lo; ow <= hi; ow++) s += gr[ow] * xr[ow * c->sw - c->pl + j];
             }
@@ -453,7 +450,7 @@ int ac_conv2d_forward(const ac_conv2d_cfg *c, float *y, const float *x, const fl
   if (c->path == AC_CONV_GEMM1X1) {
     gemm1x1_forward(c, y, x, w, b);
   } else if (c->path == AC_CONV_DEPTHWISE) {
-    dw_ctx t = {c, y, x, w, b, NULL, NULL, 1.0f};
+    dw_ctx t = {c, y, x, w, b};
     ac_parallel_for(c->N * c->O, grain_for(c->OH * c->OW * c->kh * c->kw), dw_forward_task, &t);
   } else {
     im2col_forward(c, y, x, w, b, ws);
@@ -467,7 +464,7 @@ int ac_conv2d_backward_input(const ac_conv2d_cfg *c, float *gx, const float *gy,
   if (c->path == AC_CONV_GEMM1X1) {
     gemm1x1_backward_input(c, gx, gy, w);
   } else if (c->path == AC_CONV_DEPTHWISE) {
-    dw_ctx t = {c, gx, gy, w, NULL, NULL, NULL, 1.0f};
+    dw_ctx t = {c, gx, gy, w, NULL};
     ac_parallel_for(c->N * c->C, grain_for(c->O / c->C * c->OH * c->OW * c->kh * c->kw),
                     dw_backward_input_task, &t);
   } else {

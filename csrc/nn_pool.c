@@ -55,34 +55,56 @@ static void window(const ac_pool2d_cfg *c, int64_t oh, int64_t ow, int64_t *h0, 
   *w1 = ws + c->kw > c->W ? c->W : ws + c->kw;
 }
 
+/* Output column range [lo, hi] whose window column ow*sw - pl + j is inside [0, W). */
+static void col_range(int64_t W, int64_t OW, int64_t sw, int64_t pl, int64_t j, int64_t *lo,
+                      int64_t *hi) {
+  int64_t num = pl - j;
+  int64_t l = num <= 0 ? 0 : (num + sw - 1) / sw;
+  int64_t top = W - 1 + pl - j;
+  int64_t h = top < 0 ? -1 : top / sw;
+  *lo = l;
+  *hi = h > OW - 1 ? OW - 1 : h;
+}
+
+/* One output row at a time, taps outer and output columns inner: the running
+ * maxima of neighbouring outputs are independent, so the inner loop
+ * pipelines. Taps are visited in the window's row-major order, so the first
+ * maximum wins; a NaN replaces the running value (PyTorch's rule). */
 static void maxpool_task(void *vctx, int64_t begin, int64_t end, int tid) {
   (void)tid;
   pool_ctx *t = vctx;
-  const ac_pool2d_cfg *c = t->c;
-  int64_t HW = c->H * c->W, OP = c->OH * c->OW;
+  /* locals: stores through the int64 index array could alias the config */
+  const int64_t H = t->c->H, W = t->c->W, OH = t->c->OH, OW = t->c->OW;
+  const int64_t kh = t->c->kh, kw = t->c->kw, sh = t->c->sh, sw = t->c->sw;
+  const int64_t pt = t->c->pt, pl = t->c->pl;
   for (int64_t q = begin; q < end; q++) {
-    const float *xp = t->in + q * HW;
-    float *yp = t->out + q * OP;
-    int64_t *ip = t->idx + q * OP;
-    for (int64_t oh = 0; oh < c->OH; oh++)
-      for (int64_t ow = 0; ow < c->OW; ow++) {
-        int64_t h0, h1, w0, w1;
-        window(c, oh, ow, &h0, &h1, &w0, &w1);
-        float best = -INFINITY;
-        int64_t bi = h0 * c->W + w0;
-        for (int64_t h = h0; h < h1; h++)
-          for (int64_t w = w0; w < w1; w++) {
-            float v = xp[h * c->W + w];
-            if (v > best || isnan(v)) {
-              best = v;
-              bi = h * c->W + w;
-              if (isnan(v)) goto done;
-            }
-          }
-      done:
-        yp[oh * c->OW + ow] = best;
-        ip[oh * c->OW + ow] = bi;
+    const float *restrict xp = t->in + q * H * W;
+    for (int64_t oh = 0; oh < OH; oh++) {
+      float *restrict yr = t->out + q * OH * OW + oh * OW;
+      int64_t *restrict ir = t->idx + q * OH * OW + oh * OW;
+      int64_t hs = oh * sh - pt;
+      int64_t h0 = hs < 0 ? 0 : hs, h1 = hs + kh > H ? H : hs + kh;
+      for (int64_t ow = 0; ow < OW; ow++) {
+        int64_t ws = ow * sw - pl;
+        yr[ow] = -INFINITY;
+        ir[ow] = h0 * W + (ws < 0 ? 0 : ws);
       }
+      for (int64_t h = h0; h < h1; h++) {
+        const float *restrict xr = xp + h * W;
+        for (int64_t j = 0; j < kw; j++) {
+          int64_t lo, hi;
+          col_range(W, OW, sw, pl, j, &lo, &hi);
+          int64_t base = h * W - pl + j;
+          for (int64_t ow = lo; ow <= hi; ow++) {
+            float v = xr[ow * sw - pl + j];
+            float b = yr[ow];
+            int take = (v > b) | (v != v);
+            yr[ow] = take ? v : b;
+            ir[ow] = take ? base + ow * sw : ir[ow];
+          }
+        }
+      }
+    }
   }
 }
 

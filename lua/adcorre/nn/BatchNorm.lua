@@ -104,6 +104,17 @@ function BatchNorm:accGradParameters(input, gradOutput, scale)
     self._bufs.save_mean, self._bufs.save_invstd, self.gradWeight, self.gradBias, scale or 1)
 end
 
+--- Training mode: input and parameter gradients in one pass over the data.
+function BatchNorm:backward(input, gradOutput, scale)
+  if not self._fwdTrain then return Module.backward(self, input, gradOutput, scale) end
+  local s = self:_check("backward", input)
+  self:_checkGradOutput("backward", gradOutput, self.output)
+  local gx = self:_resized("gradInput", s)
+  self:_call("backward", core.nn_batchnorm_backward_train, input, gradOutput,
+    self._bufs.save_mean, self._bufs.save_invstd, self.weight, gx, self.gradWeight, self.gradBias, scale or 1)
+  return gx
+end
+
 function BatchNorm:__tostring__()
   local s = ("%s(%d, eps %g, momentum %g%s)"):format(self.__typename, self.nfeatures, self.eps,
     self.momentum, self.affine and "" or ", no affine")
