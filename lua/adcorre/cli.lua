@@ -261,7 +261,7 @@ end
 ----------------------------------------------------------------------------
 
 --- confusion.png, curves.png (when there is a history) and embeddings.png in out_dir.
-function M.plots(out_dir, tr, model, eval_loader, info, summary, method)
+function M.plots(out_dir, tr, model, eval_loader, info, summary, method, evaluator)
   ac.plot.confusion(out_dir .. "/confusion.png", ac.tensor(summary.confusion), info.classes,
     { title = ("Confusion (%s accuracy %.2f%%)"):format(info.eval_split, 100 * summary.accuracy) })
   if tr.history and #tr.history > 0 then
@@ -276,7 +276,7 @@ function M.plots(out_dir, tr, model, eval_loader, info, summary, method)
       series = { { name = "train loss", x = ep, y = tl } },
     })
   end
-  local r = tr:evaluate(eval_loader, { keep_embeddings = true })
+  local r = (evaluator or tr):evaluate(eval_loader, { keep_embeddings = true })
   local X, y = r.embeddings, r.labels
   local n = X:size(1)
   if n > 2000 then X, y = X:narrow(1, 1, 2000), y:narrow(1, 1, 2000) end
