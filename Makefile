@@ -81,5 +81,36 @@ install: $(LIB)
 bench: $(LIB)
 	$(LUA) bench/run.lua
 
+# The main job on a fresh machine: synthetic faces as a fer2013.csv, an Ad-Corre
+# mini-Xception trained through the FER-2013 loader, test accuracy, confusion
+# matrix, model and plots under out/, and predictions on a few images.
+demo: deps $(LIB)
+	LUA_PATH_5_4="./lua/?.lua;./lua/?/init.lua;;" LUA_CPATH_5_4="./build/?.so;;" $(LUA) examples/demo.lua $(DEMO_ARGS)
+
 clean:
 	rm -rf build build-asan
+
+# libFuzzer harnesses (fuzz/*.c) for the readers of outside data, linked with
+# the kernels (csrc/*.c except the Lua bindings) built with clang, ASan and
+# UBSan. Needs clang and libclang-rt-14-dev (`make deps-dev`). Seeds come from
+# fuzz/make_corpus.py; corpora grow in build/fuzz/corpus/<name>.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_NAMES   := npy safetensors csv image
+FUZZ_SRCS    := $(filter-out csrc/lua_%.c,$(SRCS))
+FUZZ_OBJS    := $(FUZZ_SRCS:csrc/%.c=build/fuzz/obj/%.o)
+FUZZ_BINS    := $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
+FUZZ_FLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+.PHONY: fuzz fuzz-run
+.SECONDARY: $(FUZZ_OBJS)
+fuzz: $(FUZZ_BINS)
+build/fuzz/obj/%.o: csrc/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -std=gnu11 $(INCS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+build/fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_util.h $(FUZZ_OBJS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -std=gnu11 $(INCS) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(LIBS)
+# Runs each harness for FUZZ_SECONDS, one after the other (see fuzz/run.sh).
+fuzz-run: $(FUZZ_BINS)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) sh fuzz/run.sh
+
