@@ -69,7 +69,10 @@ if args.resume then
   start_epoch = epoch + 1
   say(("resumed from %s after epoch %d"):format(args.resume, epoch))
 end
-local log = metrics.CSVLog(out_dir .. "/log.csv", log_columns, { resume = args.resume ~= nil, upto = start_epoch - 1 })
+-- a resumed run keeps the log's rows up to the checkpoint's epoch; a new run starts a new log
+local log = metrics.CSVLog(out_dir .. "/log.csv", log_columns, args.resume
+  and { keep = function(row) return (tonumber(row.epoch) or math.huge) < start_epoch end }
+  or { fresh = true })
 
 local nb = train_loader:nbatches()
 tr.progress = cli.progress_bar(args, nb)
