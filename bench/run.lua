@@ -1,0 +1,211 @@
+--- bench/run.lua - `make bench`: adcorre against PyTorch 1.13 on the same
+-- networks, loss and optimiser, both on the same number of threads.
+--
+--   lua5.4 bench/run.lua [--threads 2] [--rounds 2] [--models minixception,xception]
+--                        [--quick] [--json FILE]
+--
+-- 1. The machine's sgemm rate: C = A B with 2048 x 2048 matrices through
+--    OpenBLAS on the same threads (the ceiling every layer rate is read against).
+-- 2. For each model, processes alternate: adcorre (bench/ac_side.lua), PyTorch
+--    (bench/torch_ref.py), adcorre, PyTorch, ... (`--rounds` of each). Each
+--    side runs in its own process so its peak RSS (VmHWM) is its own. A
+--    process measures training steps (forward, Ad-Corre loss, backward, Adam),
+--    inference on a batch and the batch-1 latency.
+--      minixception 48x48x1, batch 64 ; xception 224x224x3, batch 8
+-- 3. A table per model: each side's best round (highest images/s, lowest
+--    latency; every round is printed too), the ratios and the targets of the
+--    project, and the peak RSS after training.
+-- 4. The time and GFLOP/s of each layer type in one instrumented training step
+--    and one inference batch of adcorre, with the percentage of the sgemm rate.
+-- The load average is printed next to every measurement: the figures are only
+-- comparable when nothing else runs on the machine.
+package.path = "./lua/?.lua;./lua/?/init.lua;./bench/?.lua;" .. package.path
+package.cpath = "./build/?.so;" .. package.cpath
+local ac = require("adcorre")
+local json = require("adcorre.json")
+
+local o = {threads = 2, rounds = 2, models = "minixception,xception", quick = false, json = nil}
+local i = 1
+while i <= #arg do
+  local a = arg[i]
+  if a == "--threads" then o.threads = math.tointeger(tonumber(arg[i + 1])); i = i + 1
+  elseif a == "--rounds" then o.rounds = math.tointeger(tonumber(arg[i + 1])); i = i + 1
+  elseif a == "--models" then o.models = arg[i + 1]; i = i + 1
+  elseif a == "--json" then o.json = arg[i + 1]; i = i + 1
+  elseif a == "--quick" then o.quick = true
+  elseif a == "--help" or a == "-h" then
+    print("usage: lua5.4 bench/run.lua [--threads 2] [--rounds 2] [--models minixception,xception] [--quick] [--json FILE]")
+    os.exit(0)
+  else
+    io.stderr:write("bench/run.lua: unknown argument " .. a .. "\n")
+    os.exit(2)
+  end
+  i = i + 1
+end
+if not o.threads or o.threads < 1 or not o.rounds or o.rounds < 1 then
+  io.stderr:write("bench/run.lua: --threads and --rounds need positive integers\n")
+  os.exit(2)
+end
+
+local function load()
+  local f = io.open("/proc/loadavg")
+  local s = f and f:read("l") or "?"
+  if f then f:close() end
+  return s:match("^(%S+ %S+ %S+)") or s
+end
+
+local function cpu_name()
+  local f = io.open("/proc/cpuinfo")
+  if not f then return "?" end
+  local name
+  for line in f:lines() do
+    name = line:match("^model name%s*:%s*(.-)%s*$")
+    if name then break end
+  end
+  f:close()
+  return name or "?"
+end
+
+local function out(fmt, ...) io.write(fmt:format(...), "\n"); io.flush() end
+
+local report = {threads = o.threads, cpu = cpu_name(), date = os.date("!%Y-%m-%dT%H:%M:%SZ"), models = {}}
+out("adcorre benchmark  %s  threads %d  cpu %s  OPENBLAS_CORETYPE=%s", report.date, o.threads,
+  report.cpu, os.getenv("OPENBLAS_CORETYPE") or "-")
+out("load average at start: %s", load())
+
+------------------------------------------------------------------------------
+-- sgemm 2048^3
+------------------------------------------------------------------------------
+ac.set_num_threads(o.threads)
+ac.manual_seed(1)
+do
+  local n = 2048
+  local a, b = ac.randn(n, n), ac.randn(n, n)
+  local c = ac.matmul(a, b) -- warm-up
+  local best = math.huge
+  for _ = 1, (o.quick and 2 or 4) do
+    local t0 = ac.now()
+    c = ac.matmul(a, b)
+    local dt = ac.now() - t0
+    if dt < best then best = dt end
+  end
+  report.sgemm_gflops = 2 * n ^ 3 / best * 1e-9
+  out("sgemm 2048^3 (OpenBLAS, %d threads): %.1f GFLOP/s  [load %s]", o.threads, report.sgemm_gflops, load())
+  a, b, c = nil, nil, nil
+  collectgarbage()
+end
+
+------------------------------------------------------------------------------
+-- the two sides, alternated
+------------------------------------------------------------------------------
+local configs = {
+  minixception = {batch = 64, train = 10, infer = 10, lat = 50, warmup = 2,
+                  targets = {train = 3, infer = 3, latency = 0.33, rss = 0.5}},
+  xception = {batch = 8, train = 3, infer = 3, lat = 5, warmup = 1,
+              targets = {train = 1.3, infer = 1.3, latency = 0.75, rss = 0.5}},
+}
+if o.quick then
+  configs.minixception.train, configs.minixception.infer, configs.minixception.lat = 4, 4, 20
+  configs.xception.train, configs.xception.infer, configs.xception.lat = 1, 1, 2
+end
+
+local function run_side(cmd)
+  local p = io.popen(cmd .. " 2>&1")
+  local text = p:read("a")
+  local ok = p:close()
+  local last
+  for line in text:gmatch("[^\n]+") do
+    if line:sub(1, 1) == "{" then last = line end
+  end
+  if not ok or not last then
+    io.stderr:write("bench/run.lua: command failed: " .. cmd .. "\n" .. text .. "\n")
+    os.exit(1)
+  end
+  return json.decode(last)
+end
+
+local function args_for(name, c, profile)
+  return ("--model %s --batch %d --train-iters %d --infer-iters %d --lat-iters %d --warmup %d --threads %d")
+    :format(name, c.batch, c.train, c.infer, c.lat, c.warmup, o.threads) .. (profile and " --profile 1" or "")
+end
+
+local function best(rounds, field, lower)
+  local b
+  for _, r in ipairs(rounds) do
+    if b == nil or (lower and r[field] < b) or (not lower and r[field] > b) then b = r[field] end
+  end
+  return b
+end
+
+local function pass(ratio, target, lower)
+  if lower then return ratio <= target and "yes" or "NO" end
+  return ratio >= target and "yes" or "NO"
+end
+
+for name in o.models:gmatch("[^,]+") do
+  local c = configs[name]
+  if not c then io.stderr:write("bench/run.lua: unknown model " .. name .. "\n"); os.exit(2) end
+  out("")
+  out("== %s, batch %d (training %d steps, inference %d batches, latency median of %d) ==",
+    name, c.batch, c.train, c.infer, c.lat)
+  local acr, thr = {}, {}
+  for r = 1, o.rounds do
+    local l0 = load()
+    local a = run_side(("%s bench/ac_side.lua %s"):format(arg[-1] or "lua5.4", args_for(name, c, r == 1)))
+    a.load = l0
+    acr[#acr + 1] = a
+    out("  round %d adcorre: train %8.2f img/s  infer %8.2f img/s  latency %8.2f ms  peak RSS %7.1f MiB  [load %s]",
+      r, a.train_ips, a.infer_ips, a.latency_ms, a.rss_train_kib / 1024, l0)
+    l0 = load()
+    local t = run_side("/usr/bin/python3 bench/torch_ref.py " .. args_for(name, c, false))
+    t.load = l0
+    thr[#thr + 1] = t
+    out("  round %d pytorch: train %8.2f img/s  infer %8.2f img/s  latency %8.2f ms  peak RSS %7.1f MiB  [load %s]",
+      r, t.train_ips, t.infer_ips, t.latency_ms, t.rss_train_kib / 1024, l0)
+  end
+  local A = {train = best(acr, "train_ips"), infer = best(acr, "infer_ips"), latency = best(acr, "latency_ms", true),
+             rss = best(acr, "rss_train_kib", true)}
+  local T = {train = best(thr, "train_ips"), infer = best(thr, "infer_ips"), latency = best(thr, "latency_ms", true),
+             rss = best(thr, "rss_train_kib", true)}
+  local tg = c.targets
+  local rows = {
+    {"training (img/s)", A.train, T.train, A.train / T.train, ">=", tg.train, false},
+    {"inference batch (img/s)", A.infer, T.infer, A.infer / T.infer, ">=", tg.infer, false},
+    {"latency batch 1 (ms)", A.latency, T.latency, A.latency / T.latency, "<=", tg.latency, true},
+    {"peak RSS training (MiB)", A.rss / 1024, T.rss / 1024, A.rss / T.rss, "<=", tg.rss, true},
+  }
+  out("  %-26s %12s %12s %9s %10s %5s", "best of rounds", "adcorre", "pytorch", "ratio", "target", "met")
+  local mrep = {adcorre = acr, torch = thr, best = {adcorre = A, torch = T}, ratios = {}}
+  for _, r in ipairs(rows) do
+    local met = pass(r[4], r[6], r[7])
+    out("  %-26s %12.2f %12.2f %9.3f %6s %4.2f %5s", r[1], r[2], r[3], r[4], r[5], r[6], met)
+    mrep.ratios[r[1]] = {ratio = r[4], target = r[6], met = met == "yes"}
+  end
+  -- per-layer-type rates of the instrumented adcorre run
+  local a1 = acr[1]
+  for _, phase in ipairs({{"training step", a1.profile_train, a1.profile_train_s},
+                          {"inference batch", a1.profile_infer, a1.profile_infer_s}}) do
+    out("  adcorre per layer type, one %s (%.1f ms instrumented; sgemm %.0f GFLOP/s):", phase[1],
+      phase[3] * 1e3, report.sgemm_gflops)
+    out("    %-28s %9s %6s %10s %8s", "layer type", "ms", "share", "GFLOP/s", "% sgemm")
+    for _, r in ipairs(phase[2]) do
+      if r.time > 0 then
+        local pct = r.flops > 0 and ("%7.1f%%"):format(100 * r.gflops / report.sgemm_gflops) or "       -"
+        local gf = r.flops > 0 and ("%10.2f"):format(r.gflops) or "         -"
+        out("    %-28s %9.2f %5.1f%% %s %s", r.kind, r.time * 1e3, 100 * r.time / phase[3], gf, pct)
+      end
+    end
+  end
+  report.models[name] = mrep
+  out("  load average after %s: %s", name, load())
+end
+
+out("")
+out("load average at end: %s", load())
+if o.json then
+  local tmp = o.json .. ".tmp"
+  local f = assert(io.open(tmp, "w"))
+  f:write(json.encode(report), "\n")
+  f:close()
+  assert(os.rename(tmp, o.json))
+end
