@@ -62,6 +62,8 @@ const char *ac_aug_kind_name(int kind);
 
 /* Applies the pipeline to one image in place, drawing from rng. */
 int ac_aug_sample(const ac_aug_pipeline *pl, float *img, int c, int h, int w, ac_rng *rng);
+/* The same with caller-provided scratch memory of 2 * c * h * w floats. */
+int ac_aug_sample_with(const ac_aug_pipeline *pl, float *img, int c, int h, int w, ac_rng *rng, float *scratch);
 
 /* Applies the pipeline to a contiguous [n, c, h, w] batch in place with the
  * library's thread pool. Sample i uses the stream fork(seed, key0 + i). */

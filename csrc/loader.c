@@ -254,11 +254,23 @@ struct ac_loader {
   pthread_cond_t work, ready, idle;
 };
 
+static int fill_samples(ac_loader *ld, int64_t epoch, const int64_t *order, int64_t elen, int64_t start,
+                        int64_t count, slot_t *s, float *scratch);
+
 /* Fills one batch (positions b*batch ..) of epoch `epoch` with order `order`. */
 static int fill_batch(ac_loader *ld, int64_t epoch, const int64_t *order, int64_t elen, int64_t b, slot_t *s) {
   const int64_t bs = ld->o.batch;
   int64_t start = b * bs, count = elen - start < bs ? elen - start : bs;
   s->count = count;
+  float *scratch = ld->o.aug.n > 0 ? malloc(sizeof(float) * 2 * (size_t)ld->chw) : NULL;
+  if (ld->o.aug.n > 0 && !scratch) return ac_fail("loader: out of memory");
+  int rc = fill_samples(ld, epoch, order, elen, start, count, s, scratch);
+  free(scratch);
+  return rc;
+}
+
+static int fill_samples(ac_loader *ld, int64_t epoch, const int64_t *order, int64_t elen, int64_t start,
+                        int64_t count, slot_t *s, float *scratch) {
   for (int64_t j = 0; j < count; j++) {
     const int64_t pos = start + j;
     float *dst = s->x + j * ld->chw;
@@ -272,7 +284,7 @@ static int fill_batch(ac_loader *ld, int64_t epoch, const int64_t *order, int64_
     if (!ok) return -1;
     ac_rng r;
     ac_rng_fork(&ld->base, ((uint64_t)epoch << 40) | (uint64_t)pos, &r);
-    if (ac_aug_sample(&ld->o.aug, dst, ld->o.c, ld->o.h, ld->o.w, &r)) return -1;
+    if (ld->o.aug.n > 0 && ac_aug_sample_with(&ld->o.aug, dst, ld->o.c, ld->o.h, ld->o.w, &r, scratch)) return -1;
     s->y[j] = ac_source_label(ld->src, idx);
   }
   return 0;
