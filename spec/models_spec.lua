@@ -98,6 +98,24 @@ describe("models", function()
     end
   end)
 
+  it("clearState keeps the weights; save / load_weights methods", function()
+    ac.manual_seed(4)
+    local net = ac.models.minixception{size = 20, k = 2, d = 8}
+    net:evaluate()
+    local x = ac.randn(2, 1, 20, 20)
+    local a = net:forward(x).logits:clone()
+    net:clearState()
+    assert.has_error(function() net:backward(x, {logits = ac.zeros(2, 7)}) end,
+      "AdCorreNet:backward: call forward first")
+    assert.same(a:totable(), net:forward(x).logits:totable())
+    local p = tmpname()
+    net:save(p)
+    local other = ac.models.minixception{size = 20, k = 2, d = 8}
+    other:load_weights(p):evaluate()
+    assert.same(a:totable(), other:forward(x).logits:totable())
+    os.remove(p)
+  end)
+
   it("prints a readable architecture", function()
     local s = tostring(ac.models.minixception{})
     assert.truthy(s:find("minixception input 1x48x48", 1, true))

@@ -239,7 +239,7 @@ local function check_grad(self, g)
   if g.embeddings ~= nil and (type(g.embeddings) ~= "table" or #g.embeddings ~= self.k) then
     error(("AdCorreNet:backward: gradOutput.embeddings must be a table of %d tensors"):format(self.k), 0)
   end
-  if not self.output.logits then error("AdCorreNet:backward: call forward first", 0) end
+  if not (self.output and self.output.logits) then error("AdCorreNet:backward: call forward first", 0) end
 end
 
 -- Gradient with respect to each embedding: the classifier's path plus the loss's.
@@ -299,6 +299,24 @@ function AdCorreNet:accGradParameters(x, g, scale)
   if not ge then error("AdCorreNet:accGradParameters: call updateGradInput first", 0) end
   self:_child(2, "accGradParameters", self._f, ge, scale)
   self:_child(1, "accGradParameters", x, self.heads.gradInput:view(self.trunk.output:shape()), scale)
+end
+
+-- Called by clearState(): drop the references kept for backward.
+function AdCorreNet:_clearState()
+  self._f, self._ge = nil, nil
+  self.output = {logits = nil, embeddings = nil}
+end
+
+--- net:save(path [, extra]) = ac.save(path, net, extra)
+function AdCorreNet:save(path, extra)
+  require("adcorre.serialize").save(path, self, extra)
+  return self
+end
+
+--- net:load_weights(path [, {strict = false}]): weights only; every name,
+--- shape or dtype mismatch is reported (see doc/models.md).
+function AdCorreNet:load_weights(path, opts)
+  return require("adcorre.serialize").load_weights(self, path, opts)
 end
 
 --- Trainable parameters; nparams{buffers = true} also counts the batch-norm
