@@ -215,18 +215,19 @@ describe("safetensors files", function()
       ser.save_tensors(p, {a = ac.ones(4)})
       local before = read_raw(p)
       -- a child process with a 64 KiB file size limit writes 4 MB: write() fails with EFBIG
-      local cmd = string.format(
-        "sh -c 'trap \"\" XFSZ; ulimit -f 64; LUA_PATH_5_4=\"./lua/?.lua;./lua/?/init.lua\" LUA_CPATH_5_4=\"./build/?.so\" " ..
-        "%s -e \"local ac=require([[adcorre]]); local ok,e=pcall(require([[adcorre.serialize]]).save_tensors,[[%s]],{a=ac.ones(1000000)}); " ..
-        "io.write(tostring(e)); os.exit(ok and 0 or 3)\"' > %s/out.txt 2>&1",
-        "lua5.4", p, dir)
+      local script = dir .. "/child.lua"
+      write_raw(script, ("package.path = %q; package.cpath = %q\n"):format(package.path, package.cpath) ..
+        "local ac = require('adcorre')\n" ..
+        ("local ok, e = pcall(require('adcorre.serialize').save_tensors, %q, {a = ac.ones(1000000)})\n"):format(p) ..
+        "io.write(tostring(e)); os.exit(ok and 0 or 3)\n")
+      local cmd = ("sh -c 'trap \"\" XFSZ; ulimit -f 64; exec lua5.4 %s' > %s/out.txt 2>&1"):format(script, dir)
       local _, _, code = os.execute(cmd)
       local out = read_raw(dir .. "/out.txt")
       assert.equal(3, code, out)
       assert.matches("write failed %(File too large%); any existing file is unchanged", out)
       assert.equal(before, read_raw(p))
       local ls = io.popen("ls -A " .. dir):read("a")
-      assert.equal("m.safetensors\nout.txt\n", ls)
+      assert.equal("child.lua\nm.safetensors\nout.txt\n", ls)
       os.execute("rm -rf " .. dir)
     end)
     it("rejects bad arguments before writing", function()
