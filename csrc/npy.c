@@ -48,7 +48,7 @@ static int parse_header(const char *h, size_t hlen, const char *name, npy_header
   const char *end = h + hlen;
   memset(out, 0, sizeof *out);
   const char *p = find_key(h, end, "descr");
-  if (!p || (*p != '\'' && *p != '"')) return ac_fail("load_npy: %s: header has no 'descr'", name);
+  if (!p || p >= end || (*p != '\'' && *p != '"')) return ac_fail("load_npy: %s: header has no 'descr'", name);
   char q = *p++;
   const char *e = memchr(p, q, (size_t)(end - p));
   if (!e || e - p < 2 || e - p > 8) return ac_fail("load_npy: %s: malformed 'descr'", name);
@@ -74,7 +74,7 @@ static int parse_header(const char *h, size_t hlen, const char *name, npy_header
   else return ac_fail("load_npy: %s: malformed 'fortran_order'", name);
 
   p = find_key(h, end, "shape");
-  if (!p || *p != '(') return ac_fail("load_npy: %s: header has no 'shape' tuple", name);
+  if (!p || p >= end || *p != '(') return ac_fail("load_npy: %s: header has no 'shape' tuple", name);
   p++;
   for (;;) {
     p = skip_ws(p, end);
@@ -145,6 +145,25 @@ static void read_elem(const unsigned char *src, const npy_header *h, double *out
   }
 }
 
+/* Integer elements exactly (no round trip through double); -1 for a uint64
+ * above INT64_MAX. */
+static int read_int(const unsigned char *src, const npy_header *h, int64_t *out) {
+  unsigned char b[8];
+  int n = h->size;
+  for (int i = 0; i < n; i++) b[i] = h->big_endian ? src[n - 1 - i] : src[i];
+  if (n != 8) {
+    double v;
+    read_elem(src, h, &v);
+    *out = (int64_t)v;
+    return 0;
+  }
+  uint64_t x;
+  memcpy(&x, b, 8);
+  if (h->kind == 'u' && x > (uint64_t)INT64_MAX) return -1;
+  *out = (int64_t)x;
+  return 0;
+}
+
 int ac_npy_parse(const unsigned char *buf, size_t len, const char *name, ac_tensor *out) {
   memset(out, 0, sizeof *out);
   if (len < 10 || memcmp(buf, "\x93NUMPY", 6) != 0) return ac_fail("load_npy: %s: not an .npy file (bad magic)", name);
@@ -189,9 +208,15 @@ int ac_npy_parse(const unsigned char *buf, size_t len, const char *name, ac_tens
   } else {
     for (int64_t i = 0; i < n; i++) {
       double v;
+      if (dt == AC_I64) {
+        if (read_int(src + (size_t)i * (size_t)h.size, &h, &ac_i64(out)[i])) {
+          ac_tensor_release(out);
+          return ac_fail("load_npy: %s: uint64 element %lld does not fit in int64", name, (long long)i);
+        }
+        continue;
+      }
       read_elem(src + (size_t)i * (size_t)h.size, &h, &v);
       if (dt == AC_F32) ac_f32(out)[i] = (float)v;
-      else if (dt == AC_I64) ac_i64(out)[i] = (int64_t)v;
       else ac_u8(out)[i] = (uint8_t)v;
     }
   }

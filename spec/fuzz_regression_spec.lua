@@ -1,0 +1,122 @@
+-- Inputs the fuzz harnesses (fuzz/) found crashing or misbehaving, fed
+-- through the Lua API. Each lives under spec/fixtures/fuzz/<harness>/ in the
+-- harness's own input format (for csv and image the first byte is the mode
+-- byte of fuzz_csv.c / fuzz_image.c; the rest is the file). Every file in
+-- those folders is replayed: it must give a clear Lua error or a valid
+-- result, never a crash. Files with a known expected message are checked
+-- against it.
+local ac = require("adcorre")
+local serialize = require("adcorre.serialize")
+
+local ROOT = "spec/fixtures/fuzz"
+
+local function read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local function files_of(kind)
+  local out = {}
+  local p = io.popen("ls -1 '" .. ROOT .. "/" .. kind .. "' 2>/dev/null")
+  for name in p:lines() do out[#out + 1] = name end
+  p:close()
+  table.sort(out)
+  return out
+end
+
+local function strip(e) return (tostring(e):gsub("^[%w%./_%-]+%.lua:%d+: ", "", 1)) end
+
+-- Expected messages of the recorded inputs (file name -> exact message).
+local expected = {
+  npy = {
+    ["descr_key_at_header_end.npy"] = "load_npy: spec/fixtures/fuzz/npy/descr_key_at_header_end.npy: header has no 'descr'",
+  },
+  image = {
+    -- stb_image answers this one itself; see the pending case below.
+    ["jpeg_dht_counts_over_256.bin"] = "image.decode: <memory>: cannot decode image (bad code lengths)",
+  },
+}
+
+-- Replays one fixture through the Lua entry point for its kind; returns ok, message.
+local replay = {
+  npy = function(path) return pcall(ac.load_npy, path) end,
+  safetensors = function(path) return pcall(serialize.load_tensors, path) end,
+  image = function(path)
+    local b = read(path)
+    return pcall(ac.image.decode, b:sub(2), b:byte(1) % 5)
+  end,
+  csv = function(path)
+    local b = read(path)
+    local mode = b:byte(1)
+    local tmp = os.tmpname()
+    local f = assert(io.open(tmp, "wb"))
+    f:write(b:sub(2))
+    f:close()
+    local ok, e
+    if mode % 8 < 4 then
+      local delim = ({ ",", ";", "\t", " " })[mode % 8 + 1]
+      ok, e = pcall(require("adcorre.core")._csv_read, tmp, { delim = delim, header = false, columns = { 1 } })
+    else
+      ok, e = pcall(require("adcorre.data.fer2013").read_csv, tmp,
+        { side = 1 + (mode >> 3) % 4, skip_bad = (mode >> 5) % 2 == 1 })
+    end
+    os.remove(tmp)
+    if not ok then e = tostring(e):gsub(tmp:gsub("%p", "%%%0"), "<file>") end
+    return ok, e
+  end,
+}
+
+for _, kind in ipairs({ "npy", "safetensors", "csv", "image" }) do
+  describe("fuzz regressions: " .. kind, function()
+    for _, name in ipairs(files_of(kind)) do
+      it(name, function()
+        local ok, e = replay[kind](ROOT .. "/" .. kind .. "/" .. name)
+        local want = expected[kind] and expected[kind][name]
+        if want then
+          assert.is_false(ok, "expected an error")
+          assert.are.equal(want, strip(e))
+        elseif not ok then
+          -- any other recorded input: a string error that says something
+          assert.are.equal("string", type(e))
+          assert.truthy(#strip(e) > 10, e)
+        end
+      end)
+    end
+  end)
+end
+
+describe("fuzz regressions: npy header ending right after a key", function()
+  local tmp
+  before_each(function() tmp = os.tmpname() end)
+  after_each(function() os.remove(tmp) end)
+  local function npy_with_header(h)
+    local f = assert(io.open(tmp, "wb"))
+    f:write("\x93NUMPY\x01\x00" .. string.pack("<I2", #h) .. h)
+    f:close()
+  end
+  it("'descr': at the end of the header", function()
+    npy_with_header("{'descr':")
+    assert.has_error(function() ac.load_npy(tmp) end, "load_npy: " .. tmp .. ": header has no 'descr'")
+  end)
+  it("'shape': at the end of the header", function()
+    npy_with_header("{'descr': '<f4', 'fortran_order': False, 'shape':")
+    assert.has_error(function() ac.load_npy(tmp) end, "load_npy: " .. tmp .. ": header has no 'shape' tuple")
+  end)
+  it("uint64 elements read exactly, and above INT64_MAX refused", function()
+    local big = "\xff\xff\xff\xff\xff\xff\xff\x7f" -- INT64_MAX, not exact as a double
+    npy_with_header("{'descr': '>u8', 'fortran_order': False, 'shape': (1,), }" .. (" "):rep(8) .. "\n")
+    local f = assert(io.open(tmp, "ab"))
+    f:write(big:reverse())
+    f:close()
+    local t = ac.load_npy(tmp)
+    assert.are.equal(math.maxinteger, t[1])
+  end)
+end)
+
+describe("fuzz regressions: open issues", function()
+  pending("image: a JPEG DHT segment declaring more than 256 codes is rejected before stb_image sees it " ..
+    "(stb_image 2.27 writes past stbi__huffman.size/values; fix in csrc/image.c decode(): " ..
+    "expected 'image.decode: <memory>: corrupt JPEG (Huffman table with more than 256 codes)')")
+end)
