@@ -147,6 +147,10 @@ local lazy_fields = {
   save = { "adcorre.serialize", "save" },
   load = { "adcorre.serialize", "load" },
   load_weights = { "adcorre.serialize", "load_weights" },
+  save_tensors = { "adcorre.serialize", "save_tensors" },
+  load_tensors = { "adcorre.serialize", "load_tensors" },
+  save_checkpoint = { "adcorre.serialize", "save_checkpoint" },
+  load_checkpoint = { "adcorre.serialize", "load_checkpoint" },
 }
 
 setmetatable(ac, {
