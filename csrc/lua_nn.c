@@ -334,8 +334,10 @@ static int l_conv2d_info(lua_State *L) {
   lua_pushinteger(L, c.OH);
   lua_pushinteger(L, c.OW);
   lua_pushinteger(L, ac_conv2d_workspace(&c));
-  lua_pushstring(L, c.path == AC_CONV_GEMM1X1 ? "gemm1x1"
-                    : c.path == AC_CONV_DEPTHWISE ? "depthwise" : "im2col");
+  lua_pushstring(L, c.path == AC_CONV_GEMM1X1       ? "gemm1x1"
+                   : c.path == AC_CONV_DEPTHWISE    ? "depthwise"
+                   : c.path == AC_CONV_DEPTHWISE_S1 ? "depthwise_s1"
+                                                    : "im2col");
   return 4;
 }
 

@@ -52,13 +52,15 @@ typedef struct ac_conv2d_cfg {
   int64_t kh, kw, sh, sw, pt, pl, pb, pr, groups;
   /* filled by ac_conv2d_setup */
   int64_t OH, OW;
-  int path;      /* AC_CONV_GEMM1X1, AC_CONV_DEPTHWISE or AC_CONV_IM2COL */
+  int path;      /* AC_CONV_GEMM1X1, AC_CONV_DEPTHWISE(_S1) or AC_CONV_IM2COL */
   int64_t chunk; /* samples per im2col chunk */
 } ac_conv2d_cfg;
-enum { AC_CONV_IM2COL = 0, AC_CONV_GEMM1X1 = 1, AC_CONV_DEPTHWISE = 2 };
+enum { AC_CONV_IM2COL = 0, AC_CONV_GEMM1X1 = 1, AC_CONV_DEPTHWISE = 2, AC_CONV_DEPTHWISE_S1 = 3 };
 
 int ac_conv2d_setup(ac_conv2d_cfg *c);
-/* Scratch floats the forward/backward kernels need (0 for the direct paths). */
+/* Scratch floats the forward/backward kernels need (0 for some paths). For
+ * the stride-1 depthwise path it depends on ac_get_num_threads() (one padded
+ * plane per thread): ask right before the call. */
 int64_t ac_conv2d_workspace(const ac_conv2d_cfg *c);
 int ac_conv2d_forward(const ac_conv2d_cfg *c,
                       float *y,        /* [N, O, OH, OW] out */

@@ -1,11 +1,13 @@
 /*
  * nn_conv.c - 2-D convolution kernels (NCHW, weight [O, C/groups, kh, kw]).
  *
- * Three paths, chosen by ac_conv2d_setup:
+ * Four paths, chosen by ac_conv2d_setup:
  *   - 1x1, stride 1, no padding, groups 1: one GEMM per sample on the input
  *     itself (no im2col).
  *   - depthwise (groups == C, O a multiple of C): direct loops, parallel over
- *     the (sample, channel) planes.
+ *     the (sample, channel) planes; with stride 1 each plane is first copied
+ *     into a zero-padded per-thread scratch plane so that the inner loops
+ *     have no bounds checks.
  *   - everything else: im2col over a chunk of samples into a caller-owned
  *     workspace, one sgemm per group with the chunk's columns side by side
  *     (so the GEMM is wide even for small images), then a scatter into NCHW;
@@ -19,8 +21,11 @@
 #include "parallel.h"
 #include "nn_reduce.h"
 
+/* Largest kernel (kh*kw) of the stride-1 depthwise path. */
+#define DW_MAXTAPS 64
+
 /* Floats of scratch the im2col path may use: chunks are sized to stay below. */
-#define AC_CONV_WS_BUDGET ((int64_t)1 << 23)
+#define AC_CONV_WS_BUDGET ((int64_t)1 << 20)
 
 /* ======================================================================
  * setup
@@ -54,6 +59,9 @@ int ac_conv2d_setup(ac_conv2d_cfg *c) {
   if (c->kh == 1 && c->kw == 1 && c->sh == 1 && c->sw == 1 && c->pt == 0 && c->pl == 0 &&
       c->pb == 0 && c->pr == 0 && c->groups == 1)
     c->path = AC_CONV_GEMM1X1;
+  else if (c->groups > 1 && c->groups == c->C && c->sh == 1 && c->sw == 1 && c->pt < c->kh &&
+           c->pb < c->kh && c->pl < c->kw && c->pr < c->kw && c->kh * c->kw <= DW_MAXTAPS)
+    c->path = AC_CONV_DEPTHWISE_S1;
   else if (c->groups > 1 && c->groups == c->C)
     c->path = AC_CONV_DEPTHWISE;
   else
@@ -67,7 +75,15 @@ int ac_conv2d_setup(ac_conv2d_cfg *c) {
   return 0;
 }
 
+/* floats of one padded plane of the stride-1 depthwise path */
+static int64_t dws1_plane(const ac_conv2d_cfg *c) {
+  int64_t a = (c->H + c->pt + c->pb) * (c->W + c->pl + c->pr);
+  int64_t b = (c->H + c->kh - 1) * (c->W + c->kw - 1);
+  return a > b ? a : b;
+}
+
 int64_t ac_conv2d_workspace(const ac_conv2d_cfg *c) {
+  if (c->path == AC_CONV_DEPTHWISE_S1) return (int64_t)ac_get_num_threads() * dws1_plane(c);
   if (c->path != AC_CONV_IM2COL) return 0;
   return c->chunk * (c->C * c->kh * c->kw + c->O) * c->OH * c->OW;
 }
@@ -85,36 +101,46 @@ typedef struct {
   int64_t S;
 } im2col_ctx;
 
+/* ow range [lo, hi] whose input column ow*sw - pl + j lies in [0, W). */
+static void col_range(const ac_conv2d_cfg *c, int64_t j, int64_t *lo, int64_t *hi) {
+  int64_t num = c->pl - j;
+  int64_t l = num <= 0 ? 0 : (num + c->sw - 1) / c->sw;
+  int64_t top = c->W - 1 + c->pl - j;
+  int64_t h = top < 0 ? -1 : top / c->sw;
+  if (h > c->OW - 1) h = c->OW - 1;
+  if (l > c->OW) l = c->OW;
+  *lo = l;
+  *hi = h;
+}
+
 static void im2col_task(void *vctx, int64_t begin, int64_t end, int tid) {
   (void)tid;
   im2col_ctx *t = vctx;
   const ac_conv2d_cfg *c = t->c;
-  int64_t P = c->OH * c->OW, SP = t->S * P;
+  const int64_t H = c->H, W = c->W, OH = c->OH, OW = c->OW, sh = c->sh, sw = c->sw;
+  const int64_t P = OH * OW, SP = t->S * P;
   for (int64_t q = begin; q < end; q++) {
     int64_t s = q / c->C, ci = q % c->C;
-    const float *xp = t->x + (s * c->C + ci) * c->H * c->W;
+    const float *xp = t->x + (s * c->C + ci) * H * W;
     for (int64_t i = 0; i < c->kh; i++)
       for (int64_t j = 0; j < c->kw; j++) {
         float *row = t->cols + ((ci * c->kh + i) * c->kw + j) * SP + s * P;
-        for (int64_t oh = 0; oh < c->OH; oh++) {
-          int64_t h = oh * c->sh - c->pt + i;
-          float *r = row + oh * c->OW;
-          if (h < 0 || h >= c->H) {
-            memset(r, 0, sizeof(float) * (size_t)c->OW);
+        int64_t lo, hi;
+        col_range(c, j, &lo, &hi);
+        for (int64_t oh = 0; oh < OH; oh++) {
+          int64_t h = oh * sh - c->pt + i;
+          float *r = row + oh * OW;
+          if (h < 0 || h >= H || hi < lo) {
+            memset(r, 0, sizeof(float) * (size_t)OW);
             continue;
           }
-          const float *xr = xp + h * c->W;
-          if (c->sw == 1) {
-            for (int64_t ow = 0; ow < c->OW; ow++) {
-              int64_t w = ow - c->pl + j;
-              r[ow] = (w >= 0 && w < c->W) ? xr[w] : 0.0f;
-            }
-          } else {
-            for (int64_t ow = 0; ow < c->OW; ow++) {
-              int64_t w = ow * c->sw - c->pl + j;
-              r[ow] = (w >= 0 && w < c->W) ? xr[w] : 0.0f;
-            }
-          }
+          const float *xr = xp + h * W - c->pl + j; /* xr[ow * sw] is column ow */
+          for (int64_t ow = 0; ow < lo; ow++) r[ow] = 0.0f;
+          if (sw == 1)
+            memcpy(r + lo, xr + lo, sizeof(float) * (size_t)(hi - lo + 1));
+          else
+            for (int64_t ow = lo; ow <= hi; ow++) r[ow] = xr[ow * sw];
+          for (int64_t ow = hi + 1; ow < OW; ow++) r[ow] = 0.0f;
         }
       }
   }
@@ -124,23 +150,27 @@ static void col2im_task(void *vctx, int64_t begin, int64_t end, int tid) {
   (void)tid;
   im2col_ctx *t = vctx;
   const ac_conv2d_cfg *c = t->c;
-  int64_t P = c->OH * c->OW, SP = t->S * P;
+  const int64_t H = c->H, W = c->W, OH = c->OH, OW = c->OW, sh = c->sh, sw = c->sw;
+  const int64_t P = OH * OW, SP = t->S * P;
   for (int64_t q = begin; q < end; q++) {
     int64_t s = q / c->C, ci = q % c->C;
-    float *gp = t->gx + (s * c->C + ci) * c->H * c->W;
-    memset(gp, 0, sizeof(float) * (size_t)(c->H * c->W));
+    float *gp = t->gx + (s * c->C + ci) * H * W;
+    memset(gp, 0, sizeof(float) * (size_t)(H * W));
     for (int64_t i = 0; i < c->kh; i++)
       for (int64_t j = 0; j < c->kw; j++) {
         const float *row = t->cols + ((ci * c->kh + i) * c->kw + j) * SP + s * P;
-        for (int64_t oh = 0; oh < c->OH; oh++) {
-          int64_t h = oh * c->sh - c->pt + i;
-          if (h < 0 || h >= c->H) continue;
-          const float *r = row + oh * c->OW;
-          float *gr = gp + h * c->W;
-          for (int64_t ow = 0; ow < c->OW; ow++) {
-            int64_t w = ow * c->sw - c->pl + j;
-            if (w >= 0 && w < c->W) gr[w] += r[ow];
-          }
+        int64_t lo, hi;
+        col_range(c, j, &lo, &hi);
+        if (hi < lo) continue;
+        for (int64_t oh = 0; oh < OH; oh++) {
+          int64_t h = oh * sh - c->pt + i;
+          if (h < 0 || h >= H) continue;
+          const float *r = row + oh * OW;
+          float *gr = gp + h * W - c->pl + j; /* gr[ow * sw] is column ow */
+          if (sw == 1)
+            for (int64_t ow = lo; ow <= hi; ow++) gr[ow] += r[ow];
+          else
+            for (int64_t ow = lo; ow <= hi; ow++) gr[ow * sw] += r[ow];
         }
       }
   }
@@ -305,22 +335,14 @@ typedef struct {
   const float *a, *w, *b; /* a: x (forward) or gy (backward) */
 } dw_ctx;
 
-/* ow range [lo, hi] whose input column ow*sw - pl + j lies in [0, W). */
-static void dw_range(const ac_conv2d_cfg *c, int64_t j, int64_t *lo, int64_t *hi) {
-  int64_t num = c->pl - j;
-  int64_t l = num <= 0 ? 0 : (num + c->sw - 1) / c->sw;
-  int64_t top = c->W - 1 + c->pl - j;
-  int64_t h = top < 0 ? -1 : top / c->sw;
-  if (h > c->OW - 1) h = c->OW - 1;
-  *lo = l;
-  *hi = h;
-}
-
+/* Taps outer, output rows inner: the valid column range of a tap is
+ * computed once per plane. */
 static void dw_forward_task(void *vctx, int64_t begin, int64_t end, int tid) {
   (void)tid;
   dw_ctx *t = vctx;
   const ac_conv2d_cfg *c = t->c;
-  int64_t M = c->O / c->C, HW = c->H * c->W, OP = c->OH * c->OW;
+  const int64_t M = c->O / c->C, HW = c->H * c->W, OP = c->OH * c->OW;
+  const int64_t H = c->H, W = c->W, OH = c->OH, OW = c->OW, sh = c->sh, sw = c->sw;
   for (int64_t q = begin; q < end; q++) {
     int64_t n = q / c->O, o = q % c->O, ci = o / M;
     const float *xp = t->a + (n * c->C + ci) * HW;
@@ -328,25 +350,23 @@ static void dw_forward_task(void *vctx, int64_t begin, int64_t end, int tid) {
     float *yp = t->out + q * OP;
     float bv = t->b ? t->b[o] : 0.0f;
     for (int64_t p = 0; p < OP; p++) yp[p] = bv;
-    for (int64_t oh = 0; oh < c->OH; oh++) {
-      float *yr = yp + oh * c->OW;
-      for (int64_t i = 0; i < c->kh; i++) {
-        int64_t h = oh * c->sh - c->pt + i;
-        if (h < 0 || h >= c->H) continue;
-        const float *xr = xp + h * c->W;
-        for (int64_t j = 0; j < c->kw; j++) {
-          float wv = wo[i * c->kw + j];
-          int64_t lo, hi;
-          dw_range(c, j, &lo, &hi);
-          if (c->sw == 1) {
-            const float *xs = xr + j - c->pl;
-            for (int64_t ow = lo; ow <= hi; ow++) yr[ow] += wv * xs[ow];
-          } else {
-            for (int64_t ow = lo; ow <= hi; ow++) yr[ow] += wv * xr[ow * c->sw - c->pl + j];
-          }
+    for (int64_t i = 0; i < c->kh; i++)
+      for (int64_t j = 0; j < c->kw; j++) {
+        float wv = wo[i * c->kw + j];
+        int64_t lo, hi;
+        col_range(c, j, &lo, &hi);
+        if (hi < lo) continue;
+        for (int64_t oh = 0; oh < OH; oh++) {
+          int64_t h = oh * sh - c->pt + i;
+          if (h < 0 || h >= H) continue;
+          float *yr = yp + oh * OW;
+          const float *xr = xp + h * W - c->pl + j; /* xr[ow * sw] is column ow */
+          if (sw == 1)
+            for (int64_t ow = lo; ow <= hi; ow++) yr[ow] += wv * xr[ow];
+          else
+            for (int64_t ow = lo; ow <= hi; ow++) yr[ow] += wv * xr[ow * sw];
         }
       }
-    }
   }
 }
 
@@ -354,7 +374,8 @@ static void dw_backward_input_task(void *vctx, int64_t begin, int64_t end, int t
   (void)tid;
   dw_ctx *t = vctx;
   const ac_conv2d_cfg *c = t->c;
-  int64_t M = c->O / c->C, HW = c->H * c->W, OP = c->OH * c->OW;
+  const int64_t M = c->O / c->C, HW = c->H * c->W, OP = c->OH * c->OW;
+  const int64_t H = c->H, W = c->W, OH = c->OH, OW = c->OW, sh = c->sh, sw = c->sw;
   for (int64_t q = begin; q < end; q++) {
     int64_t n = q / c->C, ci = q % c->C;
     float *gp = t->out + q * HW;
@@ -363,25 +384,23 @@ static void dw_backward_input_task(void *vctx, int64_t begin, int64_t end, int t
       int64_t o = ci * M + m;
       const float *gyp = t->a + (n * c->O + o) * OP;
       const float *wo = t->w + o * c->kh * c->kw;
-      for (int64_t oh = 0; oh < c->OH; oh++) {
-        const float *gr = gyp + oh * c->OW;
-        for (int64_t i = 0; i < c->kh; i++) {
-          int64_t h = oh * c->sh - c->pt + i;
-          if (h < 0 || h >= c->H) continue;
-          float *xr = gp + h * c->W;
-          for (int64_t j = 0; j < c->kw; j++) {
-            float wv = wo[i * c->kw + j];
-            int64_t lo, hi;
-            dw_range(c, j, &lo, &hi);
-            if (c->sw == 1) {
-              float *xs = xr + j - c->pl;
-              for (int64_t ow = lo; ow <= hi; ow++) xs[ow] += wv * gr[ow];
-            } else {
-              for (int64_t ow = lo; ow <= hi; ow++) xr[ow * c->sw - c->pl + j] += wv * gr[ow];
-            }
+      for (int64_t i = 0; i < c->kh; i++)
+        for (int64_t j = 0; j < c->kw; j++) {
+          float wv = wo[i * c->kw + j];
+          int64_t lo, hi;
+          col_range(c, j, &lo, &hi);
+          if (hi < lo) continue;
+          for (int64_t oh = 0; oh < OH; oh++) {
+            int64_t h = oh * sh - c->pt + i;
+            if (h < 0 || h >= H) continue;
+            const float *gr = gyp + oh * OW;
+            float *xr = gp + h * W - c->pl + j; /* xr[ow * sw] is column ow */
+            if (sw == 1)
+              for (int64_t ow = lo; ow <= hi; ow++) xr[ow] += wv * gr[ow];
+            else
+              for (int64_t ow = lo; ow <= hi; ow++) xr[ow * sw] += wv * gr[ow];
           }
         }
-      }
     }
   }
 }
@@ -403,7 +422,7 @@ static void dw_backward_params_task(void *vctx, int64_t begin, int64_t end, int 
     for (int64_t i = 0; i < c->kh; i++)
       for (int64_t j = 0; j < c->kw; j++) {
         int64_t lo, hi;
-        dw_range(c, j, &lo, &hi);
+        col_range(c, j, &lo, &hi);
         double acc = 0;
         for (int64_t n = 0; n < c->N; n++) {
           const float *xp = t->x + (n * c->C + ci) * HW;
@@ -435,19 +454,142 @@ static void dw_backward_params_task(void *vctx, int64_t begin, int64_t end, int 
 }
 
 /* ======================================================================
+ * stride-1 depthwise path: each plane is copied into a zero-padded scratch
+ * plane (one per thread), after which every output is a plain correlation
+ * with no bounds checks (vectorised along the row; 3x3 unrolled).
+ * ====================================================================== */
+
+typedef struct {
+  const ac_conv2d_cfg *c;
+  float *out, *ws, *gw, *gb;
+  const float *a, *w, *b;
+  float scale;
+} dws1_ctx;
+
+/* dst [Hp, Wp] = src [H, W] placed at (top, left), zeros elsewhere */
+static void pad_plane(float *dst, const float *src, int64_t H, int64_t W, int64_t top,
+                      int64_t left, int64_t Hp, int64_t Wp) {
+  memset(dst, 0, sizeof(float) * (size_t)(Hp * Wp));
+  for (int64_t h = 0; h < H; h++)
+    memcpy(dst + (h + top) * Wp + left, src + h * W, sizeof(float) * (size_t)W);
+}
+
+/* out [OH, OW] += sum_ij k[i*kw + j] * in[(oh + i) * Win + ow + j] */
+static void corr_acc(float *restrict out, const float *restrict in, int64_t Win,
+                     const float *k, int64_t kh, int64_t kw, int64_t OH, int64_t OW) {
+  if (kh == 3 && kw == 3) {
+    const float k0 = k[0], k1 = k[1], k2 = k[2], k3 = k[3], k4 = k[4], k5 = k[5], k6 = k[6],
+                k7 = k[7], k8 = k[8];
+    for (int64_t oh = 0; oh < OH; oh++) {
+      const float *r0 = in + oh * Win, *r1 = r0 + Win, *r2 = r1 + Win;
+      float *o = out + oh * OW;
+      for (int64_t ow = 0; ow < OW; ow++)
+        o[ow] += k0 * r0[ow] + k1 * r0[ow + 1] + k2 * r0[ow + 2] + k3 * r1[ow] + k4 * r1[ow + 1] +
+                 k5 * r1[ow + 2] + k6 * r2[ow] + k7 * r2[ow + 1] + k8 * r2[ow + 2];
+    }
+    return;
+  }
+  for (int64_t oh = 0; oh < OH; oh++) {
+    float *o = out + oh * OW;
+    for (int64_t i = 0; i < kh; i++) {
+      const float *r = in + (oh + i) * Win;
+      for (int64_t j = 0; j < kw; j++) {
+        const float kv = k[i * kw + j];
+        for (int64_t ow = 0; ow < OW; ow++) o[ow] += kv * r[ow + j];
+      }
+    }
+  }
+}
+
+static void dws1_forward_task(void *vctx, int64_t begin, int64_t end, int tid) {
+  dws1_ctx *t = vctx;
+  const ac_conv2d_cfg *c = t->c;
+  const int64_t M = c->O / c->C, HW = c->H * c->W, OP = c->OH * c->OW;
+  const int64_t Hp = c->H + c->pt + c->pb, Wp = c->W + c->pl + c->pr;
+  float *pad = t->ws + (int64_t)tid * dws1_plane(c);
+  int64_t last = -1;
+  for (int64_t q = begin; q < end; q++) {
+    int64_t n = q / c->O, o = q % c->O, ci = o / M, src = n * c->C + ci;
+    if (src != last) pad_plane(pad, t->a + src * HW, c->H, c->W, c->pt, c->pl, Hp, Wp);
+    last = src;
+    float *yp = t->out + q * OP;
+    float bv = t->b ? t->b[o] : 0.0f;
+    for (int64_t p = 0; p < OP; p++) yp[p] = bv;
+    corr_acc(yp, pad, Wp, t->w + o * c->kh * c->kw, c->kh, c->kw, c->OH, c->OW);
+  }
+}
+
+/* gx[h][w] = sum_m sum_ij w_o[i][j] gy_o[h + pt - i][w + pl - j]: a correlation
+ * of gy padded by (kh-1-pt, kw-1-pl) with the flipped kernel. */
+static void dws1_backward_input_task(void *vctx, int64_t begin, int64_t end, int tid) {
+  dws1_ctx *t = vctx;
+  const ac_conv2d_cfg *c = t->c;
+  const int64_t M = c->O / c->C, HW = c->H * c->W, OP = c->OH * c->OW, K = c->kh * c->kw;
+  const int64_t Hg = c->H + c->kh - 1, Wg = c->W + c->kw - 1;
+  float *pad = t->ws + (int64_t)tid * dws1_plane(c);
+  float flip[DW_MAXTAPS];
+  for (int64_t q = begin; q < end; q++) {
+    int64_t n = q / c->C, ci = q % c->C;
+    float *gp = t->out + q * HW;
+    memset(gp, 0, sizeof(float) * (size_t)HW);
+    for (int64_t m = 0; m < M; m++) {
+      int64_t o = ci * M + m;
+      const float *wo = t->w + o * K;
+      for (int64_t k = 0; k < K; k++) flip[k] = wo[K - 1 - k];
+      pad_plane(pad, t->a + (n * c->O + o) * OP, c->OH, c->OW, c->kh - 1 - c->pt,
+                c->kw - 1 - c->pl, Hg, Wg);
+      corr_acc(gp, pad, Wg, flip, c->kh, c->kw, c->H, c->W);
+    }
+  }
+}
+
+/* gw_o[i][j] += scale * sum_n sum_oh <gy_o[oh][:], xpad[oh + i][j : j + OW]> */
+static void dws1_backward_params_task(void *vctx, int64_t begin, int64_t end, int tid) {
+  dws1_ctx *t = vctx;
+  const ac_conv2d_cfg *c = t->c;
+  const int64_t M = c->O / c->C, HW = c->H * c->W, OP = c->OH * c->OW, K = c->kh * c->kw;
+  const int64_t Hp = c->H + c->pt + c->pb, Wp = c->W + c->pl + c->pr;
+  float *pad = t->ws + (int64_t)tid * dws1_plane(c);
+  double acc[DW_MAXTAPS];
+  for (int64_t o = begin; o < end; o++) {
+    int64_t ci = o / M;
+    double bacc = 0;
+    for (int64_t k = 0; k < K; k++) acc[k] = 0;
+    for (int64_t n = 0; n < c->N; n++) {
+      const float *gyp = t->a + (n * c->O + o) * OP;
+      pad_plane(pad, t->w + (n * c->C + ci) * HW, c->H, c->W, c->pt, c->pl, Hp, Wp);
+      for (int64_t i = 0; i < c->kh; i++)
+        for (int64_t j = 0; j < c->kw; j++) {
+          float s = 0.0f;
+          for (int64_t oh = 0; oh < c->OH; oh++)
+            s += nn_dot(gyp + oh * c->OW, pad + (oh + i) * Wp + j, c->OW);
+          acc[i * c->kw + j] += s;
+        }
+      if (t->gb) bacc += nn_sum(gyp, OP);
+    }
+    for (int64_t k = 0; k < K; k++) t->gw[o * K + k] += t->scale * (float)acc[k];
+    if (t->gb) t->gb[o] += t->scale * (float)bacc;
+  }
+}
+
+/* ======================================================================
  * public entry points
  * ====================================================================== */
 
 static int check_ws(const ac_conv2d_cfg *c, const float *ws) {
   if (c->OH < 1 || c->OW < 1 || c->chunk < 1) return ac_fail("conv2d: configuration not set up");
-  if (c->path == AC_CONV_IM2COL && ws == NULL) return ac_fail("conv2d: missing workspace");
+  if ((c->path == AC_CONV_IM2COL || c->path == AC_CONV_DEPTHWISE_S1) && ws == NULL)
+    return ac_fail("conv2d: missing workspace");
   return 0;
 }
 
 int ac_conv2d_forward(const ac_conv2d_cfg *c, float *y, const float *x, const float *w,
                       const float *b, float *ws) {
   if (check_ws(c, ws)) return -1;
-  if (c->path == AC_CONV_GEMM1X1) {
+  if (c->path == AC_CONV_DEPTHWISE_S1) {
+    dws1_ctx t = {.c = c, .out = y, .ws = ws, .a = x, .w = w, .b = b};
+    ac_parallel_for(c->N * c->O, grain_for(c->OH * c->OW * c->kh * c->kw), dws1_forward_task, &t);
+  } else if (c->path == AC_CONV_GEMM1X1) {
     gemm1x1_forward(c, y, x, w, b);
   } else if (c->path == AC_CONV_DEPTHWISE) {
     dw_ctx t = {c, y, x, w, b};
@@ -461,7 +603,11 @@ int ac_conv2d_forward(const ac_conv2d_cfg *c, float *y, const float *x, const fl
 int ac_conv2d_backward_input(const ac_conv2d_cfg *c, float *gx, const float *gy, const float *w,
                              float *ws) {
   if (check_ws(c, ws)) return -1;
-  if (c->path == AC_CONV_GEMM1X1) {
+  if (c->path == AC_CONV_DEPTHWISE_S1) {
+    dws1_ctx t = {.c = c, .out = gx, .ws = ws, .a = gy, .w = w};
+    ac_parallel_for(c->N * c->C, grain_for(c->O / c->C * c->H * c->W * c->kh * c->kw),
+                    dws1_backward_input_task, &t);
+  } else if (c->path == AC_CONV_GEMM1X1) {
     gemm1x1_backward_input(c, gx, gy, w);
   } else if (c->path == AC_CONV_DEPTHWISE) {
     dw_ctx t = {c, gx, gy, w, NULL};
@@ -476,7 +622,11 @@ int ac_conv2d_backward_input(const ac_conv2d_cfg *c, float *gx, const float *gy,
 int ac_conv2d_backward_params(const ac_conv2d_cfg *c, float *gw, float *gb, const float *x,
                               const float *gy, float scale, float *ws) {
   if (check_ws(c, ws)) return -1;
-  if (c->path == AC_CONV_GEMM1X1) {
+  if (c->path == AC_CONV_DEPTHWISE_S1) {
+    /* .a = gy, .w = x (read only) */
+    dws1_ctx t = {.c = c, .ws = ws, .gw = gw, .gb = gb, .a = gy, .w = x, .scale = scale};
+    ac_parallel_for(c->O, 1, dws1_backward_params_task, &t);
+  } else if (c->path == AC_CONV_GEMM1X1) {
     gemm1x1_backward_params(c, gw, gb, x, gy, scale);
   } else if (c->path == AC_CONV_DEPTHWISE) {
     dwp_ctx t = {c, x, gy, gw, gb, scale};
