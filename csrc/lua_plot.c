@@ -399,6 +399,38 @@ static int l_tsne(lua_State *L) {
   return 2;
 }
 
+/* P = tsne_affinities(X [N,D], perplexity) */
+static int l_tsne_affinities(lua_State *L) {
+  const char *fn = "tsne_affinities";
+  ac_tensor *x = luaT_checkf32(L, 1, fn, "X");
+  double perp = luaL_checknumber(L, 2);
+  if (x->ndim != 2) return luaL_error(L, "%s: X must be 2-d [N, D], got %s", fn, luaT_shape(x));
+  if (x->shape[0] > 20000) return luaL_error(L, "%s: limited to 20000 points, got %lld", fn, (long long)x->shape[0]);
+  x = luaT_contig(L, 1);
+  int64_t shape[2] = {x->shape[0], x->shape[0]};
+  ac_tensor *p = luaT_new(L, AC_F32, 2, shape);
+  LUAT_CALL(L, fn, ac_tsne_affinities(ac_f32(x), (int)x->shape[0], (int)x->shape[1], perp, ac_f32(p)));
+  return 1;
+}
+
+/* grad, kl = tsne_gradient(P [N,N], Y [N,dims] [, exaggeration]) */
+static int l_tsne_gradient(lua_State *L) {
+  const char *fn = "tsne_gradient";
+  ac_tensor *p = luaT_checkf32(L, 1, fn, "P");
+  ac_tensor *y = luaT_checkf32(L, 2, fn, "Y");
+  double e = luaL_optnumber(L, 3, 1.0);
+  if (y->ndim != 2 || p->ndim != 2 || p->shape[0] != y->shape[0] || p->shape[1] != y->shape[0])
+    return luaL_error(L, "%s: P must be [N, N] and Y [N, dims], got %s and %s", fn, luaT_shape(p), luaT_shape(y));
+  if (y->shape[0] > 20000) return luaL_error(L, "%s: limited to 20000 points", fn);
+  p = luaT_contig(L, 1);
+  y = luaT_contig(L, 2);
+  ac_tensor *g = luaT_new(L, AC_F32, 2, y->shape);
+  double kl = 0;
+  LUAT_CALL(L, fn, ac_tsne_gradient(ac_f32(p), ac_f32(y), (int)y->shape[0], (int)y->shape[1], e, ac_f32(g), &kl));
+  lua_pushnumber(L, kl);
+  return 2;
+}
+
 static const luaL_Reg canvas_methods[] = {
     {"size", m_size},     {"clear", m_clear},   {"rect", m_rect},       {"stroke_rect", m_stroke_rect},
     {"line", m_line},     {"polyline", m_polyline}, {"marker", m_marker}, {"text", m_text},
@@ -406,6 +438,7 @@ static const luaL_Reg canvas_methods[] = {
 
 static const luaL_Reg funcs[] = {{"canvas", l_canvas},       {"text_size", l_text_size}, {"colormap", l_colormap},
                                  {"palette", l_palette},     {"luminance", l_luminance}, {"tsne", l_tsne},
+                                 {"tsne_affinities", l_tsne_affinities}, {"tsne_gradient", l_tsne_gradient},
                                  {NULL, NULL}};
 
 void ac_open_plot(lua_State *L);

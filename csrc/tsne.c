@@ -225,34 +225,27 @@ static void pass_kl(void *vctx, int64_t begin, int64_t end, int tid) {
 }
 
 /* ======================================================================== */
-/* driver                                                                    */
+/* affinities and gradient as separate entry points                          */
 /* ======================================================================== */
 
-int ac_tsne(const float *X, int n, int d, float *Y, int has_init, const ac_tsne_opts *o, double *kl) {
+static int check_x(const float *X, int n, int d, double perplexity) {
   if (n < 4) return ac_fail("t-SNE needs at least 4 points, got %d", n);
   if (d < 1) return ac_fail("t-SNE: points have no features");
-  if (o->dims < 1 || o->dims > MAXD) return ac_fail("t-SNE: dims must be 1..%d, got %d", MAXD, o->dims);
-  if (!(o->perplexity >= 1) || o->perplexity > (n - 1) / 3.0)
-    return ac_fail("t-SNE: perplexity %g must be in [1, %g] for %d points", o->perplexity, (n - 1) / 3.0, n);
+  if (!(perplexity >= 1) || perplexity > (n - 1) / 3.0)
+    return ac_fail("t-SNE: perplexity %g must be in [1, %g] for %d points", perplexity, (n - 1) / 3.0, n);
   for (size_t i = 0; i < (size_t)n * d; i++)
     if (!isfinite(X[i])) return ac_fail("t-SNE: X[%zu, %zu] is not finite", i / d + 1, i % d + 1);
-  if (has_init)
-    for (size_t i = 0; i < (size_t)n * o->dims; i++)
-      if (!isfinite(Y[i])) return ac_fail("t-SNE: the initial embedding has a non-finite value");
+  return 0;
+}
 
-  int dims = o->dims, nt = ac_get_num_threads();
-  size_t nn = (size_t)n * n;
-  float *P = malloc(sizeof(float) * nn);
+int ac_tsne_affinities(const float *X, int n, int d, double perplexity, float *P) {
+  if (check_x(X, n, d, perplexity)) return -1;
   float *Xc = malloc(sizeof(float) * (size_t)n * d);
   float *sq = malloc(sizeof(float) * n);
-  float *work = calloc((size_t)n * (5 * MAXD + 1), sizeof(float)); /* ys, gA, gB, update, gains, rowz */
-  float *scratch = malloc(sizeof(float) * (size_t)n * (nt > 0 ? nt : 1));
-  double *rowkl = malloc(sizeof(double) * n);
-  if (!P || !Xc || !sq || !work || !scratch || !rowkl) {
-    free(P), free(Xc), free(sq), free(work), free(scratch), free(rowkl);
-    return ac_fail("t-SNE: out of memory for %d points (needs %.1f MB)", n, nn * 4.0 / 1e6);
+  if (!Xc || !sq) {
+    free(Xc), free(sq);
+    return ac_fail("t-SNE: out of memory for %d x %d points", n, d);
   }
-
   /* centre the data (better conditioned distances), then Gram matrix by sgemm */
   for (int k = 0; k < d; k++) {
     double m = 0;
@@ -267,7 +260,7 @@ int ac_tsne(const float *X, int n, int d, float *Y, int has_init, const ac_tsne_
   }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, d, 1.0f, Xc, d, Xc, d, 0.0f, P, n);
 
-  aff_ctx ac = {P, sq, n, log(o->perplexity), 0};
+  aff_ctx ac = {P, sq, n, log(perplexity), 0};
   ac_parallel_for(n, 16, aff_rows, &ac);
   /* symmetrise */
   double inv2n = 1.0 / (2.0 * n);
@@ -278,6 +271,79 @@ int ac_tsne(const float *X, int n, int d, float *Y, int has_init, const ac_tsne_
       if (v < 1e-12f) v = 1e-12f;
       P[(size_t)i * n + j] = P[(size_t)j * n + i] = v;
     }
+  }
+  free(Xc), free(sq);
+  return 0;
+}
+
+int ac_tsne_gradient(const float *P, const float *Y, int n, int dims, double exaggeration, float *grad,
+                     double *kl) {
+  if (n < 2) return ac_fail("t-SNE gradient: needs at least 2 points, got %d", n);
+  if (dims < 1 || dims > MAXD) return ac_fail("t-SNE gradient: dims must be 1..%d, got %d", MAXD, dims);
+  int nt = ac_get_num_threads();
+  float *work = calloc((size_t)n * (3 * MAXD + 1), sizeof(float));
+  float *scratch = malloc(sizeof(float) * (size_t)n * (nt > 0 ? nt : 1));
+  double *rowkl = malloc(sizeof(double) * n);
+  if (!work || !scratch || !rowkl) {
+    free(work), free(scratch), free(rowkl);
+    return ac_fail("t-SNE gradient: out of memory for %d points", n);
+  }
+  grad_ctx g;
+  memset(&g, 0, sizeof g);
+  g.P = P;
+  g.n = n;
+  g.dims = dims;
+  g.scratch = scratch;
+  g.rowkl = rowkl;
+  for (int k = 0; k < MAXD; k++) {
+    g.ys[k] = work + (size_t)n * k;
+    g.gA[k] = work + (size_t)n * (MAXD + k);
+    g.gB[k] = work + (size_t)n * (2 * MAXD + k);
+  }
+  g.rowz = work + (size_t)n * 3 * MAXD;
+  for (int i = 0; i < n; i++)
+    for (int k = 0; k < dims; k++) g.ys[k][i] = Y[(size_t)i * dims + k];
+  ac_parallel_for(n, 32, pass_grad, &g);
+  double Z = 0;
+  for (int i = 0; i < n; i++) Z += g.rowz[i];
+  g.invz = (float)(1.0 / (Z > 1e-30 ? Z : 1e-30));
+  for (int i = 0; i < n; i++)
+    for (int k = 0; k < dims; k++)
+      grad[(size_t)i * dims + k] = (float)(4.0 * (exaggeration * g.gA[k][i] - g.gB[k][i] * g.invz));
+  if (kl) {
+    ac_parallel_for(n, 32, pass_kl, &g);
+    double s = 0;
+    for (int i = 0; i < n; i++) s += rowkl[i];
+    *kl = s;
+  }
+  free(work), free(scratch), free(rowkl);
+  return 0;
+}
+
+/* ======================================================================== */
+/* driver                                                                    */
+/* ======================================================================== */
+
+int ac_tsne(const float *X, int n, int d, float *Y, int has_init, const ac_tsne_opts *o, double *kl) {
+  if (check_x(X, n, d, o->perplexity)) return -1;
+  if (o->dims < 1 || o->dims > MAXD) return ac_fail("t-SNE: dims must be 1..%d, got %d", MAXD, o->dims);
+  if (has_init)
+    for (size_t i = 0; i < (size_t)n * o->dims; i++)
+      if (!isfinite(Y[i])) return ac_fail("t-SNE: the initial embedding has a non-finite value");
+
+  int dims = o->dims, nt = ac_get_num_threads();
+  size_t nn = (size_t)n * n;
+  float *P = malloc(sizeof(float) * nn);
+  float *work = calloc((size_t)n * (5 * MAXD + 1), sizeof(float)); /* ys, gA, gB, update, gains, rowz */
+  float *scratch = malloc(sizeof(float) * (size_t)n * (nt > 0 ? nt : 1));
+  double *rowkl = malloc(sizeof(double) * n);
+  if (!P || !work || !scratch || !rowkl) {
+    free(P), free(work), free(scratch), free(rowkl);
+    return ac_fail("t-SNE: out of memory for %d points (needs %.1f MB)", n, nn * 4.0 / 1e6);
+  }
+  if (ac_tsne_affinities(X, n, d, o->perplexity, P)) {
+    free(P), free(work), free(scratch), free(rowkl);
+    return -1;
   }
 
   grad_ctx g;
@@ -353,7 +419,7 @@ int ac_tsne(const float *X, int n, int d, float *Y, int has_init, const ac_tsne_
       if (!isfinite(v)) bad = 1;
       Y[(size_t)i * dims + k] = v;
     }
-  free(P), free(Xc), free(sq), free(work), free(scratch), free(rowkl);
+  free(P), free(work), free(scratch), free(rowkl);
   if (bad) return ac_fail("t-SNE diverged (non-finite coordinates); try a smaller learning_rate");
   return 0;
 }

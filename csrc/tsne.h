@@ -35,4 +35,13 @@ void ac_tsne_defaults(ac_tsne_opts *o);
  * 1 <= perplexity <= (n - 1) / 3. */
 int ac_tsne(const float *X, int n, int d, float *Y, int has_init, const ac_tsne_opts *o, double *kl);
 
+/* The symmetric joint affinities P [n, n] (diagonal 0, sum 1, entries >= 1e-12 off
+ * the diagonal) for a perplexity. */
+int ac_tsne_affinities(const float *X, int n, int d, double perplexity, float *P);
+/* Gradient [n, dims] of KL(e P || Q) at Y [n, dims] as used by the optimiser
+ * (e = exaggeration; e = 1 is the exact gradient of KL(P || Q)), and KL(P || Q)
+ * itself into *kl when kl is not NULL. */
+int ac_tsne_gradient(const float *P, const float *Y, int n, int dims, double exaggeration, float *grad,
+                     double *kl);
+
 #endif

@@ -26,6 +26,10 @@ plot.canvas = C.canvas
 plot.colormap = C.colormap
 plot.palette = C.palette
 plot.text_size = C.text_size
+--- Lower-level t-SNE pieces: P = tsne_affinities(X, perplexity) (joint, symmetric,
+-- sums to 1) and grad, kl = tsne_gradient(P, Y [, exaggeration]).
+plot.tsne_affinities = C.tsne_affinities
+plot.tsne_gradient = C.tsne_gradient
 
 local INK = 0x222222      -- text and axes
 local SOFT = 0x555555     -- tick labels
