@@ -56,11 +56,34 @@ static int jpeg_truncated(const uint8_t *b, size_t n) {
   return 1;
 }
 
+/* stb_image 2.27 (Debian's libstb) builds a Huffman table from a DHT segment
+ * whose 16 code counts sum to more than 256 and then writes past its fixed
+ * arrays (fixed upstream in 2.28). Such a table is invalid JPEG, so it is
+ * refused before stb_image sees it. Entropy-coded data never holds FF C4 (FF
+ * is always followed by 00 or a restart marker there), so a byte scan finds
+ * every DHT segment, including those between the scans of a progressive file. */
+static int jpeg_bad_huffman(const uint8_t *b, size_t n) {
+  if (n < 4 || b[0] != 0xFF || b[1] != 0xD8) return 0;
+  for (size_t i = 2; i + 3 < n; i++) {
+    if (b[i] != 0xFF || b[i + 1] != 0xC4) continue;
+    size_t L = ((size_t)b[i + 2] << 8) | b[i + 3], p = i + 4, end = i + 2 + L;
+    if (end > n) end = n;
+    while (p + 17 <= end) {
+      unsigned total = 0;
+      for (int k = 1; k <= 16; k++) total += b[p + k];
+      if (total > 256) return 1;
+      p += 17 + total;
+    }
+  }
+  return 0;
+}
+
 static int decode(const char *name, const uint8_t *buf, size_t len, int req_c, uint8_t **px, int *w, int *h,
                   int *c) {
   if (req_c < 0 || req_c > 4) return ac_fail("%s: channels must be 0..4, got %d", name, req_c);
   if (len == 0) return ac_fail("%s: empty file", name);
   if (len > (size_t)INT32_MAX) return ac_fail("%s: file too large (%zu bytes)", name, len);
+  if (jpeg_bad_huffman(buf, len)) return ac_fail("%s: corrupt JPEG (Huffman table with more than 256 codes)", name);
   if (jpeg_truncated(buf, len)) return ac_fail("%s: truncated or corrupt JPEG (no end-of-image marker)", name);
   int iw = 0, ih = 0, ic = 0;
   uint8_t *p = stbi_load_from_memory(buf, (int)len, &iw, &ih, &ic, req_c);
@@ -95,15 +118,18 @@ int ac_image_decode_mem(const uint8_t *buf, size_t len, int req_c, uint8_t **px,
 void ac_image_free(uint8_t *px) { stbi_image_free(px); }
 
 int ac_image_info_file(const char *path, int *w, int *h, int *c) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return ac_fail("%s: cannot open (%s)", path, strerror(errno));
-  int ok = stbi_info_from_file(f, w, h, c);
-  fclose(f);
-  if (!ok) {
+  uint8_t *buf = NULL;
+  size_t len = 0;
+  if (read_file(path, &buf, &len)) return -1;
+  int rc = 0;
+  if (len == 0 || len > (size_t)INT32_MAX) rc = ac_fail("%s: %s", path, len ? "file too large" : "empty file");
+  else if (jpeg_bad_huffman(buf, len)) rc = ac_fail("%s: corrupt JPEG (Huffman table with more than 256 codes)", path);
+  else if (!stbi_info_from_memory(buf, (int)len, w, h, c)) {
     const char *why = stbi_failure_reason();
-    return ac_fail("%s: not a readable image (%s)", path, why ? why : "unknown format");
+    rc = ac_fail("%s: not a readable image (%s)", path, why && *why ? why : "unknown format");
   }
-  return 0;
+  free(buf);
+  return rc;
 }
 
 /* ======================================================================== */
