@@ -195,7 +195,7 @@ int ac_npy_parse(const unsigned char *buf, size_t len, const char *name, ac_tens
   ac_dtype dt = h.kind == 'f' ? AC_F32 : ((h.kind == 'u' && h.size == 1) || h.kind == 'b') ? AC_U8 : AC_I64;
   int64_t shape[AC_MAXDIM];
   for (int i = 0; i < h.ndim; i++) shape[i] = h.fortran ? h.shape[h.ndim - 1 - i] : h.shape[i];
-  if (ac_tensor_new(out, dt, h.ndim, shape)) return -1;
+  if (ac_tensor_new(out, dt, h.ndim, shape)) return ac_fail("load_npy: %s: %s", name, ac_error());
   const unsigned char *src = buf + data_off;
   int64_t n = (int64_t)count;
   if (dt == AC_F32 && h.kind == 'f' && h.size == 4 && !h.big_endian) {

@@ -98,11 +98,14 @@ int ac_tensor_new(ac_tensor *t, ac_dtype dtype, int ndim, const int64_t *shape) 
   if (ndim < 0 || ndim > AC_MAXDIM)
     return ac_fail("a tensor has 0 to %d dimensions, got %d", AC_MAXDIM, ndim);
   size_t n = 1, esz = ac_dtype_size(dtype);
+  int64_t span = 1; /* product with empty dims counted as 1: the strides must fit */
   for (int i = 0; i < ndim; i++) {
     if (shape[i] < 0) return ac_fail("dimension %d has negative size %lld", i + 1, (long long)shape[i]);
     if (shape[i] > 0 && n > (SIZE_MAX / esz) / (size_t)shape[i])
       return ac_fail("tensor of that shape is too large");
     n *= (size_t)shape[i];
+    if (shape[i] > 0 && span > INT64_MAX / shape[i]) return ac_fail("tensor of that shape is too large");
+    span *= shape[i] > 0 ? shape[i] : 1;
   }
   ac_storage *s = ac_storage_new(n * esz);
   if (!s) return -1;
