@@ -318,25 +318,37 @@ function plot.confusion(path, M, class_names, opts)
   local gx = floor(left + (avail_w - grid) / 2)
   local gy = top
   -- cells
-  local vs = cell >= 56 and 1.5 or (cell >= 30 and 1 or 0.75)
-  local show_counts = opts.counts and normalize and cell >= 50
+  local function cell_text(v)
+    if normalize then
+      if v >= 0.9995 then return cell >= 40 and "100%" or "100" end
+      return cell >= 40 and fmt("%.1f%%", 100 * v) or fmt("%.0f", 100 * v)
+    end
+    if v == floor(v) then return fmt("%d", floor(v)) end
+    return fmt("%.3g", v)
+  end
+  -- one text scale for every cell: the largest (up to 1.5) at which the widest value fits
+  local widest = 0
+  for i = 1, n do
+    for j = 1, n do widest = max(widest, text_w(cell_text(V[i][j]), 1)) end
+  end
+  local vs = floor(min(1.5, (cell - 10) / max(widest, 1)) * 4) / 4
+  if vs < 0.75 then vs = 0.75 end
+  local show_counts = opts.counts and normalize and cell >= 7 * vs + 7 + 14
   for i = 1, n do
     for j = 1, n do
       local v = V[i][j]
       local col = C.colormap(cmap, v / vmax)
       local x, y = gx + (j - 1) * cell, gy + (i - 1) * cell
       cv:rect(x, y, cell, cell, col)
-      local txt
-      if normalize then
-        if v >= 0.9995 then txt = cell >= 40 and "100%" or "100"
-        else txt = cell >= 40 and fmt("%.1f%%", 100 * v) or fmt("%.0f", 100 * v) end
-      else
-        txt = math.type(v) == "integer" and fmt("%d", v) or (v == floor(v) and fmt("%d", floor(v)) or fmt("%.3g", v))
-      end
+      local txt = cell_text(v)
       local tc = C.luminance(col) < 0.5 and 0xFFFFFF or 0x1A1A1A
       if show_counts then
-        cv:text(x + cell / 2, y + cell / 2 - 7, txt, vs, tc, "center", "middle")
-        cv:text(x + cell / 2, y + cell / 2 + 9, fmt("(%d)", floor(rows[i][j] + 0.5)), 1, tc, "center", "middle")
+        local cs = min(vs, 1.25)
+        local gap = 4
+        local total = 7 * vs + gap + 7 * cs
+        local ty = y + (cell - total) / 2
+        cv:text(x + cell / 2, ty, txt, vs, tc, "center", "top")
+        cv:text(x + cell / 2, ty + 7 * vs + gap, fmt("%d", floor(rows[i][j] + 0.5)), cs, tc, "center", "top")
       else
         cv:text(x + cell / 2, y + cell / 2, txt, vs, tc, "center", "middle")
       end
@@ -564,8 +576,16 @@ function plot.curves(path, spec)
     local hits = 0
     for _, s in ipairs(S) do
       for i = 1, #s.x do
-        local px, py = X(s.x[i]), Y(s.y[i])
-        if px >= c[1] - 4 and px <= c[1] + lw + 4 and py >= c[2] - 4 and py <= c[2] + lh + 4 then hits = hits + 1 end
+        -- the point and samples along the segment to the next one
+        local x1, y1 = X(s.x[i]), Y(s.y[i])
+        local x2, y2 = x1, y1
+        if i < #s.x then x2, y2 = X(s.x[i + 1]), Y(s.y[i + 1]) end
+        for t = 0, 1, 0.125 do
+          local px, py = x1 + t * (x2 - x1), y1 + t * (y2 - y1)
+          if px >= c[1] - 4 and px <= c[1] + lw + 4 and py >= c[2] - 4 and py <= c[2] + lh + 4 then
+            hits = hits + 1
+          end
+        end
       end
     end
     if hits < best then best, bx, by = hits, c[1], c[2] end
