@@ -150,6 +150,25 @@ describe("nn.Module contract", function()
     assert.are.same({ 0.5 }, nn.Dropout(0.5)._args)
   end)
 
+  it("every layer can be rebuilt from its class and _args", function()
+    local layers = {
+      nn.Linear(4, 3, { bias = false }), nn.Conv2d(2, 4, { 3, 1 }, { 2, 1 }, "same", 2, { bias = false }),
+      nn.SeparableConv2d(3, 5, 3, 2, "same", { multiplier = 2, bias = true }),
+      nn.BatchNorm2d(3, 1e-3, 0.01), nn.BatchNorm1d(4, 1e-5, 0.1, { affine = false }),
+      nn.MaxPool2d(3, 2, "same"), nn.AvgPool2d(2, 1, 1, { count_include_pad = false }),
+      nn.Dropout(0.25), nn.L2Normalize(1e-8), nn.JoinTable(-1), nn.ReLU(), nn.GlobalAvgPool2d(),
+      nn.CrossEntropyCriterion(ac.tensor({ 1, 2 }), { sizeAverage = false }), nn.Concat(2),
+    }
+    for _, m in ipairs(layers) do
+      local r = getmetatable(m)(table.unpack(m._args, 1, 8))
+      assert.are.equal(tostring(m), tostring(r))
+      assert.are.same(m._args, r._args)
+      local a, b = m:parameters(), r:parameters()
+      assert.are.equal(#a, #b)
+      for i = 1, #a do assert.are.same(a[i]:shape(), b[i]:shape()) end
+    end
+  end)
+
   it("Conv2d:noBias and bias-less construction", function()
     local a = nn.Conv2d(2, 3, 3):noBias()
     assert.is_nil(a.bias)

@@ -119,8 +119,12 @@ function Conv2d:_prepare(method, x)
   local OH, OW, nws = self:_call(method, core.nn_conv2d_info, s, self.weight:shape(), geo)
   local ws
   if nws > 0 then
-    ws = core.nn_buffer(shared.ws, { nws })
-    shared.ws = ws
+    -- one flat buffer, grown to the largest need (the kernels take a prefix)
+    ws = shared.ws
+    if not ws or ws:numel() < nws then
+      ws = ac.zeros(nws)
+      shared.ws = ws
+    end
   end
   return s, geo, OH, OW, ws
 end
