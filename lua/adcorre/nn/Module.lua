@@ -309,6 +309,9 @@ function Module:_checkInput(method, x, ...)
   if x:dtype() ~= "float32" then
     self:_error(method, "input must be float32, got %s", x:dtype())
   end
+  if x:numel() == 0 then
+    self:_error(method, "input is empty (%s)", self._shapeStr(x))
+  end
   local nd = x:dim()
   local ranks = { ... }
   if #ranks > 0 then
@@ -325,6 +328,9 @@ end
 function Module:_checkGradOutput(method, g, ref)
   if not ac.is_tensor(g) then
     self:_error(method, "gradOutput must be a tensor, got %s", type(g))
+  end
+  if not ac.is_tensor(ref) then
+    self:_error(method, "call forward before backward")
   end
   local a, b = g:shape(), ref:shape()
   local same = #a == #b
