@@ -1,9 +1,9 @@
 /*
  * nn.h - neural-network layer kernels on contiguous float32 arrays (NCHW).
  *
- * Every layer has `<layer>_forward`, `<layer>_backward_input` (writes the
- * input gradient; OVERWRITES) and, when it has parameters,
- * `<layer>_backward_params` (ACCUMULATES into the parameter gradients,
+ * Every layer has `ac_<layer>_forward`, `ac_<layer>_backward_input` (writes
+ * the input gradient; OVERWRITES) and, when it has parameters,
+ * `ac_<layer>_backward_params` (ACCUMULATES into the parameter gradients,
  * scaled by `scale`, Torch's accGradParameters). The comment beside each
  * argument gives its shape. Callers (csrc/lua_nn.c) check shapes first; the
  * kernels check only the configuration they are given and return 0, or -1
@@ -17,7 +17,7 @@
  *                      .sh=1, .sw=1, .pt=1, .pl=1, .pb=1, .pr=1, .groups=1};
  *   if (ac_conv2d_setup(&c)) puts(ac_error());   // fills OH, OW
  *   float *ws = malloc(ac_conv2d_workspace(&c) * sizeof(float));
- *   ac_conv2d_forward(&c, x, w, b, y, ws);        // y: [2,16,8,8]
+ *   ac_conv2d_forward(&c, y, x, w, b, ws);        // y: [2,16,8,8] out
  */
 #ifndef AC_NN_H
 #define AC_NN_H
@@ -27,20 +27,20 @@
 /* ---- Linear ------------------------------------------------------------ */
 /* y = x W^T + b */
 int ac_linear_forward(float *y,          /* [N, O] out */
-                   const float *x,    /* [N, In] */
-                   const float *w,    /* [O, In] */
-                   const float *b,    /* [O] or NULL */
-                   int64_t N, int64_t In, int64_t O);
+                      const float *x,    /* [N, In] */
+                      const float *w,    /* [O, In] */
+                      const float *b,    /* [O] or NULL */
+                      int64_t N, int64_t In, int64_t O);
 int ac_linear_backward_input(float *gx,        /* [N, In] out */
-                          const float *gy,  /* [N, O] */
-                          const float *w,   /* [O, In] */
-                          int64_t N, int64_t In, int64_t O);
+                             const float *gy,  /* [N, O] */
+                             const float *w,   /* [O, In] */
+                             int64_t N, int64_t In, int64_t O);
 /* gw += scale * gy^T x ; gb += scale * sum_n gy */
 int ac_linear_backward_params(float *gw,        /* [O, In] accumulated */
-                           float *gb,        /* [O] accumulated, or NULL */
-                           const float *x,   /* [N, In] */
-                           const float *gy,  /* [N, O] */
-                           int64_t N, int64_t In, int64_t O, float scale);
+                              float *gb,        /* [O] accumulated, or NULL */
+                              const float *x,   /* [N, In] */
+                              const float *gy,  /* [N, O] */
+                              int64_t N, int64_t In, int64_t O, float scale);
 
 /* ---- Conv2d ------------------------------------------------------------ */
 /* Geometry of one convolution. pt/pl/pb/pr are top/left/bottom/right
@@ -100,32 +100,32 @@ void ac_same_padding(int64_t n, int64_t k, int64_t stride, int64_t *before, int6
  *   running_var  = (1 - momentum) * running_var  + momentum * unbiased_var
  * (PyTorch's convention; Keras' momentum 0.99 is momentum 0.01 here). */
 int ac_batchnorm_forward_train(float *y,             /* [N, C, P] out */
-                            float *save_mean,     /* [C] out */
-                            float *save_invstd,   /* [C] out */
-                            float *running_mean,  /* [C] updated, or NULL */
-                            float *running_var,   /* [C] updated, or NULL */
-                            const float *x,       /* [N, C, P] */
-                            const float *gamma,   /* [C] or NULL (1) */
-                            const float *beta,    /* [C] or NULL (0) */
-                            int64_t N, int64_t C, int64_t P,
-                            float eps, float momentum);
+                               float *save_mean,     /* [C] out */
+                               float *save_invstd,   /* [C] out */
+                               float *running_mean,  /* [C] updated, or NULL */
+                               float *running_var,   /* [C] updated, or NULL */
+                               const float *x,       /* [N, C, P] */
+                               const float *gamma,   /* [C] or NULL (1) */
+                               const float *beta,    /* [C] or NULL (0) */
+                               int64_t N, int64_t C, int64_t P,
+                               float eps, float momentum);
 /* Evaluation mode: y = (x - running_mean) / sqrt(running_var + eps) * gamma + beta.
  * save_mean/save_invstd (may be NULL) receive running_mean and
  * 1/sqrt(running_var + eps), for ac_batchnorm_backward_params. */
 int ac_batchnorm_forward_eval(float *y, float *save_mean, float *save_invstd, /* [C] out */
                               const float *x,            /* [N, C, P] */
-                           const float *running_mean,           /* [C] */
-                           const float *running_var,            /* [C] */
-                           const float *gamma, const float *beta, /* [C] or NULL */
-                           int64_t N, int64_t C, int64_t P, float eps);
+                              const float *running_mean,           /* [C] */
+                              const float *running_var,            /* [C] */
+                              const float *gamma, const float *beta, /* [C] or NULL */
+                              int64_t N, int64_t C, int64_t P, float eps);
 /* Training-mode input gradient (through the batch statistics). */
 int ac_batchnorm_backward_input_train(float *gx,               /* [N, C, P] out */
-                                   const float *gy,         /* [N, C, P] */
-                                   const float *x,          /* [N, C, P] */
-                                   const float *save_mean,  /* [C] */
-                                   const float *save_invstd,/* [C] */
-                                   const float *gamma,      /* [C] or NULL */
-                                   int64_t N, int64_t C, int64_t P);
+                                      const float *gy,         /* [N, C, P] */
+                                      const float *x,          /* [N, C, P] */
+                                      const float *save_mean,  /* [C] */
+                                      const float *save_invstd,/* [C] */
+                                      const float *gamma,      /* [C] or NULL */
+                                      int64_t N, int64_t C, int64_t P);
 /* Both backward kernels of training mode in one pass over the data:
  * ac_batchnorm_backward_input_train and ac_batchnorm_backward_params. */
 int ac_batchnorm_backward_train(float *gx,                 /* [N, C, P] out */
@@ -136,16 +136,16 @@ int ac_batchnorm_backward_train(float *gx,                 /* [N, C, P] out */
                                 int64_t N, int64_t C, int64_t P, float scale);
 /* Evaluation-mode input gradient: gx = gy * gamma / sqrt(running_var + eps). */
 int ac_batchnorm_backward_input_eval(float *gx, const float *gy,  /* [N, C, P] */
-                                  const float *running_var,    /* [C] */
-                                  const float *gamma,          /* [C] or NULL */
-                                  int64_t N, int64_t C, int64_t P, float eps);
+                                     const float *running_var,    /* [C] */
+                                     const float *gamma,          /* [C] or NULL */
+                                     int64_t N, int64_t C, int64_t P, float eps);
 /* ggamma += scale * sum gy * xhat ; gbeta += scale * sum gy, with
  * xhat = (x - mean) * invstd (mean/invstd: the saved batch statistics in
  * training mode, the running ones in evaluation mode). */
-int ac_batchnorm_backward_params(float *ggamma, float *gbeta,    /* [C] accumulated (either may be NULL) */
-                              const float *gy, const float *x,  /* [N, C, P] */
-                              const float *mean, const float *invstd, /* [C] */
-                              int64_t N, int64_t C, int64_t P, float scale);
+int ac_batchnorm_backward_params(float *ggamma, float *gbeta, /* [C] accumulated, or NULL */
+                                 const float *gy, const float *x,  /* [N, C, P] */
+                                 const float *mean, const float *invstd, /* [C] */
+                                 int64_t N, int64_t C, int64_t P, float scale);
 
 /* ---- Pooling ------------------------------------------------------------ */
 typedef struct ac_pool2d_cfg {
@@ -158,15 +158,16 @@ int ac_pool2d_setup(ac_pool2d_cfg *c);
 /* Padding cells count as -inf. idx receives, per output, the flat index
  * (h * W + w) of the maximum inside its input plane (first one on ties). */
 int ac_maxpool2d_forward(const ac_pool2d_cfg *c,
-                      float *y,         /* [N, C, OH, OW] out */
-                      int64_t *idx,     /* [N, C, OH, OW] out */
-                      const float *x);  /* [N, C, H, W] */
+                         float *y,         /* [N, C, OH, OW] out */
+                         int64_t *idx,     /* [N, C, OH, OW] out */
+                         const float *x);  /* [N, C, H, W] */
 int ac_maxpool2d_backward_input(const ac_pool2d_cfg *c,
-                             float *gx,           /* [N, C, H, W] out */
-                             const float *gy,     /* [N, C, OH, OW] */
-                             const int64_t *idx); /* [N, C, OH, OW] */
+                                float *gx,           /* [N, C, H, W] out */
+                                const float *gy,     /* [N, C, OH, OW] */
+                                const int64_t *idx); /* [N, C, OH, OW] */
 /* Padding cells are zeros; the divisor is kh*kw when count_include_pad,
  * else the number of input cells inside the window (Keras "same"). */
+/* y, gy: [N, C, OH, OW]; x, gx: [N, C, H, W] */
 int ac_avgpool2d_forward(const ac_pool2d_cfg *c, float *y, const float *x);
 int ac_avgpool2d_backward_input(const ac_pool2d_cfg *c, float *gx, const float *gy);
 /* [N, C, P] -> [N, C] mean over P */
@@ -174,21 +175,26 @@ int ac_global_avgpool_forward(float *y, const float *x, int64_t N, int64_t C, in
 int ac_global_avgpool_backward_input(float *gx, const float *gy, int64_t N, int64_t C, int64_t P);
 
 /* ---- Activations and friends (nn_act.c) --------------------------------- */
+/* all arrays [n] */
 int ac_relu_forward(float *y, const float *x, int64_t n);
 /* gx = gy where y > 0, else 0 (y is the forward output; in place allowed) */
 int ac_relu_backward_input(float *gx, const float *gy, const float *y, int64_t n);
-/* Inverted dropout: mask[i] = 0 with probability p, else 1/(1-p); y = x * mask. */
+/* Inverted dropout: mask[i] = 0 with probability p, else 1/(1-p); y = x * mask.
+ * ac_mul_backward_input: gx = gy * mask. All arrays [n]. */
 int ac_dropout_forward(float *y, float *mask, const float *x, int64_t n, float p, ac_rng *rng);
 int ac_mul_backward_input(float *gx, const float *gy, const float *mask, int64_t n);
-/* Row-wise softmax / log-softmax over D. */
-int ac_softmax_forward(float *y, const float *x, int64_t N, int64_t D);      /* [N, D] */
+/* Row-wise softmax / log-softmax; x, y, gy, gx: [N, D]; the backward takes
+ * the forward's output y. */
+int ac_softmax_forward(float *y, const float *x, int64_t N, int64_t D);
 int ac_softmax_backward_input(float *gx, const float *gy, const float *y, int64_t N, int64_t D);
 int ac_logsoftmax_forward(float *y, const float *x, int64_t N, int64_t D);
-int ac_logsoftmax_backward_input(float *gx, const float *gy, const float *y, int64_t N, int64_t D);
-/* Row-wise L2 normalisation: y = x / sqrt(max(|x|^2, eps)); norm[n] saved. */
+int ac_logsoftmax_backward_input(float *gx, const float *gy, const float *y, int64_t N,
+                                 int64_t D);
+/* Row-wise L2 normalisation: y = x / sqrt(max(|x|^2, eps)); x, y, gy, gx:
+ * [N, D]; norm [N] (saved by the forward). */
 int ac_l2norm_forward(float *y, float *norm, const float *x, int64_t N, int64_t D, float eps);
 int ac_l2norm_backward_input(float *gx, const float *gy, const float *y, const float *norm,
-                          int64_t N, int64_t D, float eps);
+                             int64_t N, int64_t D, float eps);
 /* Cross-entropy of softmax(x) with targets t counted from `base` (0 or 1:
  * class t[n] - base). prob receives softmax(x). *loss = the sum over rows
  * of -weight[t]*log p[t], divided by the sum of weight[t] (or by 1 when
