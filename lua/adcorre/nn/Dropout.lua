@@ -26,7 +26,9 @@ function Dropout:updateOutput(input)
   end
   self._identity = false
   local s = input:shape()
-  local y = self:_resized("output", s)
+  -- own buffers (self.output may still alias the input from an identity call)
+  local y = self:_buffer("output", s)
+  self.output = y
   local mask = self:_buffer("mask", s)
   self:_call("forward", core.nn_dropout_forward, input, y, mask, self.p)
   return y
@@ -38,7 +40,8 @@ function Dropout:updateGradInput(input, gradOutput)
     self.gradInput = gradOutput
     return gradOutput
   end
-  local gx = self:_resized("gradInput", gradOutput:shape())
+  local gx = self:_buffer("gradInput", gradOutput:shape())
+  self.gradInput = gx
   self:_call("backward", core.nn_mul_backward_input, gradOutput, self._bufs.mask, gx)
   return gx
 end
