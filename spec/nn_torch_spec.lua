@@ -1,4 +1,4 @@
--- Agreement of the adcorre.nn layers with PyTorch: forward outputs, input
+-- Agreement of the adcorre.nn layers and the cross-entropy with PyTorch: forward outputs, input
 -- gradients, parameter gradients and batch-norm running statistics, on the
 -- cases built by tools/torch_nn_compare.py. When /usr/bin/python3 has torch
 -- the cases are regenerated for this run; otherwise the copy kept in
@@ -87,6 +87,20 @@ function build.BatchNorm2d(c, t)
   return m, { weight = "gradWeight", bias = "gradBias" }
 end
 
+function build.BatchNorm1d(c, t)
+  local m = nn.BatchNorm1d(table.unpack(c.args))
+  m.weight:copy(T(t.weight))
+  m.bias:copy(T(t.bias))
+  m.running_mean:copy(T(t.running_mean0))
+  m.running_var:copy(T(t.running_var0))
+  if c.training then m:training() else m:evaluate() end
+  return m
+end
+
+function build.SoftMax() return nn.SoftMax() end
+function build.LogSoftMax() return nn.LogSoftMax() end
+function build.L2Normalize() return nn.L2Normalize() end
+
 function build.MaxPool2d(c) return nn.MaxPool2d(table.unpack(c.args)) end
 function build.AvgPool2d(c) return nn.AvgPool2d(table.unpack(c.args)) end
 
@@ -101,6 +115,15 @@ describe("nn layers agree with PyTorch", function()
   for _, c in ipairs(cases.cases) do
     it(c.kind .. ": " .. c.name, function()
       local t = c.tensors
+      if c.kind == "CrossEntropyCriterion" then
+        local crit = nn.CrossEntropyCriterion(t.weights and T(t.weights) or nil)
+        local x, target = T(t.x), T(t.target):long()
+        local loss = crit:forward(x, target)
+        local ref = t.loss.data[1]
+        assert(math.abs(loss - ref) / math.abs(ref) < TOL, ("loss %.9g, torch %.9g"):format(loss, ref))
+        expect_close("gradInput", crit:backward(x, target), T(t.gx))
+        return
+      end
       local m = build[c.kind](c, t)
       local x = T(t.x)
       m:zeroGradParameters()
@@ -114,7 +137,7 @@ describe("nn layers agree with PyTorch", function()
       end
       if t.gweight then expect_close("gradWeight", m.gradWeight, T(t.gweight)) end
       if t.gbias then expect_close("gradBias", m.gradBias, T(t.gbias)) end
-      if c.kind == "BatchNorm2d" then
+      if c.kind == "BatchNorm2d" or c.kind == "BatchNorm1d" then
         expect_close("running_mean", m.running_mean, T(t.running_mean))
         expect_close("running_var", m.running_var, T(t.running_var))
       end

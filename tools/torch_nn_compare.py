@@ -2,9 +2,10 @@
 """torch_nn_compare.py - reference values for the adcorre.nn layers from PyTorch.
 
 Builds small, seeded cases for Linear, Conv2d (several geometries, groups,
-depthwise, Keras "same" padding), SeparableConv2d, BatchNorm2d (training mode
-with running statistics, evaluation mode), MaxPool2d (including "same"
-padding) and AvgPool2d; runs forward and backward in PyTorch (float32, CPU)
+depthwise, Keras "same" padding), SeparableConv2d, BatchNorm2d and
+BatchNorm1d (training mode with running statistics, evaluation mode),
+MaxPool2d (including "same" padding), AvgPool2d, SoftMax, LogSoftMax,
+L2Normalize and the cross-entropy (plain and class-weighted); runs forward and backward in PyTorch (float32, CPU)
 and writes everything as a Lua file returning
 
     { torch = "<version>", cases = { {name=, kind=, args={...},
@@ -94,7 +95,7 @@ def linear_case(name, nin, nout, n):
                         "gweight": w.grad, "gbias": b.grad}}
 
 
-def bn_case(name, c, eps, momentum, training, xshape):
+def bn_case(name, c, eps, momentum, training, xshape, kind="BatchNorm2d"):
     x = leaf(torch.randn(*xshape) * 1.5 + 0.7)
     w = leaf(torch.rand(c) + 0.5)
     b = leaf(torch.randn(c))
@@ -104,11 +105,37 @@ def bn_case(name, c, eps, momentum, training, xshape):
     y = F.batch_norm(x, rm, rv, w, b, training=training, momentum=momentum, eps=eps)
     gy = torch.randn_like(y)
     y.backward(gy)
-    return {"name": name, "kind": "BatchNorm2d", "args": [c, eps, momentum],
+    return {"name": name, "kind": kind, "args": [c, eps, momentum],
             "training": training,
             "tensors": {"x": x, "weight": w, "bias": b, "running_mean0": rm0,
                         "running_var0": rv0, "running_mean": rm, "running_var": rv, "y": y,
                         "gy": gy, "gx": x.grad, "gweight": w.grad, "gbias": b.grad}}
+
+
+def rowwise_case(name, kind, shape):
+    x = leaf(torch.randn(*shape) * 2)
+    if kind == "SoftMax":
+        y = F.softmax(x, -1)
+    elif kind == "LogSoftMax":
+        y = F.log_softmax(x, -1)
+    else:  # L2Normalize, rows far from zero (eps conventions then agree)
+        y = F.normalize(x, dim=-1, eps=1e-12)
+    gy = torch.randn_like(y)
+    y.backward(gy)
+    return {"name": name, "kind": kind, "args": [],
+            "tensors": {"x": x, "y": y, "gy": gy, "gx": x.grad}}
+
+
+def ce_case(name, n, c, weighted):
+    x = leaf(torch.randn(n, c) * 2)
+    t = torch.randint(0, c, (n,))
+    w = torch.rand(c) + 0.5 if weighted else None
+    loss = F.cross_entropy(x, t, weight=w)
+    loss.backward()
+    tensors = {"x": x, "target": (t + 1).float(), "loss": loss.reshape(1), "gx": x.grad}
+    if weighted:
+        tensors["weights"] = w
+    return {"name": name, "kind": "CrossEntropyCriterion", "args": [], "tensors": tensors}
 
 
 def maxpool_case(name, k, stride, pad, xshape):
@@ -149,6 +176,13 @@ def cases():
         bn_case("batchnorm2d train keras", 4, 1e-3, 0.01, True, (3, 4, 5, 4)),
         bn_case("batchnorm2d train torch", 3, 1e-5, 0.1, True, (2, 3, 4, 4)),
         bn_case("batchnorm2d eval", 4, 1e-3, 0.01, False, (2, 4, 3, 5)),
+        bn_case("batchnorm1d train", 5, 1e-3, 0.01, True, (6, 5), "BatchNorm1d"),
+        bn_case("batchnorm1d eval", 5, 1e-5, 0.1, False, (4, 5), "BatchNorm1d"),
+        rowwise_case("softmax", "SoftMax", (4, 7)),
+        rowwise_case("logsoftmax", "LogSoftMax", (4, 7)),
+        rowwise_case("l2normalize", "L2Normalize", (5, 9)),
+        ce_case("cross-entropy", 6, 7, False),
+        ce_case("cross-entropy weighted", 6, 5, True),
         maxpool_case("maxpool 2x2 s2", 2, 2, 0, (2, 3, 6, 6)),
         maxpool_case("maxpool 3x3 s2 same", 3, 2, "same", (2, 3, 7, 8)),
         maxpool_case("maxpool 3x3 s2 same even", 3, 2, "same", (2, 2, 8, 8)),
