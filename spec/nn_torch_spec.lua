@@ -7,7 +7,7 @@
 local ac = require("adcorre")
 local nn = ac.nn
 
-local TOL = 1e-4
+local TOL = tonumber(os.getenv("AC_NN_TORCH_TOL")) or 1e-4
 
 local function load_cases()
   local python = "/usr/bin/python3"
