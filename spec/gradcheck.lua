@@ -12,7 +12,11 @@
 -- one-sided differences disagree strongly sits on a kink (ReLU at 0, a tie
 -- in a max) and is skipped; the check fails when more than `max_skipped`
 -- (default 10 %) of the coordinates are skipped. Use gradcheck.distinct()
--- to build inputs without ties or zeros.
+-- to build inputs without ties or zeros. `forward` is evaluated many times:
+-- it must be a pure function of the `wrt` tensors (fix random masks with
+-- ac.manual_seed inside it; freeze state that a forward updates, such as a
+-- loss's confusion history, e.g. with loss:set_confusion). After the check the
+-- tensors hold their original values and forward has been run on them.
 --
 --   local gradcheck = require("gradcheck")
 --   gradcheck.assert_module(nn.Linear(3, 2), ac.randn(4, 3))
