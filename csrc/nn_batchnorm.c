@@ -32,22 +32,26 @@ static int64_t bn_grain(int64_t N, int64_t P) {
   return g < 1 ? 1 : g;
 }
 
-/* Per channel: two passes (mean, then the centred sum of squares; stable),
- * float inside a row of P values, double across rows. */
+/* Per channel: one pass for the statistics, shifted by the channel's first
+ * value against cancellation (float inside a row of P values, double across
+ * rows), one pass to normalise. */
 static void bn_train_task(void *vctx, int64_t begin, int64_t end, int tid) {
   (void)tid;
   bn_ctx *t = vctx;
   const int64_t N = t->N, C = t->C, P = t->P, M = N * P;
   for (int64_t c = begin; c < end; c++) {
-    double sum = 0;
+    float shift = t->x[c * P];
+    double s1 = 0, s2 = 0;
     for (int64_t n = 0; n < N; n++) {
-      sum += nn_sum(t->x + (n * C + c) * P, P);
+      float a, b;
+      nn_sum_sq(t->x + (n * C + c) * P, shift, P, &a, &b);
+      s1 += a;
+      s2 += b;
     }
-    double mean = sum / (double)M, ss = 0;
-    float mf = (float)mean;
-    for (int64_t n = 0; n < N; n++) {
-      ss += nn_sqdev(t->x + (n * C + c) * P, mf, P);
-    }
+    double dm = s1 / (double)M;
+    double mean = shift + dm;
+    double ss = s2 - s1 * dm; /* sum (x - mean)^2 */
+    if (ss < 0) ss = 0;
     double var = ss / (double)M;
     double invstd = 1.0 / sqrt(var + t->eps);
     float g = t->gamma ? t->gamma[c] : 1.0f, b = t->beta ? t->beta[c] : 0.0f;

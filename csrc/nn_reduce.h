@@ -44,6 +44,27 @@ static inline float nn_sqdev(const float *x, float m, int64_t n) {
   return r;
 }
 
+/* *s1 = sum (x[i] - m), *s2 = sum (x[i] - m)^2 in one pass */
+static inline void nn_sum_sq(const float *x, float m, int64_t n, float *s1, float *s2) {
+  float a[8] = {0, 0, 0, 0, 0, 0, 0, 0}, b[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int k = 0; k < 8; k++) {
+      float d = x[i + k] - m;
+      a[k] += d;
+      b[k] += d * d;
+    }
+  float ra = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+  float rb = ((b[0] + b[1]) + (b[2] + b[3])) + ((b[4] + b[5]) + (b[6] + b[7]));
+  for (; i < n; i++) {
+    float d = x[i] - m;
+    ra += d;
+    rb += d * d;
+  }
+  *s1 = ra;
+  *s2 = rb;
+}
+
 /* sum g[i] * (x[i] - m) */
 static inline float nn_dotdev(const float *g, const float *x, float m, int64_t n) {
   float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
