@@ -94,13 +94,13 @@ static void maxpool_task(void *vctx, int64_t begin, int64_t end, int tid) {
         for (int64_t j = 0; j < kw; j++) {
           int64_t lo, hi;
           col_range(W, OW, sw, pl, j, &lo, &hi);
-          int64_t base = h * W - pl + j;
-          for (int64_t ow = lo; ow <= hi; ow++) {
+          int64_t cand = h * W - pl + j + lo * sw; /* flat index of column lo's tap */
+          for (int64_t ow = lo; ow <= hi; ow++, cand += sw) {
             float v = xr[ow * sw - pl + j];
             float b = yr[ow];
             int take = (v > b) | (v != v);
             yr[ow] = take ? v : b;
-            ir[ow] = take ? base + ow * sw : ir[ow];
+            ir[ow] = take ? cand : ir[ow];
           }
         }
       }
