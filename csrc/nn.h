@@ -177,7 +177,7 @@ int ac_global_avgpool_backward_input(float *gx, const float *gy, int64_t N, int6
 /* ---- Activations and friends (nn_act.c) --------------------------------- */
 /* all arrays [n] */
 int ac_relu_forward(float *y, const float *x, int64_t n);
-/* gx = gy where y > 0, else 0 (y is the forward output; in place allowed) */
+/* gx = gy where y > 0, else 0 (y is the forward output); y may be x and gx may be gy */
 int ac_relu_backward_input(float *gx, const float *gy, const float *y, int64_t n);
 /* Inverted dropout: mask[i] = 0 with probability p, else 1/(1-p); y = x * mask.
  * ac_mul_backward_input: gx = gy * mask. All arrays [n]. */

@@ -6,20 +6,46 @@
 #include <math.h>
 #include "nn.h"
 #include "tensor.h"
+#include "parallel.h"
 
 /* ---- ReLU ----------------------------------------------------------------- */
 
+typedef struct {
+  float *out;
+  const float *a, *b;
+} ew_ctx;
+
+static void relu_task(void *vctx, int64_t begin, int64_t end, int tid) {
+  (void)tid;
+  ew_ctx *t = vctx;
+  float *y = t->out; /* may equal x */
+  const float *x = t->a;
+  for (int64_t i = begin; i < end; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+static void relu_back_task(void *vctx, int64_t begin, int64_t end, int tid) {
+  (void)tid;
+  ew_ctx *t = vctx;
+  float *gx = t->out; /* may equal gy */
+  const float *gy = t->a, *y = t->b;
+  /* both loads unconditional so that the select vectorises */
+  for (int64_t i = begin; i < end; i++) {
+    float g = gy[i];
+    gx[i] = y[i] > 0.0f ? g : 0.0f;
+  }
+}
+
+#define EW_GRAIN 65536
+
 int ac_relu_forward(float *y, const float *x, int64_t n) {
-  for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+  ew_ctx t = {y, x, NULL};
+  ac_parallel_for(n, EW_GRAIN, relu_task, &t);
   return 0;
 }
 
 int ac_relu_backward_input(float *gx, const float *gy, const float *y, int64_t n) {
-  /* both loads unconditional so that the select vectorises */
-  for (int64_t i = 0; i < n; i++) {
-    float g = gy[i];
-    gx[i] = y[i] > 0.0f ? g : 0.0f;
-  }
+  ew_ctx t = {gx, gy, y};
+  ac_parallel_for(n, EW_GRAIN, relu_back_task, &t);
   return 0;
 }
 
