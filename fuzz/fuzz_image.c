@@ -1,10 +1,10 @@
 /*
  * fuzz_image.c - libFuzzer harness for the image decode path: the library's
  * wrapper ac_image_decode_mem (csrc/image.h; format checks, truncated-JPEG
- * detection, stb_image) followed by the HWC u8 -> CHW float conversion the
- * loaders apply. stb_image's implementation is compiled into this harness
- * (and so instrumented); it takes precedence over the copy in libstb.so.
- * The first input byte picks the requested channel count.
+ * and bad-Huffman-table detection, stb_image) followed by the HWC u8 -> CHW
+ * float conversion the loaders apply. stb_image's implementation is compiled
+ * into this harness (and so instrumented); it takes precedence over the copy
+ * in libstb.so. The first input byte picks the requested channel count.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,20 +23,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* stb_image 2.27 (Debian's libstb) writes past its Huffman arrays on a JPEG
  * DHT segment whose 16 code counts sum to more than 256 (found by this
- * harness: spec/fixtures/fuzz/image/jpeg_dht_counts_over_256.bin). The
- * wrapper refuses such files before stb_image sees them; the harness's own
- * size probe below calls stbi_info_from_memory directly, so it skips the
- * probe for them and lets the wrapper answer. Returns 1 when a DHT segment
- * declares more than 256 codes in one table. */
+ * harness: spec/fixtures/fuzz/image/jpeg_dht_*.bin). Bytes past the end of
+ * the file read as 0 in stb_image, so a table cut short by the end of the
+ * file counts with what is there. Returns 1 when a DHT segment declares
+ * more than 256 codes in one table. */
 static int jpeg_has_oversized_dht(const uint8_t *b, size_t n) {
   if (n < 4 || b[0] != 0xFF || b[1] != 0xD8) return 0;
-  for (size_t i = 2; i + 3 < n; i++) {
+  for (size_t i = 2; i + 1 < n; i++) {
     if (b[i] != 0xFF || b[i + 1] != 0xC4) continue;
-    size_t L = ((size_t)b[i + 2] << 8) | b[i + 3], p = i + 4, end = i + 2 + L;
+    size_t L = i + 3 < n ? ((size_t)b[i + 2] << 8) | b[i + 3] : 0, p = i + 4, end = i + 2 + L;
     if (end > n) end = n;
-    while (p + 17 <= end) {
+    while (p < end) {
       unsigned total = 0;
-      for (int k = 1; k <= 16; k++) total += b[p + k];
+      for (size_t k = 1; k <= 16 && p + k < n; k++) total += b[p + k];
       if (total > 256) return 1;
       p += 17 + total;
     }
@@ -44,14 +43,29 @@ static int jpeg_has_oversized_dht(const uint8_t *b, size_t n) {
   return 0;
 }
 
+/* With AC_FUZZ_SKIP_KNOWN=1 in the environment, inputs that hit a recorded,
+ * still open issue (see fuzz/README.md) are skipped so that a run can look
+ * for other faults. */
+static int skip_known(void) {
+  static int v = -1;
+  if (v < 0) {
+    const char *e = getenv("AC_FUZZ_SKIP_KNOWN");
+    v = e && *e == '1';
+  }
+  return v;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 1) return 0;
   int req = data[0] % 5; /* 0 = as stored, 1..4 */
   data++;
   size--;
+  int oversized_dht = jpeg_has_oversized_dht(data, size);
+  if (oversized_dht && skip_known()) return 0;
   int iw, ih, ic;
-  if (size > 0 && size < INT32_MAX && !jpeg_has_oversized_dht(data, size) &&
-      stbi_info_from_memory(data, (int)size, &iw, &ih, &ic) && (int64_t)iw * ih > MAX_PIXELS)
+  /* the size probe calls stb_image directly: not on the inputs it mishandles */
+  if (size > 0 && size < INT32_MAX && !oversized_dht && stbi_info_from_memory(data, (int)size, &iw, &ih, &ic) &&
+      (int64_t)iw * ih > MAX_PIXELS)
     return 0;
   uint8_t *px = NULL;
   int w = 0, h = 0, c = 0;
