@@ -185,7 +185,7 @@ function M.build_optimizer(args, model)
   if args.schedule == "step" then
     cfg.schedule = ac.optim.schedules.step({ every = 5, gamma = 0.1 })
   elseif args.schedule == "cosine" then
-    cfg.schedule = ac.optim.schedules.cosine({ epochs = args.epochs })
+    cfg.schedule = ac.optim.schedules.cosine({ T = args.epochs })
   elseif args.schedule == "cyclic" then
     cfg.schedule = ac.optim.schedules.cyclic({ base = args.lr / 10, max = args.lr })
   end
