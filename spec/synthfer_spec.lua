@@ -120,6 +120,20 @@ describe("synthfer.generate", function()
     assert.equal(0, zl:numel())
   end)
 
+  it("a nuisance option changes only its own effect", function()
+    local o = { seed = 12, noise = 0, blur = 0, occlusion = 0 }
+    local a = sf.generate(14, o)
+    o.occlusion = 1
+    local b = sf.generate(14, o)
+    for i = 1, 14 do
+      local same = (a[i] - b[i]):abs():lt(1e-6):float():sum()
+      local differ = 2304 - same
+      -- the occluder covers part of the face; the rest is the same picture
+      assert.is_true(differ > 20, "sample " .. i .. ": no occluder drawn")
+      assert.is_true(same > 2304 * 0.4, "sample " .. i .. ": occlusion changed the whole image")
+    end
+  end)
+
   it("options change the images", function()
     local base = sf.generate(7, { seed = 1 })
     for _, o in ipairs({ { difficulty = 0 }, { noise = 0 }, { occlusion = 1 }, { max_rotation = 0 }, { blur = 1 } }) do
