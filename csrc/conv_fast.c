@@ -1,0 +1,536 @@
+/*
+ * conv_fast.c - fast convolution kernels (see conv_fast.h): a direct
+ * depthwise 3x3 "same" kernel and an im2col-strip + register-blocked GEMM
+ * path for groups == 1 convolutions, each with an AVX-512 version picked at
+ * run time (__builtin_cpu_supports) and a portable version.
+ *
+ * GEMM micro-kernel (AVX-512): 8 rows of A x 32 columns of B per call, 16
+ * accumulators, K in blocks of 256 so that the 256 x 32 panel of B stays in
+ * L1 while the rows of A stream through; masked loads and stores for the
+ * last columns, so any N works without padding copies.
+ */
+#include <string.h>
+#include <immintrin.h>
+#include "conv_fast.h"
+#include "tensor.h"
+#include "parallel.h"
+
+#define GEMM_MR 8
+#define GEMM_KC 256
+#define STRIP 256 /* output positions per im2col strip */
+
+static int force_generic = 0;
+
+static int use_avx512(void) {
+  static int v = -1;
+  if (v < 0) {
+    __builtin_cpu_init();
+    v = __builtin_cpu_supports("avx512f") ? 1 : 0;
+  }
+  return v && !force_generic;
+}
+
+void ac_convfast_force_generic(int on) { force_generic = on ? 1 : 0; }
+const char *ac_convfast_isa(void) { return use_avx512() ? "avx512" : "generic"; }
+
+/* ======================================================================
+ * GEMM
+ * ====================================================================== */
+
+static void gemm_generic(int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                         int64_t lda, const float *B, int64_t ldb, int beta, float *C, int64_t ldc) {
+  for (int64_t i = 0; i < M; i++) {
+    float *c = C + i * ldc;
+    if (!beta) memset(c, 0, sizeof(float) * (size_t)N);
+    for (int64_t k = 0; k < K; k++) {
+      float a = alpha * A[i * lda + k];
+      const float *b = B + k * ldb;
+      for (int64_t j = 0; j < N; j++) c[j] += a * b[j];
+    }
+  }
+}
+
+#define DEF_MK512(R)                                                                           \
+  __attribute__((target("avx512f"))) static void mk512_##R(                                    \
+      int64_t kc, const float *A, int64_t lda, const float *B, int64_t ldb, float *C,           \
+      int64_t ldc, __mmask16 m0, __mmask16 m1, float alpha, int acc) {                          \
+    __m512 c0[R], c1[R];                                                                       \
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                      \
+      c0[r] = _mm512_setzero_ps();                                                             \
+      c1[r] = _mm512_setzero_ps();                                                             \
+    }                                                                                          \
+    for (int64_t k = 0; k < kc; k++) {                                                         \
+      __m512 b0 = _mm512_maskz_loadu_ps(m0, B + k * ldb);                                      \
+      __m512 b1 = _mm512_maskz_loadu_ps(m1, B + k * ldb + 16);                                 \
+      _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                    \
+        __m512 a = _mm512_set1_ps(A[r * lda + k]);                                             \
+        c0[r] = _mm512_fmadd_ps(a, b0, c0[r]);                                                 \
+        c1[r] = _mm512_fmadd_ps(a, b1, c1[r]);                                                 \
+      }                                                                                        \
+    }                                                                                          \
+    __m512 va = _mm512_set1_ps(alpha);                                                         \
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                      \
+      float *cr = C + r * ldc;                                                                 \
+      __m512 v0 = _mm512_mul_ps(va, c0[r]), v1 = _mm512_mul_ps(va, c1[r]);                     \
+      if (acc) {                                                                               \
+        v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, cr));                                 \
+        v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, cr + 16));                            \
+      }                                                                                        \
+      _mm512_mask_storeu_ps(cr, m0, v0);                                                       \
+      _mm512_mask_storeu_ps(cr + 16, m1, v1);                                                  \
+    }                                                                                          \
+  }
+DEF_MK512(1)
+DEF_MK512(2)
+DEF_MK512(3)
+DEF_MK512(4)
+DEF_MK512(5)
+DEF_MK512(6)
+DEF_MK512(7)
+DEF_MK512(8)
+
+typedef void (*mk512_fn)(int64_t, const float *, int64_t, const float *, int64_t, float *, int64_t,
+                         __mmask16, __mmask16, float, int);
+static const mk512_fn mk512[GEMM_MR + 1] = {NULL,     mk512_1, mk512_2, mk512_3, mk512_4,
+                                            mk512_5, mk512_6, mk512_7, mk512_8};
+
+static __mmask16 lanes(int64_t n) {
+  if (n <= 0) return 0;
+  if (n >= 16) return (__mmask16)0xFFFF;
+  return (__mmask16)((1u << n) - 1u);
+}
+
+static void gemm_avx512(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                        const float *B, int64_t ldb, int beta, float *C, int64_t ldc) {
+  for (int64_t n0 = 0; n0 < N; n0 += 32) {
+    int64_t w = N - n0 < 32 ? N - n0 : 32;
+    __mmask16 m0 = lanes(w), m1 = lanes(w - 16);
+    for (int64_t k0 = 0; k0 < K; k0 += GEMM_KC) {
+      int64_t kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
+      int acc = beta || k0 > 0;
+      for (int64_t i0 = 0; i0 < M; i0 += GEMM_MR) {
+        int64_t mr = M - i0 < GEMM_MR ? M - i0 : GEMM_MR;
+        mk512[mr](kc, A + i0 * lda + k0, lda, B + k0 * ldb + n0, ldb, C + i0 * ldc + n0, ldc, m0, m1,
+                  alpha, acc);
+      }
+    }
+  }
+}
+
+void ac_gemm_nn(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                const float *B, int64_t ldb, int beta, float *C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    if (!beta)
+      for (int64_t i = 0; i < M; i++) memset(C + i * ldc, 0, sizeof(float) * (size_t)N);
+    return;
+  }
+  if (use_avx512())
+    gemm_avx512(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else
+    gemm_generic(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* ======================================================================
+ * depthwise 3x3, stride 1, padding 1
+ * ====================================================================== */
+
+static int is_dw3(const ac_conv2d_cfg *c) {
+  return c->groups == c->C && c->O == c->C && c->kh == 3 && c->kw == 3 && c->sh == 1 &&
+         c->sw == 1 && c->pt == 1 && c->pl == 1 && c->pb == 1 && c->pr == 1;
+}
+
+/* y = bias + sum_{i,j} w[i][j] x[h+i-1][w+j-1] over one H x W plane. */
+static void dw3_plane_generic(float *y, const float *x, int64_t H, int64_t W, const float *w,
+                              float bias) {
+  for (int64_t h = 0; h < H; h++) {
+    float *yr = y + h * W;
+    for (int64_t q = 0; q < W; q++) yr[q] = bias;
+    for (int64_t i = 0; i < 3; i++) {
+      int64_t hh = h + i - 1;
+      if (hh < 0 || hh >= H) continue;
+      const float *xr = x + hh * W;
+      float w0 = w[3 * i], w1 = w[3 * i + 1], w2 = w[3 * i + 2];
+      for (int64_t q = 0; q < W; q++) yr[q] += w1 * xr[q];
+      for (int64_t q = 1; q < W; q++) yr[q] += w0 * xr[q - 1];
+      for (int64_t q = 0; q + 1 < W; q++) yr[q] += w2 * xr[q + 1];
+    }
+  }
+}
+
+__attribute__((target("avx512f"))) static void dw3_plane_avx512(float *y, const float *x,
+                                                                 int64_t H, int64_t W,
+                                                                 const float *w, float bias) {
+  __m512 wv[9];
+  for (int t = 0; t < 9; t++) wv[t] = _mm512_set1_ps(w[t]);
+  __m512 vb = _mm512_set1_ps(bias);
+  for (int64_t h = 0; h < H; h++) {
+    for (int64_t w0 = 0; w0 < W; w0 += 16) {
+      int64_t n = W - w0;
+      __mmask16 mc = lanes(n), mr = lanes(n - 1);
+      __m512 acc = vb;
+      for (int i = 0; i < 3; i++) {
+        int64_t hh = h + i - 1;
+        if (hh < 0 || hh >= H) continue;
+        const float *r = x + hh * W;
+        __m512 vc = _mm512_maskz_loadu_ps(mc, r + w0);
+        __m512 vl = w0 == 0 ? _mm512_maskz_expandloadu_ps((__mmask16)(mc & 0xFFFE), r)
+                            : _mm512_maskz_loadu_ps(mc, r + w0 - 1);
+        __m512 vr = _mm512_maskz_loadu_ps(mr, r + w0 + 1);
+        acc = _mm512_fmadd_ps(wv[3 * i], vl, acc);
+        acc = _mm512_fmadd_ps(wv[3 * i + 1], vc, acc);
+        acc = _mm512_fmadd_ps(wv[3 * i + 2], vr, acc);
+      }
+      _mm512_mask_storeu_ps(y + h * W + w0, mc, acc);
+    }
+  }
+}
+
+/* out[i*3+j] += sum_{h,w} gy[h][w] x[h+i-1][w+j-1] over one plane. */
+static void dw3_params_plane_generic(double *out, const float *x, const float *gy, int64_t H,
+                                     int64_t W) {
+  for (int64_t i = 0; i < 3; i++)
+    for (int64_t j = 0; j < 3; j++) {
+      float s = 0.0f;
+      int64_t lo = j == 0 ? 1 : 0, hi = j == 2 ? W - 1 : W;
+      for (int64_t h = 0; h < H; h++) {
+        int64_t hh = h + i - 1;
+        if (hh < 0 || hh >= H) continue;
+        const float *xr = x + hh * W + j - 1, *gr = gy + h * W;
+        for (int64_t q = lo; q < hi; q++) s += gr[q] * xr[q];
+      }
+      out[i * 3 + j] += s;
+    }
+}
+
+__attribute__((target("avx512f"))) static void dw3_params_plane_avx512(double *out,
+                                                                        const float *x,
+                                                                        const float *gy,
+                                                                        int64_t H, int64_t W) {
+  __m512 acc[9];
+  for (int t = 0; t < 9; t++) acc[t] = _mm512_setzero_ps();
+  for (int64_t h = 0; h < H; h++) {
+    for (int64_t w0 = 0; w0 < W; w0 += 16) {
+      int64_t n = W - w0;
+      __mmask16 mc = lanes(n), mr = lanes(n - 1);
+      __m512 g = _mm512_maskz_loadu_ps(mc, gy + h * W + w0);
+      for (int i = 0; i < 3; i++) {
+        int64_t hh = h + i - 1;
+        if (hh < 0 || hh >= H) continue;
+        const float *r = x + hh * W;
+        __m512 vc = _mm512_maskz_loadu_ps(mc, r + w0);
+        __m512 vl = w0 == 0 ? _mm512_maskz_expandloadu_ps((__mmask16)(mc & 0xFFFE), r)
+                            : _mm512_maskz_loadu_ps(mc, r + w0 - 1);
+        __m512 vr = _mm512_maskz_loadu_ps(mr, r + w0 + 1);
+        acc[3 * i] = _mm512_fmadd_ps(g, vl, acc[3 * i]);
+        acc[3 * i + 1] = _mm512_fmadd_ps(g, vc, acc[3 * i + 1]);
+        acc[3 * i + 2] = _mm512_fmadd_ps(g, vr, acc[3 * i + 2]);
+      }
+    }
+  }
+  for (int t = 0; t < 9; t++) out[t] += _mm512_reduce_add_ps(acc[t]);
+}
+
+typedef struct {
+  const ac_conv2d_cfg *c;
+  float *out, *gw, *gb;
+  const float *in, *x, *w, *b;
+  float scale;
+  int flip;
+} dw3_ctx;
+
+static void dw3_planes_task(void *vctx, int64_t begin, int64_t end, int tid) {
+  (void)tid;
+  dw3_ctx *t = vctx;
+  const ac_conv2d_cfg *c = t->c;
+  int64_t HW = c->H * c->W;
+  int v = use_avx512();
+  for (int64_t q = begin; q < end; q++) {
+    int64_t ch = q % c->C;
+    float wk[9];
+    for (int k = 0; k < 9; k++) wk[k] = t->w[ch * 9 + (t->flip ? 8 - k : k)];
+    float bias = t->b ? t->b[ch] : 0.0f;
+    if (v)
+      dw3_plane_avx512(t->out + q * HW, t->in + q * HW, c->H, c->W, wk, bias);
+    else
+      dw3_plane_generic(t->out + q * HW, t->in + q * HW, c->H, c->W, wk, bias);
+  }
+}
+
+static void dw3_params_task(void *vctx, int64_t begin, int64_t end, int tid) {
+  (void)tid;
+  dw3_ctx *t = vctx;
+  const ac_conv2d_cfg *c = t->c;
+  int64_t HW = c->H * c->W;
+  int v = use_avx512();
+  for (int64_t ch = begin; ch < end; ch++) {
+    double acc[9] = {0}, bacc = 0;
+    for (int64_t n = 0; n < c->N; n++) {
+      const float *xp = t->x + (n * c->C + ch) * HW, *gp = t->in + (n * c->C + ch) * HW;
+      if (v)
+        dw3_params_plane_avx512(acc, xp, gp, c->H, c->W);
+      else
+        dw3_params_plane_generic(acc, xp, gp, c->H, c->W);
+      if (t->gb) {
+        float s = 0.0f;
+        for (int64_t p = 0; p < HW; p++) s += gp[p];
+        bacc += s;
+      }
+    }
+    for (int k = 0; k < 9; k++) t->gw[ch * 9 + k] += t->scale * (float)acc[k];
+    if (t->gb) t->gb[ch] += t->scale * (float)bacc;
+  }
+}
+
+static int64_t grain_for(int64_t work) {
+  int64_t g = 16384 / (work > 0 ? work : 1);
+  return g < 1 ? 1 : g;
+}
+
+/* ======================================================================
+ * groups == 1: im2col strips + GEMM
+ * ====================================================================== */
+
+static int is_direct1x1(const ac_conv2d_cfg *c) {
+  return c->kh == 1 && c->kw == 1 && c->sh == 1 && c->sw == 1 && c->pt == 0 && c->pl == 0 &&
+         c->pb == 0 && c->pr == 0;
+}
+
+/* Columns of output positions [p0, p1) of one sample. transposed == 0:
+ * cols[k * S + s]; transposed == 1: cols[s * K + k] (k = (ci*kh + i)*kw + j). */
+static void im2col_strip(const ac_conv2d_cfg *c, const float *xn, int64_t p0, int64_t p1,
+                         float *cols, int transposed) {
+  int64_t S = p1 - p0, K = c->C * c->kh * c->kw;
+  for (int64_t ci = 0; ci < c->C; ci++) {
+    const float *xp = xn + ci * c->H * c->W;
+    for (int64_t i = 0; i < c->kh; i++)
+      for (int64_t j = 0; j < c->kw; j++) {
+        int64_t k = (ci * c->kh + i) * c->kw + j;
+        float *row = transposed ? cols + k : cols + k * S;
+        int64_t st = transposed ? K : 1;
+        for (int64_t p = p0; p < p1;) {
+          int64_t oh = p / c->OW, ow0 = p % c->OW;
+          int64_t run = c->OW - ow0 < p1 - p ? c->OW - ow0 : p1 - p;
+          int64_t h = oh * c->sh - c->pt + i;
+          float *dst = row + (p - p0) * st;
+          if (h < 0 || h >= c->H) {
+            for (int64_t q = 0; q < run; q++) dst[q * st] = 0.0f;
+          } else {
+            const float *xr = xp + h * c->W;
+            for (int64_t q = 0; q < run; q++) {
+              int64_t ww = (ow0 + q) * c->sw - c->pl + j;
+              dst[q * st] = (ww >= 0 && ww < c->W) ? xr[ww] : 0.0f;
+            }
+          }
+          p += run;
+        }
+      }
+  }
+}
+
+/* gx[n] += columns cols[k * S + s] of output positions [p0, p1). */
+static void col2im_strip(const ac_conv2d_cfg *c, float *gxn, int64_t p0, int64_t p1,
+                         const float *cols) {
+  int64_t S = p1 - p0;
+  for (int64_t ci = 0; ci < c->C; ci++) {
+    float *gp = gxn + ci * c->H * c->W;
+    for (int64_t i = 0; i < c->kh; i++)
+      for (int64_t j = 0; j < c->kw; j++) {
+        const float *row = cols + ((ci * c->kh + i) * c->kw + j) * S;
+        for (int64_t p = p0; p < p1;) {
+          int64_t oh = p / c->OW, ow0 = p % c->OW;
+          int64_t run = c->OW - ow0 < p1 - p ? c->OW - ow0 : p1 - p;
+          int64_t h = oh * c->sh - c->pt + i;
+          if (h >= 0 && h < c->H) {
+            const float *src = row + (p - p0);
+            float *gr = gp + h * c->W;
+            for (int64_t q = 0; q < run; q++) {
+              int64_t ww = (ow0 + q) * c->sw - c->pl + j;
+              if (ww >= 0 && ww < c->W) gr[ww] += src[q];
+            }
+          }
+          p += run;
+        }
+      }
+  }
+}
+
+typedef struct {
+  const ac_conv2d_cfg *c;
+  const float *x, *w, *b, *gy, *wt;
+  float *y, *gx, *cols, *parts;
+  int64_t nstrip, colsz, partsz;
+} g1_ctx;
+
+static int64_t nstrips(const ac_conv2d_cfg *c) {
+  int64_t P = c->OH * c->OW;
+  return (P + STRIP - 1) / STRIP;
+}
+
+static void g1_forward_task(void *vctx, int64_t begin, int64_t end, int tid) {
+  g1_ctx *t = vctx;
+  const ac_conv2d_cfg *c = t->c;
+  int64_t P = c->OH * c->OW, K = c->C * c->kh * c->kw;
+  int direct = is_direct1x1(c);
+  float *cols = t->cols + tid * t->colsz;
+  for (int64_t q = begin; q < end; q++) {
+    int64_t n = q / t->nstrip, s = q % t->nstrip;
+    int64_t p0 = s * STRIP, p1 = p0 + STRIP < P ? p0 + STRIP : P, S = p1 - p0;
+    const float *xn = t->x + n * c->C * c->H * c->W;
+    float *yn = t->y + n * c->O * P + p0;
+    const float *B;
+    int64_t ldb;
+    if (direct) {
+      B = xn + p0;
+      ldb = P;
+    } else {
+      im2col_strip(c, xn, p0, p1, cols, 0);
+      B = cols;
+      ldb = S;
+    }
+    ac_gemm_nn(c->O, S, K, 1.0f, t->w, K, B, ldb, 0, yn, P);
+    if (t->b)
+      for (int64_t o = 0; o < c->O; o++) {
+        float bv = t->b[o], *r = yn + o * P;
+        for (int64_t p = 0; p < S; p++) r[p] += bv;
+      }
+  }
+}
+
+/* direct 1x1: tasks over (sample, strip); otherwise over samples (col2im overlaps). */
+static void g1_backward_input_task(void *vctx, int64_t begin, int64_t end, int tid) {
+  g1_ctx *t = vctx;
+  const ac_conv2d_cfg *c = t->c;
+  int64_t P = c->OH * c->OW, K = c->C * c->kh * c->kw;
+  if (is_direct1x1(c)) {
+    for (int64_t q = begin; q < end; q++) {
+      int64_t n = q / t->nstrip, s = q % t->nstrip;
+      int64_t p0 = s * STRIP, p1 = p0 + STRIP < P ? p0 + STRIP : P;
+      ac_gemm_nn(K, p1 - p0, c->O, 1.0f, t->wt, c->O, t->gy + n * c->O * P + p0, P, 0,
+                 t->gx + n * c->C * P + p0, P);
+    }
+    return;
+  }
+  float *cols = t->cols + tid * t->colsz;
+  for (int64_t n = begin; n < end; n++) {
+    float *gxn = t->gx + n * c->C * c->H * c->W;
+    memset(gxn, 0, sizeof(float) * (size_t)(c->C * c->H * c->W));
+    for (int64_t p0 = 0; p0 < P; p0 += STRIP) {
+      int64_t p1 = p0 + STRIP < P ? p0 + STRIP : P, S = p1 - p0;
+      ac_gemm_nn(K, S, c->O, 1.0f, t->wt, c->O, t->gy + n * c->O * P + p0, P, 0, cols, S);
+      col2im_strip(c, gxn, p0, p1, cols);
+    }
+  }
+}
+
+/* parts[tid] [O, K] += gy[n][:, strip] colsT[strip, K], over samples [begin, end). */
+static void g1_params_task(void *vctx, int64_t begin, int64_t end, int tid) {
+  g1_ctx *t = vctx;
+  const ac_conv2d_cfg *c = t->c;
+  int64_t P = c->OH * c->OW, K = c->C * c->kh * c->kw;
+  float *cols = t->cols + tid * t->colsz, *part = t->parts + tid * t->partsz;
+  for (int64_t n = begin; n < end; n++) {
+    const float *xn = t->x + n * c->C * c->H * c->W;
+    for (int64_t p0 = 0; p0 < P; p0 += STRIP) {
+      int64_t p1 = p0 + STRIP < P ? p0 + STRIP : P, S = p1 - p0;
+      im2col_strip(c, xn, p0, p1, cols, 1);
+      ac_gemm_nn(c->O, K, S, 1.0f, t->gy + n * c->O * P + p0, P, cols, K, 1, part, K);
+    }
+  }
+}
+
+/* ======================================================================
+ * public entry points
+ * ====================================================================== */
+
+int ac_convfast_supports(const ac_conv2d_cfg *c) {
+  if (c->OH < 1 || c->OW < 1) return 0;
+  if (is_dw3(c)) return 1;
+  return c->groups == 1;
+}
+
+static int64_t g1_colsz(const ac_conv2d_cfg *c) {
+  int64_t P = c->OH * c->OW, S = P < STRIP ? P : STRIP;
+  return c->C * c->kh * c->kw * S;
+}
+
+int64_t ac_convfast_workspace(const ac_conv2d_cfg *c) {
+  if (!ac_convfast_supports(c) || is_dw3(c)) return 0;
+  int64_t nt = ac_get_num_threads(), K = c->C * c->kh * c->kw;
+  return c->O * K + nt * (g1_colsz(c) + c->O * K);
+}
+
+static int check(const ac_conv2d_cfg *c, const float *ws) {
+  if (!ac_convfast_supports(c)) return ac_fail("conv2d (fast): configuration not supported");
+  if (!is_dw3(c) && ws == NULL) return ac_fail("conv2d (fast): missing workspace");
+  return 0;
+}
+
+int ac_convfast_forward(const ac_conv2d_cfg *c, float *y, const float *x, const float *w,
+                        const float *b, float *ws) {
+  if (check(c, ws)) return -1;
+  if (is_dw3(c)) {
+    dw3_ctx t = {c, y, NULL, NULL, x, NULL, w, b, 1.0f, 0};
+    ac_parallel_for(c->N * c->C, grain_for(9 * c->H * c->W), dw3_planes_task, &t);
+    return 0;
+  }
+  int64_t K = c->C * c->kh * c->kw, nt = ac_get_num_threads();
+  g1_ctx t = {c, x, w, b, NULL, NULL, y, NULL, ws + c->O * K, NULL, nstrips(c), g1_colsz(c), 0};
+  (void)nt;
+  int64_t S = c->OH * c->OW < STRIP ? c->OH * c->OW : STRIP;
+  ac_parallel_for(c->N * t.nstrip, grain_for(c->O * K * S), g1_forward_task, &t);
+  return 0;
+}
+
+int ac_convfast_backward_input(const ac_conv2d_cfg *c, float *gx, const float *gy,
+                               const float *w, float *ws) {
+  if (check(c, ws)) return -1;
+  if (is_dw3(c)) {
+    dw3_ctx t = {c, gx, NULL, NULL, gy, NULL, w, NULL, 1.0f, 1};
+    ac_parallel_for(c->N * c->C, grain_for(9 * c->H * c->W), dw3_planes_task, &t);
+    return 0;
+  }
+  int64_t K = c->C * c->kh * c->kw;
+  float *wt = ws;
+  for (int64_t o = 0; o < c->O; o++)
+    for (int64_t k = 0; k < K; k++) wt[k * c->O + o] = w[o * K + k];
+  g1_ctx t = {c, NULL, w, NULL, gy, wt, NULL, gx, ws + c->O * K, NULL, nstrips(c), g1_colsz(c), 0};
+  int64_t S = c->OH * c->OW < STRIP ? c->OH * c->OW : STRIP;
+  if (is_direct1x1(c))
+    ac_parallel_for(c->N * t.nstrip, grain_for(c->O * K * S), g1_backward_input_task, &t);
+  else
+    ac_parallel_for(c->N, 1, g1_backward_input_task, &t);
+  return 0;
+}
+
+int ac_convfast_backward_params(const ac_conv2d_cfg *c, float *gw, float *gb, const float *x,
+                                const float *gy, float scale, float *ws) {
+  if (check(c, ws)) return -1;
+  int64_t P = c->OH * c->OW;
+  if (is_dw3(c)) {
+    dw3_ctx t = {c, NULL, gw, gb, gy, x, NULL, NULL, scale, 0};
+    ac_parallel_for(c->C, 1, dw3_params_task, &t);
+    return 0;
+  }
+  int64_t K = c->C * c->kh * c->kw, nt = ac_get_num_threads(), OK = c->O * K;
+  float *parts = ws + c->O * K + nt * g1_colsz(c);
+  memset(parts, 0, sizeof(float) * (size_t)(nt * OK));
+  g1_ctx t = {c, x, NULL, NULL, gy, NULL, NULL, NULL, ws + c->O * K, parts, nstrips(c),
+              g1_colsz(c), OK};
+  ac_parallel_for(c->N, 1, g1_params_task, &t);
+  for (int64_t e = 0; e < OK; e++) {
+    float s = 0.0f;
+    for (int64_t th = 0; th < nt; th++) s += parts[th * OK + e];
+    gw[e] += scale * s;
+  }
+  if (gb)
+    for (int64_t o = 0; o < c->O; o++) {
+      double acc = 0;
+      for (int64_t n = 0; n < c->N; n++) {
+        const float *g = gy + (n * c->O + o) * P;
+        for (int64_t p = 0; p < P; p++) acc += g[p];
+      }
+      gb[o] += scale * (float)acc;
+    }
+  return 0;
+}

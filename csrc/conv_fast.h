@@ -1,0 +1,48 @@
+/*
+ * conv_fast.h - direct convolution kernels tuned for the shapes of the
+ * Xception family, with run-time dispatch (AVX-512 when the CPU has it,
+ * else portable loops the compiler vectorises for the build target).
+ *
+ *   - depthwise 3x3, stride 1, padding 1 on every side (Keras "same"),
+ *     groups == C == O: vector rows with masked edges, no scratch;
+ *   - every groups == 1 convolution (1x1 pointwise included): im2col of a
+ *     strip of output positions into per-thread scratch (no copy at all for
+ *     1x1 stride-1 unpadded ones) and a register-blocked GEMM micro-kernel,
+ *     parallel over (sample, strip); the weight gradient goes through
+ *     per-thread partial sums reduced in a fixed order (deterministic for a
+ *     given thread count).
+ * Same conventions as nn.h: NCHW, weight [O, C/groups, kh, kw], forward and
+ * input gradient OVERWRITE, the parameter gradient ACCUMULATES scale * dL/dw.
+ *
+ *   ac_conv2d_cfg c = {...};  ac_conv2d_setup(&c);
+ *   if (ac_convfast_supports(&c)) {
+ *     float *ws = malloc(ac_convfast_workspace(&c) * sizeof(float));
+ *     ac_convfast_forward(&c, y, x, w, b, ws);
+ *   }
+ */
+#ifndef AC_CONV_FAST_H
+#define AC_CONV_FAST_H
+#include <stdint.h>
+#include "nn.h"
+
+/* 1 when the fast kernels handle this (set-up) configuration. */
+int ac_convfast_supports(const ac_conv2d_cfg *c);
+/* Scratch floats the fast kernels need for c with the current thread count. */
+int64_t ac_convfast_workspace(const ac_conv2d_cfg *c);
+int ac_convfast_forward(const ac_conv2d_cfg *c, float *y, const float *x, const float *w,
+                        const float *b, float *ws);
+int ac_convfast_backward_input(const ac_conv2d_cfg *c, float *gx, const float *gy,
+                               const float *w, float *ws);
+int ac_convfast_backward_params(const ac_conv2d_cfg *c, float *gw, float *gb, const float *x,
+                                const float *gy, float scale, float *ws);
+
+/* C[M,N] = alpha * A[M,K] B[K,N] + (beta ? C : 0), all row-major with leading
+ * dimensions lda, ldb, ldc (single-threaded; beta is 0 or 1). */
+void ac_gemm_nn(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                const float *B, int64_t ldb, int beta, float *C, int64_t ldc);
+/* "avx512" or "generic": the code path the dispatch picked (for reports). */
+const char *ac_convfast_isa(void);
+/* Forces the generic path (1) or restores the automatic choice (0); tests use it. */
+void ac_convfast_force_generic(int on);
+
+#endif

@@ -1,0 +1,117 @@
+-- The fast convolution kernels (csrc/conv_fast.c) against the naive
+-- reference kernels of nn_conv.c: forward, input gradient and accumulated
+-- parameter gradient, on the AVX-512 path (when the CPU has it) and on the
+-- portable path, for shapes that cross every edge case of the vector code
+-- (widths around the 16-lane vectors, more than 256 output positions per
+-- sample = several im2col strips, more than 256 input channels = several K
+-- blocks of the GEMM, strides, asymmetric "same" padding, one-pixel planes).
+local ac = require("adcorre")
+local core = require("adcorre.core")
+
+local TOL = 1e-4
+
+local function rel(a, b)
+  local d, s = (a - b):abs():max(), b:abs():max()
+  if type(d) ~= "number" then d = d:item() end
+  if type(s) ~= "number" then s = s:item() end
+  return s > 0 and d / s or d
+end
+
+-- geometry {sh, sw, pt, pl, pb, pr, groups}
+local function compare(xs, ws, geo, bias)
+  local x = ac.randn(table.unpack(xs))
+  local w = ac.randn(table.unpack(ws))
+  local b = bias and ac.randn(ws[1]) or nil
+  local OH, OW = core.nn_conv2d_info(xs, ws, geo)
+  local y_ref = ac.zeros(xs[1], ws[1], OH, OW)
+  core.nn_conv2d_forward(x, w, b, y_ref, nil, geo, "ref")
+  local y = core.convfast_forward(x, w, b, geo)
+  assert.is_true(rel(y, y_ref) <= TOL, "forward rel " .. rel(y, y_ref))
+
+  local gy = ac.randn(xs[1], ws[1], OH, OW)
+  local gx_ref = ac.zeros(table.unpack(xs))
+  core.nn_conv2d_backward_input(x, gy, w, gx_ref, nil, geo, "ref")
+  local gx = core.convfast_backward_input(x, gy, w, geo)
+  assert.is_true(rel(gx, gx_ref) <= TOL, "backward input rel " .. rel(gx, gx_ref))
+
+  -- accumulation with a scale onto non-zero gradients
+  local gw0 = ac.randn(table.unpack(ws))
+  local gb0 = bias and ac.randn(ws[1]) or nil
+  local gw_ref, gw = gw0:clone(), gw0:clone()
+  local gb_ref, gb = gb0 and gb0:clone(), gb0 and gb0:clone()
+  core.nn_conv2d_backward_params(x, gy, gw_ref, gb_ref, nil, geo, 0.5, "ref")
+  core.convfast_backward_params(x, gy, gw, gb, geo, 0.5)
+  assert.is_true(rel(gw - gw0, gw_ref - gw0) <= TOL, "gradWeight rel " .. rel(gw - gw0, gw_ref - gw0))
+  if bias then
+    assert.is_true(rel(gb - gb0, gb_ref - gb0) <= TOL, "gradBias rel " .. rel(gb - gb0, gb_ref - gb0))
+  end
+end
+
+local cases = {
+  {"depthwise 3x3 same, 17x17 (one full vector + one lane)", {3, 5, 17, 17}, {5, 1, 3, 3}, {1, 1, 1, 1, 1, 1, 5}, false},
+  {"depthwise 3x3 same, 33x20 with bias", {2, 4, 33, 20}, {4, 1, 3, 3}, {1, 1, 1, 1, 1, 1, 4}, true},
+  {"depthwise 3x3 same, 1x1 planes", {2, 3, 1, 1}, {3, 1, 3, 3}, {1, 1, 1, 1, 1, 1, 3}, false},
+  {"depthwise 3x3 same, 2x16 and 6x6", {2, 3, 2, 16}, {3, 1, 3, 3}, {1, 1, 1, 1, 1, 1, 3}, false},
+  {"depthwise 3x3 same, 6x6", {4, 8, 6, 6}, {8, 1, 3, 3}, {1, 1, 1, 1, 1, 1, 8}, false},
+  {"pointwise 1x1, 5x9 (45 positions)", {2, 7, 5, 9}, {13, 7, 1, 1}, {1, 1, 0, 0, 0, 0, 1}, true},
+  {"pointwise 1x1, 23x23 (3 strips)", {2, 16, 23, 23}, {40, 16, 1, 1}, {1, 1, 0, 0, 0, 0, 1}, false},
+  {"pointwise 1x1, 300 channels (2 K blocks)", {2, 300, 4, 5}, {9, 300, 1, 1}, {1, 1, 0, 0, 0, 0, 1}, false},
+  {"pointwise 1x1 stride 2 (shortcut)", {3, 6, 11, 11}, {10, 6, 1, 1}, {2, 2, 0, 0, 0, 0, 1}, false},
+  {"3x3 valid, 1 -> 8 channels", {2, 1, 12, 12}, {8, 1, 3, 3}, {1, 1, 0, 0, 0, 0, 1}, false},
+  {"3x3 stride 2 valid, 3 -> 10 channels, 19x19 (more than one strip)", {2, 3, 37, 37}, {10, 3, 3, 3}, {2, 2, 0, 0, 0, 0, 1}, true},
+  {"3x3 same with the odd cell after (Keras), 8 -> 8, 10x10", {2, 8, 10, 10}, {8, 8, 3, 3}, {2, 2, 0, 0, 1, 1, 1}, false},
+  {"5x3 kernel, padding 2,1", {1, 4, 9, 7}, {6, 4, 5, 3}, {1, 1, 2, 1, 2, 1, 1}, false},
+}
+
+for _, path in ipairs({"dispatch", "generic"}) do
+  describe("conv_fast (" .. path .. " path) against the reference kernels", function()
+    setup(function() core.convfast_force_generic(path == "generic") end)
+    teardown(function() core.convfast_force_generic(false) end)
+    before_each(function() ac.manual_seed(7) end)
+    for _, c in ipairs(cases) do
+      it(c[1], function() compare(c[2], c[3], c[4], c[5]) end)
+    end
+    it("GEMM with K blocks, ragged M and N, alpha and beta", function()
+      local A, B = ac.randn(19, 300), ac.randn(300, 70)
+      local C0 = ac.randn(19, 70)
+      local C = C0:clone()
+      core.convfast_gemm(A, B, C, 0.5, 1)
+      local ref = ac.matmul(A, B) * 0.5 + C0
+      assert.is_true(rel(C, ref) <= 1e-5)
+      core.convfast_gemm(A, B, C, 1.0, 0)
+      assert.is_true(rel(C, ac.matmul(A, B)) <= 1e-5)
+    end)
+  end)
+end
+
+describe("conv_fast dispatch", function()
+  it("reports its code path", function()
+    local isa = core.convfast_isa()
+    assert.is_true(isa == "avx512" or isa == "generic")
+  end)
+  it("declines configurations it does not handle", function()
+    -- grouped (not depthwise), depthwise with stride 2, depthwise 5x5
+    assert.is_false(core.convfast_supports({1, 4, 8, 8}, {4, 2, 3, 3}, {1, 1, 1, 1, 1, 1, 2}))
+    assert.is_false(core.convfast_supports({1, 4, 8, 8}, {4, 1, 3, 3}, {2, 2, 1, 1, 1, 1, 4}))
+    assert.is_false(core.convfast_supports({1, 4, 8, 8}, {4, 1, 5, 5}, {1, 1, 2, 2, 2, 2, 4}))
+    assert.is_true(core.convfast_supports({1, 4, 8, 8}, {4, 1, 3, 3}, {1, 1, 1, 1, 1, 1, 4}))
+    assert.has_error(function()
+      core.convfast_forward(ac.randn(1, 4, 8, 8), ac.randn(4, 2, 3, 3), nil, {1, 1, 1, 1, 1, 1, 2})
+    end, "convfast_forward: this convolution is not handled by the fast kernels")
+  end)
+  it("gives the same results on 1 and 2 threads", function()
+    ac.manual_seed(3)
+    local x, gy = ac.randn(4, 16, 9, 9), ac.randn(4, 24, 9, 9)
+    local geo = {1, 1, 0, 0, 0, 0, 1}
+    local out = {}
+    local n0 = ac.get_num_threads()
+    for _, n in ipairs({1, 2}) do
+      ac.set_num_threads(n)
+      local gw = ac.zeros(24, 16, 1, 1)
+      core.convfast_backward_params(x, gy, gw, nil, geo, 1.0)
+      out[n] = gw
+    end
+    ac.set_num_threads(n0)
+    assert.is_true(rel(out[1], out[2]) <= 1e-6)
+  end)
+end)
