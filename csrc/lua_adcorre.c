@@ -22,6 +22,7 @@ AREA(data)
 AREA(synthfer)
 AREA(plot)
 AREA(safetensors)
+AREA(convfast)
 #undef AREA
 
 int luaopen_adcorre_core(lua_State *L);
@@ -30,7 +31,7 @@ int luaopen_adcorre_core(lua_State *L) {
 #define OPEN(name) if (ac_open_##name) { ac_open_##name(L); }
   OPEN(tensor) OPEN(ops) OPEN(linalg) OPEN(io) OPEN(nn) OPEN(loss)
   OPEN(optim) OPEN(image) OPEN(augment) OPEN(data) OPEN(synthfer) OPEN(plot)
-  OPEN(safetensors)
+  OPEN(safetensors) OPEN(convfast)
 #undef OPEN
   return 1;
 }
