@@ -112,7 +112,8 @@ local function text_w(s, scale) return (C.text_size(s, scale)) end
 ----------------------------------------------------------------------------
 
 --- Round tick values covering [lo, hi], about n of them; returns ticks and a format.
-function plot.ticks(lo, hi, n)
+-- integer = true keeps the step a whole number (epochs, counts).
+function plot.ticks(lo, hi, n, integer)
   n = n or 5
   if not (hi > lo) then
     local c = lo
@@ -124,8 +125,9 @@ function plot.ticks(lo, hi, n)
   local step
   for _, m in ipairs({ 1, 2, 2.5, 5, 10 }) do
     step = m * p
-    if step >= raw then break end
+    if step >= raw and not (integer and step % 1 ~= 0) then break end
   end
+  if integer and step < 1 then step = 1 end
   local k0 = ceil(lo / step - 1e-9)
   local ticks = {}
   local k = k0
@@ -168,7 +170,7 @@ local function axes(cv, box, xlo, xhi, ylo, yhi, o)
   local function X(v) return x0 + (v - xlo) / (xhi - xlo) * w end
   local function Y(v) return y0 + h - (v - ylo) / (yhi - ylo) * h end
   local s = o.tick_scale or 1.5
-  local xt, xf = plot.ticks(xlo, xhi, o.xticks or 6)
+  local xt, xf = plot.ticks(xlo, xhi, o.xticks or 6, o.xinteger)
   local yt, yf = plot.ticks(ylo, yhi, o.yticks or 5)
   for _, v in ipairs(xt) do
     if v >= xlo and v <= xhi then
@@ -543,8 +545,10 @@ function plot.curves(path, spec)
   else
     ylo, yhi = range(ally, 0.06)
   end
+  local xint = true
+  for _, v in ipairs(allx) do if v ~= floor(v) then xint = false; break end end
   local X, Y = axes(cv, box, xlo, xhi, ylo, yhi,
-    { xlabel = spec.xlabel, ylabel = spec.ylabel, ylabel_x = box.x - 68 })
+    { xlabel = spec.xlabel, ylabel = spec.ylabel, ylabel_x = box.x - 68, xinteger = xint })
   local entries = {}
   for k, s in ipairs(S) do
     local px, py = {}, {}
