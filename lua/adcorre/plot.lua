@@ -197,8 +197,20 @@ local function axes(cv, box, xlo, xhi, ylo, yhi, o)
   return X, Y
 end
 
+-- The title at scale 2, or smaller when it would not fit the width.
 local function title(cv, W, text, y)
-  if text and text ~= "" then cv:text(W / 2, y or 16, tostring(text), 2, INK, "center", "top") end
+  if not text or text == "" then return end
+  text = tostring(text)
+  local s = min(2, (W - 20) / max(text_w(text, 1), 1))
+  cv:text(W / 2, (y or 16) + (2 - s) * 3.5, text, s, INK, "center", "top")
+end
+
+-- Shortens a label to at most maxw pixels at scale s, ending it with "..".
+local function fit_label(str, s, maxw)
+  if text_w(str, s) <= maxw then return str end
+  local n = #str
+  while n > 1 and text_w(str:sub(1, n) .. "..", s) > maxw do n = n - 1 end
+  return str:sub(1, n) .. ".."
 end
 
 -- Legend entries {name=, color=, kind="line"|"marker"} in a box at (x, y).
@@ -297,7 +309,10 @@ function plot.confusion(path, M, class_names, opts)
   local top = has_title and 48 or 20
   local ls = 1.5                                   -- class label scale
   local maxname = 0
-  for i = 1, n do maxname = max(maxname, text_w(names[i], ls)) end
+  for i = 1, n do
+    names[i] = fit_label(names[i], ls, W * 0.22)   -- very long names are shortened
+    maxname = max(maxname, text_w(names[i], ls))
+  end
   local cb_label = normalize and "100%" or fmt("%d", floor(vmax + 0.5))
   local right = 20 + 18 + 10 + text_w(cb_label, ls) + 14
   local left = 14 + 14 + 14 + maxname + 10         -- "True" + gap + names + gap
@@ -461,7 +476,7 @@ function plot.scatter(path, XY, labels, class_names, opts)
   for i = 1, #lab do counts[lab[i]] = (counts[lab[i]] or 0) + 1 end
   local shapes = { "circle", "square", "triangle", "diamond" }
   for c = 1, #names do
-    entries[#entries + 1] = { name = names[c], color = C.palette(c),
+    entries[#entries + 1] = { name = fit_label(names[c], 1.5, W * 0.25), color = C.palette(c),
       shape = shapes[(c - 1) // 10 % 4 + 1], kind = "marker" }
   end
   local ls = 1.5
