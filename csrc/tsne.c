@@ -59,7 +59,10 @@ static void aff_rows(void *vctx, int64_t begin, int64_t end, int tid) {
       double dij = (double)c->sq[i] + c->sq[j] - 2.0 * row[j];
       if (dij < 0) dij = 0;
       row[j] = (float)dij;
-      if (dij < dmin) dmin = dij;
+      /* the minimum of the stored (float) values, so that row[j] - dmin >= 0 exactly:
+       * with duplicate points the search drives beta very high, and a tiny
+       * negative difference would overflow exp() */
+      if (row[j] < dmin) dmin = row[j];
     }
     row[i] = 0;
     double beta = 1.0, lo = 0.0, hi = INFINITY;

@@ -206,6 +206,19 @@ describe("t-SNE", function()
     assert.equal(0, (r1 - r2):abs():max())
   end)
 
+  it("handles duplicate and constant points without NaN", function()
+    ac.manual_seed(1)
+    local X = ac.cat({ ac.randn(30, 5), ac.zeros(30, 5) }, 1) -- 30 identical rows
+    local P = ac.plot.tsne_affinities(X, 19)
+    assert.equal(0, P:ne(P):sum())
+    assert.is_true(math.abs(P:sum() - 1) < 1e-5)
+    local Y, kl = ac.plot.tsne(X, { seed = 1, iterations = 300 })
+    assert.equal(0, Y:ne(Y):sum())
+    assert.is_true(kl == kl and kl >= 0)
+    local Yc = ac.plot.tsne(ac.ones(20, 3), { seed = 1, iterations = 100 })
+    assert.equal(0, Yc:ne(Yc):sum())
+  end)
+
   it("gives clear errors for bad arguments", function()
     local X = ac.randn(10, 3)
     assert.has_error(function() ac.plot.tsne(X, { perplexity = 5 }) end,
