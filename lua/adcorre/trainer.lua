@@ -182,8 +182,8 @@ function M.summary(conf, classes)
   return {
     accuracy = conf:accuracy(),
     mean_class_accuracy = conf:mean_class_accuracy(),
-    confusion = conf:normalized():totable(),
-    counts = conf:matrix():totable(),
+    confusion = conf:normalized_table(),
+    counts = conf:matrix_table(),
     classes = classes,
     precision = per.precision, recall = per.recall, f1 = per.f1, support = per.support,
   }
