@@ -11,6 +11,13 @@
  * a condition variable, and the caller likewise spins briefly on the pending
  * count before sleeping. Back-to-back regions (a network's layers) then cost
  * a few microseconds each instead of a futex wake-up; an idle pool sleeps.
+ *
+ * Chunk c is always the range [c*chunk, (c+1)*chunk) run with tid = c, so
+ * results never depend on scheduling. Whoever claims a chunk first (an
+ * atomic bit mask) runs it: worker c claims chunk c, and the caller, once
+ * its own chunk 0 is done, claims and runs any chunk whose worker has not
+ * started yet. On a machine busy with other processes a descheduled worker
+ * then no longer stalls the region.
  */
 #include "parallel.h"
 
@@ -35,12 +42,13 @@ static struct {
   int nworkers;              /* threads started (nthreads - 1 at most) */
   int nthreads;              /* the setting */
   _Atomic uint64_t ticket;   /* generation * 128 + nchunks of the current region */
-  _Atomic int pending;       /* chunks of workers not finished yet */
+  _Atomic int pending;       /* chunks other than 0 not finished yet */
+  _Atomic uint64_t claim;    /* bit c: chunk c of the current region is taken */
   ac_task_fn fn;
   void *ctx;
   int64_t n, chunk;
 } pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
-          PTHREAD_MUTEX_INITIALIZER, {0}, 0, 0, 0, 0, NULL, NULL, 0, 0};
+          PTHREAD_MUTEX_INITIALIZER, {0}, 0, 0, 0, 0, 0, NULL, NULL, 0, 0};
 
 static _Thread_local int in_task = 0;
 /* The ticket when worker i was started: the first region it must join is the next one. */
@@ -84,7 +92,9 @@ static void *worker_main(void *arg) {
       }
     }
     seen = t;
-    if (id < (int)(t & 127)) {
+    uint64_t bit = (uint64_t)1 << id;
+    if (id < (int)(t & 127) &&
+        !(atomic_fetch_or_explicit(&pool.claim, bit, memory_order_acq_rel) & bit)) {
       run_chunk(id);
       if (atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_acq_rel) == 1) {
         pthread_mutex_lock(&pool.lock);
@@ -145,12 +155,22 @@ void ac_parallel_for(int64_t n, int64_t grain, ac_task_fn fn, void *ctx) {
   pool.chunk = (n + nt - 1) / nt;
   int nchunks = (int)((n + pool.chunk - 1) / pool.chunk);
   atomic_store_explicit(&pool.pending, nchunks - 1, memory_order_relaxed); /* chunk 0 is ours */
+  /* chunk 0 and the ids beyond nchunks are taken from the start */
+  uint64_t live = nchunks >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << nchunks) - 1;
+  atomic_store_explicit(&pool.claim, ~live | 1, memory_order_release);
   pthread_mutex_lock(&pool.lock);
   uint64_t t = atomic_load_explicit(&pool.ticket, memory_order_relaxed);
   atomic_store_explicit(&pool.ticket, ((t >> 7) + 1) << 7 | (uint64_t)nchunks, memory_order_release);
   pthread_cond_broadcast(&pool.work_cv);
   pthread_mutex_unlock(&pool.lock);
   run_chunk(0);
+  for (int c = 1; c < nchunks; c++) {
+    uint64_t bit = (uint64_t)1 << c;
+    if (!(atomic_fetch_or_explicit(&pool.claim, bit, memory_order_acq_rel) & bit)) {
+      run_chunk(c);
+      atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_acq_rel);
+    }
+  }
   if (atomic_load_explicit(&pool.pending, memory_order_acquire) > 0) {
     double t0 = ac_now();
     for (int i = 0; atomic_load_explicit(&pool.pending, memory_order_acquire) > 0; i++) {
