@@ -449,6 +449,14 @@ int ac_convfast_supports(const ac_conv2d_cfg *c) {
   return c->groups == 1;
 }
 
+int ac_convfast_preferred(const ac_conv2d_cfg *c) {
+  if (!ac_convfast_supports(c)) return 0;
+  if (is_dw3(c) || (c->kh == 1 && c->kw == 1)) return 1;
+  /* dense k x k: with fewer than 16 output channels the GEMM has a single
+   * short row block and the im2col copy dominates; the wide-chunk path wins */
+  return c->O >= 16;
+}
+
 static int64_t g1_colsz(const ac_conv2d_cfg *c) {
   int64_t P = c->OH * c->OW, S = P < STRIP ? P : STRIP;
   return c->C * c->kh * c->kw * S;

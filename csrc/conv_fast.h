@@ -27,6 +27,10 @@
 
 /* 1 when the fast kernels handle this (set-up) configuration. */
 int ac_convfast_supports(const ac_conv2d_cfg *c);
+/* 1 when the fast kernels are expected to beat nn_conv.c's paths for c
+ * (ac_conv2d_setup then selects them): depthwise 3x3 same, every 1x1, and
+ * dense convolutions with at least 16 output channels. */
+int ac_convfast_preferred(const ac_conv2d_cfg *c);
 /* Scratch floats the fast kernels need for c with the current thread count. */
 int64_t ac_convfast_workspace(const ac_conv2d_cfg *c);
 int ac_convfast_forward(const ac_conv2d_cfg *c, float *y, const float *x, const float *w,
