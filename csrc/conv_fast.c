@@ -360,11 +360,32 @@ typedef struct {
   const float *x, *w, *b, *gy, *wt;
   float *y, *gx, *cols, *parts;
   int64_t nstrip, colsz, partsz;
+  int64_t sw;       /* strip width (positions) */
+  int64_t nob, ob;  /* output-row blocks per (sample, strip) and rows per block */
 } g1_ctx;
 
 static int64_t nstrips(const ac_conv2d_cfg *c) {
   int64_t P = c->OH * c->OW;
   return (P + STRIP - 1) / STRIP;
+}
+
+/* Balanced strips: nstrip strips of sw positions (a multiple of 16, at most
+ * STRIP), the last one shorter. */
+static int64_t strip_width(const ac_conv2d_cfg *c) {
+  int64_t P = c->OH * c->OW, ns = nstrips(c);
+  int64_t sw = (P + ns - 1) / ns;
+  sw = (sw + 15) / 16 * 16;
+  return sw > STRIP ? STRIP : sw;
+}
+
+/* For the direct 1x1 passes (disjoint outputs), split the M rows too when
+ * there are too few (sample, strip) tasks to keep every thread busy
+ * (batch-1 inference). */
+static void row_blocks(g1_ctx *t, int64_t M) {
+  int64_t nt = ac_get_num_threads(), tasks = t->c->N * t->nstrip, nob = 1;
+  while (tasks * nob < 4 * nt && M / (nob * 2) >= 32) nob *= 2;
+  t->nob = nob;
+  t->ob = ((M + nob - 1) / nob + 7) / 8 * 8;
 }
 
 static void g1_forward_task(void *vctx, int64_t begin, int64_t end, int tid) {
@@ -374,10 +395,12 @@ static void g1_forward_task(void *vctx, int64_t begin, int64_t end, int tid) {
   int direct = is_direct1x1(c);
   float *cols = t->cols + tid * t->colsz;
   for (int64_t q = begin; q < end; q++) {
-    int64_t n = q / t->nstrip, s = q % t->nstrip;
-    int64_t p0 = s * STRIP, p1 = p0 + STRIP < P ? p0 + STRIP : P, S = p1 - p0;
+    int64_t ob = q % t->nob, s = (q / t->nob) % t->nstrip, n = q / (t->nob * t->nstrip);
+    int64_t p0 = s * t->sw, p1 = p0 + t->sw < P ? p0 + t->sw : P, S = p1 - p0;
+    int64_t o0 = ob * t->ob, o1 = o0 + t->ob < c->O ? o0 + t->ob : c->O;
+    if (o0 >= o1 || S <= 0) continue;
     const float *xn = t->x + n * c->C * c->H * c->W;
-    float *yn = t->y + n * c->O * P + p0;
+    float *yn = t->y + n * c->O * P + p0 + o0 * P;
     const float *B;
     int64_t ldb;
     if (direct) {
@@ -388,10 +411,10 @@ static void g1_forward_task(void *vctx, int64_t begin, int64_t end, int tid) {
       B = cols;
       ldb = S;
     }
-    ac_gemm_nn(c->O, S, K, 1.0f, t->w, K, B, ldb, 0, yn, P);
+    ac_gemm_nn(o1 - o0, S, K, 1.0f, t->w + o0 * K, K, B, ldb, 0, yn, P);
     if (t->b)
-      for (int64_t o = 0; o < c->O; o++) {
-        float bv = t->b[o], *r = yn + o * P;
+      for (int64_t o = o0; o < o1; o++) {
+        float bv = t->b[o], *r = yn + (o - o0) * P;
         for (int64_t p = 0; p < S; p++) r[p] += bv;
       }
   }
@@ -404,10 +427,12 @@ static void g1_backward_input_task(void *vctx, int64_t begin, int64_t end, int t
   int64_t P = c->OH * c->OW, K = c->C * c->kh * c->kw;
   if (is_direct1x1(c)) {
     for (int64_t q = begin; q < end; q++) {
-      int64_t n = q / t->nstrip, s = q % t->nstrip;
-      int64_t p0 = s * STRIP, p1 = p0 + STRIP < P ? p0 + STRIP : P;
-      ac_gemm_nn(K, p1 - p0, c->O, 1.0f, t->wt, c->O, t->gy + n * c->O * P + p0, P, 0,
-                 t->gx + n * c->C * P + p0, P);
+      int64_t ob = q % t->nob, s = (q / t->nob) % t->nstrip, n = q / (t->nob * t->nstrip);
+      int64_t p0 = s * t->sw, p1 = p0 + t->sw < P ? p0 + t->sw : P;
+      int64_t k0 = ob * t->ob, k1 = k0 + t->ob < K ? k0 + t->ob : K;
+      if (k0 >= k1 || p1 <= p0) continue;
+      ac_gemm_nn(k1 - k0, p1 - p0, c->O, 1.0f, t->wt + k0 * c->O, c->O, t->gy + n * c->O * P + p0,
+                 P, 0, t->gx + n * c->C * P + k0 * P + p0, P);
     }
     return;
   }
@@ -415,8 +440,8 @@ static void g1_backward_input_task(void *vctx, int64_t begin, int64_t end, int t
   for (int64_t n = begin; n < end; n++) {
     float *gxn = t->gx + n * c->C * c->H * c->W;
     memset(gxn, 0, sizeof(float) * (size_t)(c->C * c->H * c->W));
-    for (int64_t p0 = 0; p0 < P; p0 += STRIP) {
-      int64_t p1 = p0 + STRIP < P ? p0 + STRIP : P, S = p1 - p0;
+    for (int64_t p0 = 0; p0 < P; p0 += t->sw) {
+      int64_t p1 = p0 + t->sw < P ? p0 + t->sw : P, S = p1 - p0;
       ac_gemm_nn(K, S, c->O, 1.0f, t->wt, c->O, t->gy + n * c->O * P + p0, P, 0, cols, S);
       col2im_strip(c, gxn, p0, p1, cols);
     }
@@ -431,8 +456,8 @@ static void g1_params_task(void *vctx, int64_t begin, int64_t end, int tid) {
   float *cols = t->cols + tid * t->colsz, *part = t->parts + tid * t->partsz;
   for (int64_t n = begin; n < end; n++) {
     const float *xn = t->x + n * c->C * c->H * c->W;
-    for (int64_t p0 = 0; p0 < P; p0 += STRIP) {
-      int64_t p1 = p0 + STRIP < P ? p0 + STRIP : P, S = p1 - p0;
+    for (int64_t p0 = 0; p0 < P; p0 += t->sw) {
+      int64_t p1 = p0 + t->sw < P ? p0 + t->sw : P, S = p1 - p0;
       im2col_strip(c, xn, p0, p1, cols, 1);
       ac_gemm_nn(c->O, K, S, 1.0f, t->gy + n * c->O * P + p0, P, cols, K, 1, part, K);
     }
@@ -458,8 +483,7 @@ int ac_convfast_preferred(const ac_conv2d_cfg *c) {
 }
 
 static int64_t g1_colsz(const ac_conv2d_cfg *c) {
-  int64_t P = c->OH * c->OW, S = P < STRIP ? P : STRIP;
-  return c->C * c->kh * c->kw * S;
+  return c->C * c->kh * c->kw * strip_width(c);
 }
 
 int64_t ac_convfast_workspace(const ac_conv2d_cfg *c) {
@@ -483,10 +507,11 @@ int ac_convfast_forward(const ac_conv2d_cfg *c, float *y, const float *x, const 
     return 0;
   }
   int64_t K = c->C * c->kh * c->kw, nt = ac_get_num_threads();
-  g1_ctx t = {c, x, w, b, NULL, NULL, y, NULL, ws + c->O * K, NULL, nstrips(c), g1_colsz(c), 0};
+  g1_ctx t = {c, x, w, b, NULL, NULL, y, NULL, ws + c->O * K, NULL, nstrips(c), g1_colsz(c), 0,
+              strip_width(c), 1, c->O};
   (void)nt;
-  int64_t S = c->OH * c->OW < STRIP ? c->OH * c->OW : STRIP;
-  ac_parallel_for(c->N * t.nstrip, grain_for(c->O * K * S), g1_forward_task, &t);
+  if (is_direct1x1(c)) row_blocks(&t, c->O);
+  ac_parallel_for(c->N * t.nstrip * t.nob, grain_for(t.ob * K * t.sw), g1_forward_task, &t);
   return 0;
 }
 
@@ -502,10 +527,12 @@ int ac_convfast_backward_input(const ac_conv2d_cfg *c, float *gx, const float *g
   float *wt = ws;
   for (int64_t o = 0; o < c->O; o++)
     for (int64_t k = 0; k < K; k++) wt[k * c->O + o] = w[o * K + k];
-  g1_ctx t = {c, NULL, w, NULL, gy, wt, NULL, gx, ws + c->O * K, NULL, nstrips(c), g1_colsz(c), 0};
-  int64_t S = c->OH * c->OW < STRIP ? c->OH * c->OW : STRIP;
-  if (is_direct1x1(c))
-    ac_parallel_for(c->N * t.nstrip, grain_for(c->O * K * S), g1_backward_input_task, &t);
+  g1_ctx t = {c, NULL, w, NULL, gy, wt, NULL, gx, ws + c->O * K, NULL, nstrips(c), g1_colsz(c), 0,
+              strip_width(c), 1, K};
+  if (is_direct1x1(c)) {
+    row_blocks(&t, K);
+    ac_parallel_for(c->N * t.nstrip * t.nob, grain_for(t.ob * c->O * t.sw), g1_backward_input_task, &t);
+  }
   else
     ac_parallel_for(c->N, 1, g1_backward_input_task, &t);
   return 0;
@@ -524,7 +551,7 @@ int ac_convfast_backward_params(const ac_conv2d_cfg *c, float *gw, float *gb, co
   float *parts = ws + c->O * K + nt * g1_colsz(c);
   memset(parts, 0, sizeof(float) * (size_t)(nt * OK));
   g1_ctx t = {c, x, NULL, NULL, gy, NULL, NULL, NULL, ws + c->O * K, parts, nstrips(c),
-              g1_colsz(c), OK};
+              g1_colsz(c), OK, strip_width(c), 1, c->O};
   ac_parallel_for(c->N, 1, g1_params_task, &t);
   for (int64_t e = 0; e < OK; e++) {
     float s = 0.0f;
