@@ -465,6 +465,149 @@ static void g1_params_task(void *vctx, int64_t begin, int64_t end, int tid) {
 }
 
 /* ======================================================================
+ * small dense convolutions (mini-Xception's first two layers): stride 1,
+ * no padding, kw == 3, output channels a multiple of 8 up to 32. Direct
+ * AVX-512 loops: 8 output channels x 16 columns per step for the forward,
+ * 8 output channels x 3 taps per step for the weight gradient (per-thread
+ * partial sums), 8 input channels x 16 columns for the input gradient
+ * (when C % 8 == 0; otherwise the im2col path).
+ * ====================================================================== */
+
+static int is_small_dense(const ac_conv2d_cfg *c) {
+  return c->groups == 1 && c->sh == 1 && c->sw == 1 && c->pt == 0 && c->pl == 0 && c->pb == 0 &&
+         c->pr == 0 && c->kw == 3 && c->kh >= 1 && c->kh <= 7 && c->O % 8 == 0 && c->O <= 32 &&
+         use_avx512();
+}
+
+__attribute__((target("avx512f"))) static void sd_forward_row(const ac_conv2d_cfg *c, float *yn,
+                                                               const float *xn, const float *w,
+                                                               const float *b, int64_t oh) {
+  const int64_t H = c->H, W = c->W, OW = c->OW, OP = c->OH * c->OW, C = c->C, kh = c->kh;
+  const int64_t KK = C * kh * 3;
+  for (int64_t o0 = 0; o0 < c->O; o0 += 8) {
+    for (int64_t w0 = 0; w0 < OW; w0 += 16) {
+      __mmask16 m = lanes(OW - w0);
+      __m512 acc[8];
+      for (int r = 0; r < 8; r++) acc[r] = _mm512_set1_ps(b ? b[o0 + r] : 0.0f);
+      for (int64_t ci = 0; ci < C; ci++)
+        for (int64_t i = 0; i < kh; i++) {
+          const float *xr = xn + (ci * H + oh + i) * W + w0;
+          const float *wp = w + o0 * KK + (ci * kh + i) * 3;
+          __m512 x0 = _mm512_maskz_loadu_ps(m, xr);
+          __m512 x1 = _mm512_maskz_loadu_ps(m, xr + 1);
+          __m512 x2 = _mm512_maskz_loadu_ps(m, xr + 2);
+          for (int r = 0; r < 8; r++) {
+            const float *wr = wp + r * KK;
+            acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(wr[0]), x0, acc[r]);
+            acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(wr[1]), x1, acc[r]);
+            acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(wr[2]), x2, acc[r]);
+          }
+        }
+      for (int r = 0; r < 8; r++) _mm512_mask_storeu_ps(yn + (o0 + r) * OP + oh * OW + w0, m, acc[r]);
+    }
+  }
+}
+
+__attribute__((target("avx512f"))) static void sd_params_sample(const ac_conv2d_cfg *c,
+                                                                 float *part, const float *xn,
+                                                                 const float *gyn) {
+  const int64_t H = c->H, W = c->W, OW = c->OW, OH = c->OH, OP = OH * OW, C = c->C, kh = c->kh;
+  const int64_t KK = C * kh * 3;
+  for (int64_t o0 = 0; o0 < c->O; o0 += 8)
+    for (int64_t ci = 0; ci < C; ci++)
+      for (int64_t i = 0; i < kh; i++) {
+        __m512 acc[8][3];
+        for (int r = 0; r < 8; r++) acc[r][0] = acc[r][1] = acc[r][2] = _mm512_setzero_ps();
+        for (int64_t oh = 0; oh < OH; oh++) {
+          const float *xr = xn + (ci * H + oh + i) * W;
+          const float *gr = gyn + o0 * OP + oh * OW;
+          for (int64_t w0 = 0; w0 < OW; w0 += 16) {
+            __mmask16 m = lanes(OW - w0);
+            __m512 x0 = _mm512_maskz_loadu_ps(m, xr + w0);
+            __m512 x1 = _mm512_maskz_loadu_ps(m, xr + w0 + 1);
+            __m512 x2 = _mm512_maskz_loadu_ps(m, xr + w0 + 2);
+            for (int r = 0; r < 8; r++) {
+              __m512 g = _mm512_maskz_loadu_ps(m, gr + r * OP + w0);
+              acc[r][0] = _mm512_fmadd_ps(g, x0, acc[r][0]);
+              acc[r][1] = _mm512_fmadd_ps(g, x1, acc[r][1]);
+              acc[r][2] = _mm512_fmadd_ps(g, x2, acc[r][2]);
+            }
+          }
+        }
+        for (int r = 0; r < 8; r++) {
+          float *pr = part + (o0 + r) * KK + (ci * kh + i) * 3;
+          pr[0] += _mm512_reduce_add_ps(acc[r][0]);
+          pr[1] += _mm512_reduce_add_ps(acc[r][1]);
+          pr[2] += _mm512_reduce_add_ps(acc[r][2]);
+        }
+      }
+}
+
+/* gx[c][h][w] = sum_{o,i,j} gy[o][h-i][w-j] w[o][c][i][j] over valid (h-i, w-j);
+ * one input row h of one sample, input channels in blocks of 8 (C % 8 == 0). */
+__attribute__((target("avx512f"))) static void sd_backward_input_row(const ac_conv2d_cfg *c,
+                                                                      float *gxn,
+                                                                      const float *gyn,
+                                                                      const float *w, int64_t h) {
+  const int64_t H = c->H, W = c->W, OW = c->OW, OH = c->OH, OP = OH * OW, C = c->C, kh = c->kh;
+  const int64_t KK = C * kh * 3;
+  for (int64_t c0 = 0; c0 < C; c0 += 8)
+    for (int64_t w0 = 0; w0 < W; w0 += 16) {
+      __mmask16 mw = lanes(W - w0);
+      __m512 acc[8];
+      for (int r = 0; r < 8; r++) acc[r] = _mm512_setzero_ps();
+      for (int64_t i = 0; i < kh; i++) {
+        int64_t oh = h - i;
+        if (oh < 0 || oh >= OH) continue;
+        for (int64_t j = 0; j < 3; j++) {
+          /* lane l reads gy column w0 + l - j, valid when it lies in [0, OW) */
+          int64_t lo = j - w0 > 0 ? j - w0 : 0, hi = OW + j - w0; /* lanes [lo, hi) */
+          __mmask16 m = (__mmask16)(mw & lanes(hi) & ~lanes(lo));
+          for (int64_t o = 0; o < c->O; o++) {
+            const float *gr = gyn + o * OP + oh * OW;
+            __m512 g = lo > 0 ? _mm512_maskz_expandloadu_ps(m, gr)
+                              : _mm512_maskz_loadu_ps(m, gr + w0 - j);
+            const float *wp = w + o * KK + (c0 * kh + i) * 3 + j;
+            for (int r = 0; r < 8; r++)
+              acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(wp[r * kh * 3]), g, acc[r]);
+          }
+        }
+      }
+      for (int r = 0; r < 8; r++) _mm512_mask_storeu_ps(gxn + ((c0 + r) * H + h) * W + w0, mw, acc[r]);
+    }
+}
+
+static void sd_backward_input_task(void *vctx, int64_t begin, int64_t end, int tid) {
+  (void)tid;
+  g1_ctx *t = vctx;
+  const ac_conv2d_cfg *c = t->c;
+  for (int64_t q = begin; q < end; q++) {
+    int64_t n = q / c->H, h = q % c->H;
+    sd_backward_input_row(c, t->gx + n * c->C * c->H * c->W, t->gy + n * c->O * c->OH * c->OW,
+                          t->w, h);
+  }
+}
+
+static void sd_forward_task(void *vctx, int64_t begin, int64_t end, int tid) {
+  (void)tid;
+  g1_ctx *t = vctx;
+  const ac_conv2d_cfg *c = t->c;
+  for (int64_t q = begin; q < end; q++) {
+    int64_t n = q / c->OH, oh = q % c->OH;
+    sd_forward_row(c, t->y + n * c->O * c->OH * c->OW, t->x + n * c->C * c->H * c->W, t->w, t->b,
+                   oh);
+  }
+}
+
+static void sd_params_task(void *vctx, int64_t begin, int64_t end, int tid) {
+  g1_ctx *t = vctx;
+  const ac_conv2d_cfg *c = t->c;
+  for (int64_t n = begin; n < end; n++)
+    sd_params_sample(c, t->parts + tid * t->partsz, t->x + n * c->C * c->H * c->W,
+                     t->gy + n * c->O * c->OH * c->OW);
+}
+
+/* ======================================================================
  * public entry points
  * ====================================================================== */
 
@@ -476,7 +619,7 @@ int ac_convfast_supports(const ac_conv2d_cfg *c) {
 
 int ac_convfast_preferred(const ac_conv2d_cfg *c) {
   if (!ac_convfast_supports(c)) return 0;
-  if (is_dw3(c) || (c->kh == 1 && c->kw == 1)) return 1;
+  if (is_dw3(c) || (c->kh == 1 && c->kw == 1) || is_small_dense(c)) return 1;
   /* dense k x k: with fewer than 16 output channels the GEMM has a single
    * short row block and the im2col copy dominates; the wide-chunk path wins */
   return c->O >= 16;
@@ -510,6 +653,10 @@ int ac_convfast_forward(const ac_conv2d_cfg *c, float *y, const float *x, const 
   g1_ctx t = {c, x, w, b, NULL, NULL, y, NULL, ws + c->O * K, NULL, nstrips(c), g1_colsz(c), 0,
               strip_width(c), 1, c->O};
   (void)nt;
+  if (is_small_dense(c)) {
+    ac_parallel_for(c->N * c->OH, grain_for(c->O * K * c->OW), sd_forward_task, &t);
+    return 0;
+  }
   if (is_direct1x1(c)) row_blocks(&t, c->O);
   ac_parallel_for(c->N * t.nstrip * t.nob, grain_for(t.ob * K * t.sw), g1_forward_task, &t);
   return 0;
@@ -529,6 +676,10 @@ int ac_convfast_backward_input(const ac_conv2d_cfg *c, float *gx, const float *g
     for (int64_t k = 0; k < K; k++) wt[k * c->O + o] = w[o * K + k];
   g1_ctx t = {c, NULL, w, NULL, gy, wt, NULL, gx, ws + c->O * K, NULL, nstrips(c), g1_colsz(c), 0,
               strip_width(c), 1, K};
+  if (is_small_dense(c) && c->C % 8 == 0) {
+    ac_parallel_for(c->N * c->H, grain_for(c->O * K * c->W), sd_backward_input_task, &t);
+    return 0;
+  }
   if (is_direct1x1(c)) {
     row_blocks(&t, K);
     ac_parallel_for(c->N * t.nstrip * t.nob, grain_for(t.ob * c->O * t.sw), g1_backward_input_task, &t);
@@ -552,7 +703,7 @@ int ac_convfast_backward_params(const ac_conv2d_cfg *c, float *gw, float *gb, co
   memset(parts, 0, sizeof(float) * (size_t)(nt * OK));
   g1_ctx t = {c, x, NULL, NULL, gy, NULL, NULL, NULL, ws + c->O * K, parts, nstrips(c),
               g1_colsz(c), OK, strip_width(c), 1, c->O};
-  ac_parallel_for(c->N, 1, g1_params_task, &t);
+  ac_parallel_for(c->N, 1, is_small_dense(c) ? sd_params_task : g1_params_task, &t);
   for (int64_t e = 0; e < OK; e++) {
     float s = 0.0f;
     for (int64_t th = 0; th < nt; th++) s += parts[th * OK + e];

@@ -60,6 +60,8 @@ local cases = {
   {"3x3 valid, 1 -> 8 channels", {2, 1, 12, 12}, {8, 1, 3, 3}, {1, 1, 0, 0, 0, 0, 1}, false},
   {"3x3 stride 2 valid, 3 -> 10 channels, 19x19 (more than one strip)", {2, 3, 37, 37}, {10, 3, 3, 3}, {2, 2, 0, 0, 0, 0, 1}, true},
   {"3x3 same with the odd cell after (Keras), 8 -> 8, 10x10", {2, 8, 10, 10}, {8, 8, 3, 3}, {2, 2, 0, 0, 1, 1, 1}, false},
+  {"3x3 valid, 8 -> 16 channels, 21x19 (direct small-conv kernel, ragged rows)", {3, 8, 21, 19}, {16, 8, 3, 3}, {1, 1, 0, 0, 0, 0, 1}, true},
+  {"5x3 valid, 3 -> 24 channels (direct small-conv kernel, three row blocks)", {2, 3, 9, 36}, {24, 3, 5, 3}, {1, 1, 0, 0, 0, 0, 1}, false},
   {"5x3 kernel, padding 2,1", {1, 4, 9, 7}, {6, 4, 5, 3}, {1, 1, 2, 1, 2, 1, 1}, false},
 }
 
