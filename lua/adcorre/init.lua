@@ -10,9 +10,17 @@
 -- first use.
 local core = require("adcorre.core")
 
+-- The core's public functions become ac.*; the kernels behind the Lua
+-- modules (nn_*, optim_*, adcorre_loss_*, safetensors_*, synthfer_*,
+-- convfast_*, and names starting with "_") stay in adcorre.core.
+local INTERNAL = { "nn_", "optim_", "adcorre_loss_", "safetensors_", "synthfer_", "convfast_", "_" }
 local ac = {}
 for k, v in pairs(core) do
-  if k:sub(1, 1) ~= "_" then ac[k] = v end
+  local public = true
+  for _, p in ipairs(INTERNAL) do
+    if k:sub(1, #p) == p then public = false break end
+  end
+  if public then ac[k] = v end
 end
 
 local methods = core._methods
