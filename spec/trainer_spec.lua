@@ -39,6 +39,30 @@ describe("trainer", function()
     assert.is_true(last < first, ("loss went from %g to %g"):format(first, last))
   end)
 
+  it("non-finite logits from a diverged weight are named, or skipped and counted", function()
+    local function run(skip)
+      ac.manual_seed(4)
+      local model = ac.models.minixception { size = 16, k = 2, d = 8, classes = 3 }
+      local opt = ac.optim.Adam(model, { lr = 1e-3 })
+      local tr = trainer.new { model = model, loss = ac.AdCorreLoss { classes = 3 }, optim = opt,
+        classes = { "a", "b", "c" }, skip_nonfinite = skip }
+      local params = model:parameters()
+      params[#params - 1]:view(-1)[1] = 0 / 0 -- the classifier's weight
+      return tr, opt
+    end
+    local x, y = ac.rand(4, 1, 16, 16), { 1, 2, 3, 1 }
+    local tr = run(false)
+    assert.has_error(function() tr:step(x, y) end,
+      "training stopped: the logits 4x3 have NaN or Inf (use skip_nonfinite / --skip-nonfinite to skip such batches)")
+    local tr2, opt = run(true)
+    local before = opt.params:clone()
+    local total, reason = tr2:step(x, y)
+    assert.is_nil(total)
+    assert.equal("the logits 4x3 have NaN or Inf", reason)
+    assert.equal(1, tr2.skipped)
+    assert.equal(before:ne(before):sum(), opt.params:ne(opt.params):sum()) -- untouched (NaN stays NaN)
+  end)
+
   it("evaluation summaries are consistent", function()
     local tr, train, test = setup(dir)
     tr:train_epoch(train, 1)

@@ -74,9 +74,21 @@ function Trainer:step(x, y)
   model:training()
   loss:training()
   local out = model:forward(x)
-  local total, parts = loss:forward(out.logits, out.embeddings, y)
   local bad
-  if not is_finite(total) then
+  -- a diverged network gives non-finite outputs: name them before the loss refuses them
+  if not core.all_finite(out.logits) then
+    bad = "the logits " .. table.concat(out.logits:shape(), "x") .. " have NaN or Inf"
+  else
+    for j, e in ipairs(out.embeddings) do
+      if not core.all_finite(e) then
+        bad = ("embedding %d (%s) has NaN or Inf"):format(j, table.concat(e:shape(), "x"))
+        break
+      end
+    end
+  end
+  local total, parts
+  if not bad then total, parts = loss:forward(out.logits, out.embeddings, y) end
+  if not bad and not is_finite(total) then
     bad = "the loss is " .. tostring(total) .. string.format(" (ce %s, fd %s, md %s, ed %s)",
       tostring(parts.ce), tostring(parts.fd), tostring(parts.md), tostring(parts.ed))
   end
