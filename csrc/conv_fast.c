@@ -20,6 +20,7 @@
 #define STRIP 256 /* output positions per im2col strip */
 
 static int force_generic = 0;
+static int enabled = 1;
 
 static int use_avx512(void) {
   static int v = -1;
@@ -31,6 +32,7 @@ static int use_avx512(void) {
 }
 
 void ac_convfast_force_generic(int on) { force_generic = on ? 1 : 0; }
+void ac_convfast_enable(int on) { enabled = on ? 1 : 0; }
 const char *ac_convfast_isa(void) { return use_avx512() ? "avx512" : "generic"; }
 
 /* ======================================================================
@@ -618,7 +620,7 @@ int ac_convfast_supports(const ac_conv2d_cfg *c) {
 }
 
 int ac_convfast_preferred(const ac_conv2d_cfg *c) {
-  if (!ac_convfast_supports(c)) return 0;
+  if (!enabled || !ac_convfast_supports(c)) return 0;
   if (is_dw3(c) || (c->kh == 1 && c->kw == 1) || is_small_dense(c)) return 1;
   /* dense k x k: with fewer than 16 output channels the GEMM has a single
    * short row block and the im2col copy dominates; the wide-chunk path wins */

@@ -46,6 +46,9 @@ void ac_gemm_nn(int64_t M, int64_t N, int64_t K, float alpha, const float *A, in
                 const float *B, int64_t ldb, int beta, float *C, int64_t ldc);
 /* "avx512" or "generic": the code path the dispatch picked (for reports). */
 const char *ac_convfast_isa(void);
+/* Whether ac_conv2d_setup may pick these kernels (default 1); 0 lets the
+ * tests reach nn_conv.c's own paths. Affects configurations set up later. */
+void ac_convfast_enable(int on);
 /* Forces the generic path (1) or restores the automatic choice (0); tests use it. */
 void ac_convfast_force_generic(int on);
 

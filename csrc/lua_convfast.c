@@ -5,6 +5,7 @@
  *
  *   convfast_isa() -> "avx512" | "generic"
  *   convfast_force_generic(bool)
+ *   convfast_enable(bool)       whether Conv2d may use these kernels (default true)
  *   convfast_supports(x_shape, w_shape, geometry) -> bool
  *   convfast_forward(x, w, b|nil, geometry [, y [, ws]]) -> y
  *   convfast_backward_input(x, gy, w, geometry [, gx [, ws]]) -> gx   (x gives the shape)
@@ -103,6 +104,11 @@ static int l_isa(lua_State *L) {
 
 static int l_force_generic(lua_State *L) {
   ac_convfast_force_generic(lua_toboolean(L, 1));
+  return 0;
+}
+
+static int l_enable(lua_State *L) {
+  ac_convfast_enable(lua_toboolean(L, 1));
   return 0;
 }
 
@@ -226,6 +232,7 @@ void ac_open_convfast(lua_State *L) {
   static const luaL_Reg fns[] = {
       {"convfast_isa", l_isa},
       {"convfast_force_generic", l_force_generic},
+      {"convfast_enable", l_enable},
       {"convfast_supports", l_supports},
       {"convfast_forward", l_forward},
       {"convfast_backward_input", l_backward_input},

@@ -337,6 +337,7 @@ static int l_conv2d_info(lua_State *L) {
   lua_pushstring(L, c.path == AC_CONV_GEMM1X1       ? "gemm1x1"
                    : c.path == AC_CONV_DEPTHWISE    ? "depthwise"
                    : c.path == AC_CONV_DEPTHWISE_S1 ? "depthwise_s1"
+                   : c.path == AC_CONV_FAST         ? "fast"
                                                     : "im2col");
   return 4;
 }

@@ -55,7 +55,8 @@ typedef struct ac_conv2d_cfg {
   int path;      /* AC_CONV_GEMM1X1, AC_CONV_DEPTHWISE(_S1) or AC_CONV_IM2COL */
   int64_t chunk; /* samples per im2col chunk */
 } ac_conv2d_cfg;
-enum { AC_CONV_IM2COL = 0, AC_CONV_GEMM1X1 = 1, AC_CONV_DEPTHWISE = 2, AC_CONV_DEPTHWISE_S1 = 3 };
+enum { AC_CONV_IM2COL = 0, AC_CONV_GEMM1X1 = 1, AC_CONV_DEPTHWISE = 2, AC_CONV_DEPTHWISE_S1 = 3,
+       AC_CONV_FAST = 4 /* csrc/conv_fast.c */ };
 
 int ac_conv2d_setup(ac_conv2d_cfg *c);
 /* Scratch floats the forward/backward kernels need (0 for some paths). For

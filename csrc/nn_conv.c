@@ -12,11 +12,16 @@
  *     workspace, one sgemm per group with the chunk's columns side by side
  *     (so the GEMM is wide even for small images), then a scatter into NCHW;
  *     col2im on the way back.
+ * ac_conv2d_setup hands the configurations csrc/conv_fast.c does better
+ * (ac_convfast_preferred: depthwise 3x3 same, every 1x1, small valid 3-wide
+ * kernels, dense ones with >= 16 output channels) to those kernels (path
+ * AC_CONV_FAST, AVX-512 with a portable fallback).
  * Naive reference kernels (direct loops) are kept at the end for the tests.
  */
 #include <string.h>
 #include <cblas.h>
 #include "nn.h"
+#include "conv_fast.h"
 #include "tensor.h"
 #include "parallel.h"
 #include "nn_reduce.h"
@@ -66,6 +71,7 @@ int ac_conv2d_setup(ac_conv2d_cfg *c) {
     c->path = AC_CONV_DEPTHWISE;
   else
     c->path = AC_CONV_IM2COL;
+  if (ac_convfast_preferred(c)) c->path = AC_CONV_FAST;
   int64_t P = c->OH * c->OW;
   int64_t per = (c->C * c->kh * c->kw + c->O) * P;
   int64_t chunk = AC_CONV_WS_BUDGET / per;
@@ -83,6 +89,7 @@ static int64_t dws1_plane(const ac_conv2d_cfg *c) {
 }
 
 int64_t ac_conv2d_workspace(const ac_conv2d_cfg *c) {
+  if (c->path == AC_CONV_FAST) return ac_convfast_workspace(c);
   if (c->path == AC_CONV_DEPTHWISE_S1) return (int64_t)ac_get_num_threads() * dws1_plane(c);
   if (c->path != AC_CONV_IM2COL) return 0;
   return c->chunk * (c->C * c->kh * c->kw + c->O) * c->OH * c->OW;
@@ -628,6 +635,7 @@ static int check_ws(const ac_conv2d_cfg *c, const float *ws) {
 int ac_conv2d_forward(const ac_conv2d_cfg *c, float *y, const float *x, const float *w,
                       const float *b, float *ws) {
   if (check_ws(c, ws)) return -1;
+  if (c->path == AC_CONV_FAST) return ac_convfast_forward(c, y, x, w, b, ws);
   if (c->path == AC_CONV_DEPTHWISE_S1) {
     dws1_ctx t = {.c = c, .out = y, .ws = ws, .a = x, .w = w, .b = b};
     ac_parallel_for(c->N * c->O, grain_for(c->OH * c->OW * c->kh * c->kw), dws1_forward_task, &t);
@@ -645,6 +653,7 @@ int ac_conv2d_forward(const ac_conv2d_cfg *c, float *y, const float *x, const fl
 int ac_conv2d_backward_input(const ac_conv2d_cfg *c, float *gx, const float *gy, const float *w,
                              float *ws) {
   if (check_ws(c, ws)) return -1;
+  if (c->path == AC_CONV_FAST) return ac_convfast_backward_input(c, gx, gy, w, ws);
   if (c->path == AC_CONV_DEPTHWISE_S1) {
     dws1_ctx t = {.c = c, .out = gx, .ws = ws, .a = gy, .w = w};
     ac_parallel_for(c->N * c->C, grain_for(c->O / c->C * c->H * c->W * c->kh * c->kw),
@@ -664,6 +673,7 @@ int ac_conv2d_backward_input(const ac_conv2d_cfg *c, float *gx, const float *gy,
 int ac_conv2d_backward_params(const ac_conv2d_cfg *c, float *gw, float *gb, const float *x,
                               const float *gy, float scale, float *ws) {
   if (check_ws(c, ws)) return -1;
+  if (c->path == AC_CONV_FAST) return ac_convfast_backward_params(c, gw, gb, x, gy, scale, ws);
   if (c->path == AC_CONV_DEPTHWISE_S1) {
     /* .a = gy, .w = x (read only) */
     dws1_ctx t = {.c = c, .ws = ws, .gw = gw, .gb = gb, .a = gy, .w = x, .scale = scale};
