@@ -71,7 +71,7 @@ $(ASAN_LIB): $(ASAN_OBJS)
 asan: $(ASAN_LIB)
 	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=0:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	AC_TEST_CPATH=./build-asan/?.so $(LUA) $(BUSTED) --cpath=./build-asan/?.so
+	AC_SANITIZED=1 $(LUA) $(BUSTED) --cpath=./build-asan/?.so
 
 install: $(LIB)
 	mkdir -p $(INST_LIBDIR)/adcorre $(INST_LUADIR)/adcorre

@@ -186,7 +186,10 @@ describe("models", function()
     print(("\n  minixception 20 steps: loss %.4f -> %.4f, rss step 3 %.1f MiB, step 20 %.1f MiB (x%.4f)"):format(
       r.losses[1], r.losses[20], r.rss[3] / 2 ^ 20, r.rss[20] / 2 ^ 20, r.ratio))
     assert.is_true(r.losses[20] < r.losses[1])
-    assert.is_true(r.ok_rss, ("rss grew x%.4f between step 3 and step 20"):format(r.ratio))
+    -- under AddressSanitizer the allocator's quarantine decides the RSS, not the library
+    if os.getenv("AC_SANITIZED") ~= "1" then
+      assert.is_true(r.ok_rss, ("rss grew x%.4f between step 3 and step 20"):format(r.ratio))
+    end
   end)
 
   local run = has_torch() and it or pending
