@@ -6,7 +6,9 @@
 --   p:detach()
 --
 -- Every leaf module (one without children) gets instance-level wrappers of
--- updateOutput, updateGradInput and accGradParameters that add the elapsed
+-- updateOutput, updateGradInput, accGradParameters and backward (the outermost
+-- call of a module is timed, so a backward that calls the other two is
+-- counted once) that add the elapsed
 -- wall-clock time (ac.now) and the floating-point operations of the call to
 -- its layer type:
 --   conv       Conv2d with a kernel larger than 1x1 and groups 1 (im2col + sgemm)
@@ -74,21 +76,31 @@ function M.attach(net)
       return
     end
     local kind = kind_of(m)
-    for _, method in ipairs({"updateOutput", "updateGradInput", "accGradParameters"}) do
+    local busy = false -- a wrapped method called from another one is not counted twice
+    for _, method in ipairs({"updateOutput", "updateGradInput", "accGradParameters", "backward"}) do
       local orig = m[method]
       p.wrapped[#p.wrapped + 1] = {m, method, rawget(m, method)}
       m[method] = function(self, x, ...)
+        if busy then return orig(self, x, ...) end
+        busy = true
         local t0 = ac.now()
         local r = orig(self, x, ...)
         local dt = ac.now() - t0
+        busy = false
         local key = kind .. (method == "updateOutput" and "" or " (backward)")
         local st = p.stats[key]
         if not st then st = {kind = key, time = 0, flops = 0, calls = 0}; p.stats[key] = st end
         st.time = st.time + dt
         st.calls = st.calls + 1
-        if not (method == "accGradParameters" and not self.weight) then
-          st.flops = st.flops + flops_of(self, kind, method, x)
+        local f = 0
+        if method == "backward" then
+          -- input gradient, plus the parameter gradient when there are parameters
+          f = flops_of(self, kind, "updateGradInput", x)
+          if self.weight then f = f + flops_of(self, kind, "accGradParameters", x) end
+        elseif not (method == "accGradParameters" and not self.weight) then
+          f = flops_of(self, kind, method, x)
         end
+        st.flops = st.flops + f
         return r
       end
     end

@@ -39,13 +39,13 @@ const char *ac_convfast_isa(void) { return use_avx512() ? "avx512" : "generic"; 
  * GEMM
  * ====================================================================== */
 
-static void gemm_generic(int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+static void gemm_generic(int ta, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                          int64_t lda, const float *B, int64_t ldb, int beta, float *C, int64_t ldc) {
   for (int64_t i = 0; i < M; i++) {
     float *c = C + i * ldc;
     if (!beta) memset(c, 0, sizeof(float) * (size_t)N);
     for (int64_t k = 0; k < K; k++) {
-      float a = alpha * A[i * lda + k];
+      float a = alpha * (ta ? A[k * lda + i] : A[i * lda + k]);
       const float *b = B + k * ldb;
       for (int64_t j = 0; j < N; j++) c[j] += a * b[j];
     }
@@ -91,10 +91,52 @@ DEF_MK512(6)
 DEF_MK512(7)
 DEF_MK512(8)
 
+#define DEF_MK512T(R)                                                                           \
+  __attribute__((target("avx512f"))) static void mk512t_##R(                                    \
+      int64_t kc, const float *A, int64_t lda, const float *B, int64_t ldb, float *C,           \
+      int64_t ldc, __mmask16 m0, __mmask16 m1, float alpha, int acc) {                          \
+    __m512 c0[R], c1[R];                                                                       \
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                      \
+      c0[r] = _mm512_setzero_ps();                                                             \
+      c1[r] = _mm512_setzero_ps();                                                             \
+    }                                                                                          \
+    for (int64_t k = 0; k < kc; k++) {                                                         \
+      __m512 b0 = _mm512_maskz_loadu_ps(m0, B + k * ldb);                                      \
+      __m512 b1 = _mm512_maskz_loadu_ps(m1, B + k * ldb + 16);                                 \
+      _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                    \
+        __m512 a = _mm512_set1_ps(A[k * lda + r]);                                             \
+        c0[r] = _mm512_fmadd_ps(a, b0, c0[r]);                                                 \
+        c1[r] = _mm512_fmadd_ps(a, b1, c1[r]);                                                 \
+      }                                                                                        \
+    }                                                                                          \
+    __m512 va = _mm512_set1_ps(alpha);                                                         \
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                      \
+      float *cr = C + r * ldc;                                                                 \
+      __m512 v0 = _mm512_mul_ps(va, c0[r]), v1 = _mm512_mul_ps(va, c1[r]);                     \
+      if (acc) {                                                                               \
+        v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, cr));                                 \
+        v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, cr + 16));                            \
+      }                                                                                        \
+      _mm512_mask_storeu_ps(cr, m0, v0);                                                       \
+      _mm512_mask_storeu_ps(cr + 16, m1, v1);                                                  \
+    }                                                                                          \
+  }
+
+DEF_MK512T(1)
+DEF_MK512T(2)
+DEF_MK512T(3)
+DEF_MK512T(4)
+DEF_MK512T(5)
+DEF_MK512T(6)
+DEF_MK512T(7)
+DEF_MK512T(8)
+
 typedef void (*mk512_fn)(int64_t, const float *, int64_t, const float *, int64_t, float *, int64_t,
                          __mmask16, __mmask16, float, int);
 static const mk512_fn mk512[GEMM_MR + 1] = {NULL,     mk512_1, mk512_2, mk512_3, mk512_4,
                                             mk512_5, mk512_6, mk512_7, mk512_8};
+static const mk512_fn mk512t[GEMM_MR + 1] = {NULL,      mk512t_1, mk512t_2, mk512t_3, mk512t_4,
+                                             mk512t_5, mk512t_6, mk512t_7, mk512t_8};
 
 static __mmask16 lanes(int64_t n) {
   if (n <= 0) return 0;
@@ -102,8 +144,9 @@ static __mmask16 lanes(int64_t n) {
   return (__mmask16)((1u << n) - 1u);
 }
 
-static void gemm_avx512(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
-                        const float *B, int64_t ldb, int beta, float *C, int64_t ldc) {
+static void gemm_avx512(int ta, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                        int64_t lda, const float *B, int64_t ldb, int beta, float *C, int64_t ldc) {
+  const mk512_fn *mk = ta ? mk512t : mk512;
   for (int64_t n0 = 0; n0 < N; n0 += 32) {
     int64_t w = N - n0 < 32 ? N - n0 : 32;
     __mmask16 m0 = lanes(w), m1 = lanes(w - 16);
@@ -112,8 +155,8 @@ static void gemm_avx512(int64_t M, int64_t N, int64_t K, float alpha, const floa
       int acc = beta || k0 > 0;
       for (int64_t i0 = 0; i0 < M; i0 += GEMM_MR) {
         int64_t mr = M - i0 < GEMM_MR ? M - i0 : GEMM_MR;
-        mk512[mr](kc, A + i0 * lda + k0, lda, B + k0 * ldb + n0, ldb, C + i0 * ldc + n0, ldc, m0, m1,
-                  alpha, acc);
+        const float *Ab = ta ? A + k0 * lda + i0 : A + i0 * lda + k0;
+        mk[mr](kc, Ab, lda, B + k0 * ldb + n0, ldb, C + i0 * ldc + n0, ldc, m0, m1, alpha, acc);
       }
     }
   }
@@ -128,9 +171,115 @@ void ac_gemm_nn(int64_t M, int64_t N, int64_t K, float alpha, const float *A, in
     return;
   }
   if (use_avx512())
-    gemm_avx512(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm_avx512(0, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   else
-    gemm_generic(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm_generic(0, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void ac_gemm_tn(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                const float *B, int64_t ldb, int beta, float *C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    if (!beta)
+      for (int64_t i = 0; i < M; i++) memset(C + i * ldc, 0, sizeof(float) * (size_t)N);
+    return;
+  }
+  if (use_avx512())
+    gemm_avx512(1, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else
+    gemm_generic(1, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* C[M,N] = alpha A[M,K] B[N,K]^T + (beta ? C : 0): dot products of rows. */
+static void gemm_nt_generic(int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                            int64_t lda, const float *B, int64_t ldb, int beta, float *C,
+                            int64_t ldc) {
+  for (int64_t i = 0; i < M; i++)
+    for (int64_t j = 0; j < N; j++) {
+      const float *a = A + i * lda, *b = B + j * ldb;
+      float s = 0.0f;
+      for (int64_t k = 0; k < K; k++) s += a[k] * b[k];
+      C[i * ldc + j] = alpha * s + (beta ? C[i * ldc + j] : 0.0f);
+    }
+}
+
+__attribute__((target("avx512f"))) static void gemm_nt_avx512(int64_t M, int64_t N, int64_t K,
+                                                              float alpha, const float *A,
+                                                              int64_t lda, const float *B,
+                                                              int64_t ldb, int beta, float *C,
+                                                              int64_t ldc) {
+  for (int64_t i0 = 0; i0 < M; i0 += 4) {
+    int64_t mi = M - i0 < 4 ? M - i0 : 4;
+    for (int64_t j0 = 0; j0 < N; j0 += 4) {
+      int64_t nj = N - j0 < 4 ? N - j0 : 4;
+      __m512 acc[4][4];
+      for (int r = 0; r < 4; r++)
+        for (int q = 0; q < 4; q++) acc[r][q] = _mm512_setzero_ps();
+      for (int64_t k = 0; k < K; k += 16) {
+        __mmask16 m = lanes(K - k);
+        __m512 a[4], b[4];
+        for (int r = 0; r < 4; r++)
+          a[r] = r < mi ? _mm512_maskz_loadu_ps(m, A + (i0 + r) * lda + k) : _mm512_setzero_ps();
+        for (int q = 0; q < 4; q++)
+          b[q] = q < nj ? _mm512_maskz_loadu_ps(m, B + (j0 + q) * ldb + k) : _mm512_setzero_ps();
+        for (int r = 0; r < 4; r++)
+          for (int q = 0; q < 4; q++) acc[r][q] = _mm512_fmadd_ps(a[r], b[q], acc[r][q]);
+      }
+      for (int r = 0; r < mi; r++)
+        for (int q = 0; q < nj; q++) {
+          float *c = C + (i0 + r) * ldc + j0 + q;
+          *c = alpha * _mm512_reduce_add_ps(acc[r][q]) + (beta ? *c : 0.0f);
+        }
+    }
+  }
+}
+
+void ac_gemm_nt(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                const float *B, int64_t ldb, int beta, float *C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (use_avx512())
+    gemm_nt_avx512(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else
+    gemm_nt_generic(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* ---- the library's thread pool over row blocks of C ---- */
+typedef struct {
+  int kind; /* 0 nn, 1 tn, 2 nt */
+  int64_t M, N, K, lda, ldb, ldc, rows;
+  float alpha;
+  const float *A, *B;
+  float *C;
+  int beta;
+} pgemm_ctx;
+
+static void pgemm_task(void *vctx, int64_t begin, int64_t end, int tid) {
+  (void)tid;
+  pgemm_ctx *t = vctx;
+  for (int64_t q = begin; q < end; q++) {
+    int64_t i0 = q * t->rows, i1 = i0 + t->rows < t->M ? i0 + t->rows : t->M;
+    const float *A = t->kind == 1 ? t->A + i0 : t->A + i0 * t->lda;
+    float *C = t->C + i0 * t->ldc;
+    if (t->kind == 0)
+      ac_gemm_nn(i1 - i0, t->N, t->K, t->alpha, A, t->lda, t->B, t->ldb, t->beta, C, t->ldc);
+    else if (t->kind == 1)
+      ac_gemm_tn(i1 - i0, t->N, t->K, t->alpha, A, t->lda, t->B, t->ldb, t->beta, C, t->ldc);
+    else
+      ac_gemm_nt(i1 - i0, t->N, t->K, t->alpha, A, t->lda, t->B, t->ldb, t->beta, C, t->ldc);
+  }
+}
+
+void ac_gemm_parallel(int trans, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                      int64_t lda, const float *B, int64_t ldb, int beta, float *C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  int64_t nt = ac_get_num_threads();
+  int64_t rows = (M + 2 * nt - 1) / (2 * nt);
+  rows = (rows + 7) / 8 * 8;
+  if (rows < 8) rows = 8;
+  pgemm_ctx t = {trans, M, N, K, lda, ldb, ldc, rows, alpha, A, B, C, beta};
+  int64_t blocks = (M + rows - 1) / rows;
+  int64_t work = rows * N * (K > 0 ? K : 1);
+  ac_parallel_for(blocks, work >= 65536 ? 1 : (65536 + work - 1) / work, pgemm_task, &t);
 }
 
 /* ======================================================================

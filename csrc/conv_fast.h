@@ -44,6 +44,16 @@ int ac_convfast_backward_params(const ac_conv2d_cfg *c, float *gw, float *gb, co
  * dimensions lda, ldb, ldc (single-threaded; beta is 0 or 1). */
 void ac_gemm_nn(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                 const float *B, int64_t ldb, int beta, float *C, int64_t ldc);
+/* The same with A given transposed: A is [K, M] (lda its row length). */
+void ac_gemm_tn(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                const float *B, int64_t ldb, int beta, float *C, int64_t ldc);
+/* The same with B given transposed: B is [N, K]. */
+void ac_gemm_nt(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                const float *B, int64_t ldb, int beta, float *C, int64_t ldc);
+/* One of the three (trans 0 = nn, 1 = tn, 2 = nt) on the library's thread
+ * pool, split over blocks of rows of C. */
+void ac_gemm_parallel(int trans, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                      int64_t lda, const float *B, int64_t ldb, int beta, float *C, int64_t ldc);
 /* "avx512" or "generic": the code path the dispatch picked (for reports). */
 const char *ac_convfast_isa(void);
 /* Whether ac_conv2d_setup may pick these kernels (default 1); 0 lets the

@@ -1,8 +1,11 @@
 /*
  * nn_linear.c - fully connected layer kernels: y = x W^T + b with
- * W [O, In] (Torch/PyTorch layout). Three sgemm calls.
+ * W [O, In] (Torch/PyTorch layout). Three GEMMs on the library's thread
+ * pool (conv_fast.c's register-blocked kernels): small batches make
+ * OpenBLAS's own threads a poor fit (wake-up cost, spinning threads that
+ * compete with the pool on a busy machine).
  */
-#include <cblas.h>
+#include "conv_fast.h"
 #include "nn.h"
 #include "tensor.h"
 
@@ -10,15 +13,14 @@ int ac_linear_forward(float *y, const float *x, const float *w, const float *b, 
                       int64_t In, int64_t O) {
   if (N < 1 || In < 1 || O < 1) return ac_fail("linear: empty shape N=%lld In=%lld O=%lld",
                                               (long long)N, (long long)In, (long long)O);
-  float beta = 0.0f;
+  int beta = 0;
   if (b) {
     for (int64_t n = 0; n < N; n++)
       for (int64_t o = 0; o < O; o++) y[n * O + o] = b[o];
-    beta = 1.0f;
+    beta = 1;
   }
   /* y [N, O] = x [N, In] @ W^T [In, O] */
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)O, (int)In, 1.0f, x, (int)In,
-              w, (int)In, beta, y, (int)O);
+  ac_gemm_parallel(2, N, O, In, 1.0f, x, In, w, In, beta, y, O);
   return 0;
 }
 
@@ -26,8 +28,7 @@ int ac_linear_backward_input(float *gx, const float *gy, const float *w, int64_t
                              int64_t O) {
   if (N < 1 || In < 1 || O < 1) return ac_fail("linear: empty shape");
   /* gx [N, In] = gy [N, O] @ W [O, In] */
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, (int)In, (int)O, 1.0f, gy,
-              (int)O, w, (int)In, 0.0f, gx, (int)In);
+  ac_gemm_parallel(0, N, In, O, 1.0f, gy, O, w, In, 0, gx, In);
   return 0;
 }
 
@@ -35,8 +36,7 @@ int ac_linear_backward_params(float *gw, float *gb, const float *x, const float 
                               int64_t In, int64_t O, float scale) {
   if (N < 1 || In < 1 || O < 1) return ac_fail("linear: empty shape");
   /* gw [O, In] += scale * gy^T [O, N] @ x [N, In] */
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)O, (int)In, (int)N, scale, gy, (int)O,
-              x, (int)In, 1.0f, gw, (int)In);
+  ac_gemm_parallel(1, O, In, N, scale, gy, O, x, In, 1, gw, In);
   if (gb)
     for (int64_t o = 0; o < O; o++) {
       double acc = 0;
