@@ -17,7 +17,8 @@ int luaT_error(lua_State *L, const char *fmt, ...) {
   luaL_where(L, 1);
   lua_pushstring(L, buf);
   lua_concat(L, 2);
-  return lua_error(L);
+  lua_error(L); /* longjmps */
+  __builtin_unreachable();
 }
 
 ac_tensor *luaT_test(lua_State *L, int idx) { return luaL_testudata(L, idx, AC_TENSOR_MT); }

@@ -23,7 +23,7 @@
 /* luaL_error with printf semantics (%lld, %zu, %g, %5.2f ... all work; Lua's own
  * lua_pushfstring knows only a few conversions). Every binding includes this
  * header, so luaL_error below means luaT_error. */
-int luaT_error(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int luaT_error(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
 #undef luaL_error
 #define luaL_error luaT_error
 
