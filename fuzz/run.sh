@@ -23,7 +23,7 @@ for n in $NAMES; do
   extra=""
   [ -d spec/fixtures/fuzz/$n ] && extra=spec/fixtures/fuzz/$n
   log=build/fuzz/$n.log
-  "$bin" -max_total_time="$SECS" -rss_limit_mb=2048 -malloc_limit_mb=1024 -max_len=65536 -timeout=20 \
+  "$bin" -max_total_time="$SECS" -rss_limit_mb=2048 -max_len=65536 -timeout=20 \
     -dict=fuzz/$n.dict -artifact_prefix="$crashes/" -print_final_stats=1 \
     "$corpus" build/fuzz/seeds/$n $extra >"$log" 2>&1
   rc=$?

@@ -39,6 +39,9 @@ local expected = {
   image = {
     -- stb_image 2.27 wrote past its Huffman arrays on this one; the wrapper refuses it first
     ["jpeg_dht_counts_over_256.bin"] = "image.decode: <memory>: corrupt JPEG (Huffman table with more than 256 codes)",
+    -- an 85-byte PNG whose IDAT length field claims 1.4 GB: stb_image reallocates that much before
+    -- finding the data missing (memory amplification, not a crash)
+    ["png_idat_length_claims_1_4_gb.bin"] = "image.decode: <memory>: cannot decode image (outofdata)",
   },
 }
 
