@@ -58,6 +58,17 @@ local function split_opts(fname, opts, allowed)
   return gen, api
 end
 
+-- Calls a C function; its error is re-raised at the caller of the API
+-- function (level 3), without the position inside this file.
+local function ccall(fn, ...)
+  local res = table.pack(pcall(fn, ...))
+  if not res[1] then
+    local msg = tostring(res[2]):gsub("^[^\n]-%.lua:%d+: ", "", 1)
+    error(msg, 3)
+  end
+  return table.unpack(res, 2, res.n)
+end
+
 local function check_int(fname, what, v, lo)
   if math.type(v) ~= "integer" then
     if type(v) == "number" and v == math.floor(v) then
@@ -102,7 +113,7 @@ function M.generate(n, opts)
   if dtype ~= "float32" and dtype ~= "uint8" then
     error(("synthfer.generate: dtype must be \"float32\" or \"uint8\", got %s"):format(tostring(dtype)), 2)
   end
-  return core.synthfer_generate(n, seed, start - 1, gen, dtype)
+  return ccall(core.synthfer_generate, n, seed, start - 1, gen, dtype)
 end
 
 --- label(seed, i) -> the class (1..7) of sample i (1-based) of the set with this seed.
@@ -121,12 +132,12 @@ function M.render(label, opts)
   label = check_int("synthfer.render", "label", label, 1)
   if label > 7 then error(("synthfer.render: 'label' must be a class in 1..7, got %d"):format(label), 2) end
   local index = check_int("synthfer.render", "index", api.index or 1, 1)
-  return core.synthfer_render(check_seed("synthfer.render", api.seed) or 0, index - 1, label, gen)
+  return ccall(core.synthfer_render, check_seed("synthfer.render", api.seed) or 0, index - 1, label, gen)
 end
 
 --- fer_code(label) -> FER-2013 emotion code of canonical class `label`.
 function M.fer_code(label)
-  return core.synthfer_fer_code(label)
+  return ccall(core.synthfer_fer_code, label)
 end
 
 --- write_csv(path [, opts]) -> info
@@ -150,11 +161,11 @@ function M.write_csv(path, opts)
   if seed == nil then seed = core.synthfer_seed() end
   local n = ntr + npub + npriv
   if n < 1 then error("synthfer.write_csv: no rows requested (train + public + private = 0)", 2) end
-  local pixels, labels = core.synthfer_generate(n, seed, start - 1, gen, "uint8")
+  local pixels, labels = ccall(core.synthfer_generate, n, seed, start - 1, gen, "uint8")
   local usage = core.zeros(n, "uint8")
   if npub > 0 then usage:narrow(1, ntr + 1, npub):fill(1) end
   if npriv > 0 then usage:narrow(1, ntr + npub + 1, npriv):fill(2) end
-  core.synthfer_write_csv(path, pixels, labels, usage)
+  ccall(core.synthfer_write_csv, path, pixels, labels, usage)
   local counts = { Training = {}, PublicTest = {}, PrivateTest = {} }
   for _, u in pairs(counts) do for _, c in ipairs(M.classes) do u[c] = 0 end end
   local lab = labels:totable()
@@ -172,7 +183,7 @@ function M.save_grid(path, images, cols)
   if type(path) ~= "string" then
     error(("synthfer.save_grid: 'path' must be a string, got %s"):format(type(path)), 2)
   end
-  core.synthfer_write_grid(path, images, cols or 8)
+  ccall(core.synthfer_write_grid, path, images, cols or 8)
 end
 
 --- preview(path [, opts]) writes a PNG grid with one row per class
