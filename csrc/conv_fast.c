@@ -17,6 +17,7 @@
 
 #define GEMM_MR 8
 #define GEMM_KC 256
+#define GEMM_NC 256
 #define STRIP 256 /* output positions per im2col strip */
 
 static int force_generic = 0;
@@ -147,16 +148,22 @@ static __mmask16 lanes(int64_t n) {
 static void gemm_avx512(int ta, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                         int64_t lda, const float *B, int64_t ldb, int beta, float *C, int64_t ldc) {
   const mk512_fn *mk = ta ? mk512t : mk512;
-  for (int64_t n0 = 0; n0 < N; n0 += 32) {
-    int64_t w = N - n0 < 32 ? N - n0 : 32;
-    __mmask16 m0 = lanes(w), m1 = lanes(w - 16);
+  /* 256-column panels of B; in each, k blocks of 256, then 8-row blocks of A
+   * (8 x 256 floats, L1-resident), then 32-column strips: the 256 x 256
+   * block of B (256 KB) stays in L2 across the row blocks */
+  for (int64_t c0 = 0; c0 < N; c0 += GEMM_NC) {
+    int64_t c1 = N - c0 < GEMM_NC ? N : c0 + GEMM_NC;
     for (int64_t k0 = 0; k0 < K; k0 += GEMM_KC) {
       int64_t kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
       int acc = beta || k0 > 0;
       for (int64_t i0 = 0; i0 < M; i0 += GEMM_MR) {
         int64_t mr = M - i0 < GEMM_MR ? M - i0 : GEMM_MR;
         const float *Ab = ta ? A + k0 * lda + i0 : A + i0 * lda + k0;
-        mk[mr](kc, Ab, lda, B + k0 * ldb + n0, ldb, C + i0 * ldc + n0, ldc, m0, m1, alpha, acc);
+        for (int64_t n0 = c0; n0 < c1; n0 += 32) {
+          int64_t w = c1 - n0 < 32 ? c1 - n0 : 32;
+          mk[mr](kc, Ab, lda, B + k0 * ldb + n0, ldb, C + i0 * ldc + n0, ldc, lanes(w),
+                 lanes(w - 16), alpha, acc);
+        }
       }
     }
   }

@@ -288,11 +288,54 @@ function Module:_buffer(name, shape, dtype)
   return t
 end
 
+----------------------------------------------------------------------------
+-- gradInput recycling in one-sweep backward passes
+----------------------------------------------------------------------------
+-- Sequential:backward and SeparableConv2d:backward hand a child's gradInput
+-- back to a pool shared by all modules once the module before it has used
+-- it; the next module that needs a gradInput of that many elements takes it
+-- instead of holding one of its own. A training step then keeps the input
+-- gradients that are live at one time, not one per layer, and still
+-- allocates nothing in steady state (the pool is reused every step). After
+-- such a backward the inner modules' gradInput fields are nil; the
+-- outermost module's is kept. updateGradInput / accGradParameters called
+-- separately (Torch's two-phase protocol) keep every gradInput as before.
+local gradpool = {free = {}, owner = setmetatable({}, {__mode = "k"})}
+
 --- self[field] resized to `shape` (reusing its storage when possible).
 function Module:_resized(field, shape, dtype)
-  local t = core.nn_buffer(self[field], shape, dtype)
+  local cur = self[field]
+  local pooled = field == "gradInput" and (dtype == nil or dtype == "float32")
+  if pooled and cur == nil then
+    local n = 1
+    for _, d in ipairs(shape) do n = n * d end
+    local list = gradpool.free[n]
+    if list and #list > 0 then cur = table.remove(list) end
+  end
+  local t = core.nn_buffer(cur, shape, dtype)
   self[field] = t
+  if pooled then gradpool.owner[t] = self end
   return t
+end
+
+--- Hands m's gradInput back to the pool (not when it is `keep`, the tensor
+--- the caller still passes on). Only buffers taken through _resized are
+--- recycled, and only once.
+function Module._releaseGradInput(m, keep)
+  local t = rawget(m, "gradInput")
+  if not ac.is_tensor(t) or rawequal(t, keep) then return end
+  local o = gradpool.owner[t]
+  if not o then return end
+  gradpool.owner[t] = nil
+  if rawequal(rawget(o, "gradInput"), t) then o.gradInput = nil end
+  m.gradInput = nil
+  local n = t:numel()
+  local list = gradpool.free[n]
+  if not list then
+    list = {}
+    gradpool.free[n] = list
+  end
+  list[#list + 1] = t
 end
 
 --- Raises "<Type>:<method>: <message>" at the caller of the public method.

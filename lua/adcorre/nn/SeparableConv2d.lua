@@ -6,6 +6,7 @@
 -- Keras' depth_multiplier. Parameters: depthwise.weight [nin*m, 1, kh, kw],
 -- pointwise.weight [nout, nin*m, 1, 1].
 local Container = require("adcorre.nn.Container")
+local Module = require("adcorre.nn.Module")
 local Conv2d = require("adcorre.nn.Conv2d")
 
 local SeparableConv2d = Container.class("nn.SeparableConv2d", Container)
@@ -67,6 +68,7 @@ end
 function SeparableConv2d:backward(input, gradOutput, scale)
   local g = run(self, "backward", self.pointwise.backward, self.pointwise, self.depthwise.output, gradOutput, scale)
   self.gradInput = run(self, "backward", self.depthwise.backward, self.depthwise, input, g, scale)
+  Module._releaseGradInput(self.pointwise, self.gradInput)
   return self.gradInput
 end
 

@@ -1,6 +1,7 @@
 --- nn.Sequential: feeds each module's output to the next.
 --   local net = nn.Sequential():add(nn.Linear(4, 8)):add(nn.ReLU()):add(nn.Linear(8, 2))
 local Container = require("adcorre.nn.Container")
+local Module = require("adcorre.nn.Module")
 
 local Sequential = Container.class("nn.Sequential", Container)
 
@@ -33,13 +34,17 @@ function Sequential:accGradParameters(input, gradOutput, scale)
 end
 
 --- backward in one sweep: each child runs updateGradInput and
---- accGradParameters back to back (what Torch's Sequential:backward does).
+--- accGradParameters back to back (what Torch's Sequential:backward does);
+--- a child's gradInput goes back to the shared pool once the child before it
+--- has used it (see Module.lua), so inner gradInput fields are nil afterwards.
 function Sequential:backward(input, gradOutput, scale)
   scale = scale or 1
   local g = gradOutput
   for i = #self.modules, 1, -1 do
     local prev = i > 1 and self.modules[i - 1].output or input
     g = self:_child(i, "backward", prev, g, scale)
+    -- the next child's gradInput has been used: recycle it (Module.lua)
+    if i < #self.modules then Module._releaseGradInput(self.modules[i + 1], g) end
   end
   self.gradInput = g
   return g
