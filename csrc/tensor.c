@@ -408,7 +408,10 @@ static inline double load_as_double(const void *base, ac_dtype d, int64_t i) {
 static inline void store_double(void *base, ac_dtype d, int64_t i, double v) {
   switch (d) {
   case AC_F32: ((float *)base)[i] = (float)v; break;
-  case AC_I64: ((int64_t *)base)[i] = (int64_t)v; break;
+  case AC_I64: /* saturating: NaN -> 0, beyond the int64 range -> its ends */
+    ((int64_t *)base)[i] = v != v ? 0 : v >= 9223372036854775807.0 ? INT64_MAX : v <= -9223372036854775808.0 ? INT64_MIN
+                                                                                                           : (int64_t)v;
+    break;
   case AC_U8: ((uint8_t *)base)[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v); break;
   }
 }
@@ -429,6 +432,14 @@ void ac_set_flat(ac_tensor *t, int64_t i, double v) {
     i /= t->shape[d];
   }
   store_double(ac_data(t), t->dtype, off, v);
+}
+
+/* One element from src to dst: exact between equal dtypes (int64 values
+ * beyond 2^53 do not survive a trip through double), converted otherwise. */
+static inline void copy_elem(void *dp, ac_dtype dd, int64_t doff, const void *sp, ac_dtype sd, int64_t soff) {
+  if (dd == sd && dd == AC_I64) ((int64_t *)dp)[doff] = ((const int64_t *)sp)[soff];
+  else if (dd == sd && dd == AC_U8) ((uint8_t *)dp)[doff] = ((const uint8_t *)sp)[soff];
+  else store_double(dp, dd, doff, load_as_double(sp, sd, soff));
 }
 
 int ac_copy(ac_tensor *dst, const ac_tensor *src) {
@@ -456,7 +467,7 @@ int ac_copy(ac_tensor *dst, const ac_tensor *src) {
       const float *s = sp;
       do { d[it.off[0]] = s[it.off[1]]; } while (ac_iter_next(&it));
     } else {
-      do { store_double(dp, dst->dtype, it.off[0], load_as_double(sp, src->dtype, it.off[1])); } while (ac_iter_next(&it));
+      do { copy_elem(dp, dst->dtype, it.off[0], sp, src->dtype, it.off[1]); } while (ac_iter_next(&it));
     }
     return 0;
   }
@@ -466,7 +477,7 @@ int ac_copy(ac_tensor *dst, const ac_tensor *src) {
   ac_iter_init(&is, src->ndim, src->shape);
   ac_iter_add(&is, src);
   do {
-    store_double(dp, dst->dtype, id.off[0], load_as_double(sp, src->dtype, is.off[0]));
+    copy_elem(dp, dst->dtype, id.off[0], sp, src->dtype, is.off[0]);
     ac_iter_next(&is);
   } while (ac_iter_next(&id));
   return 0;

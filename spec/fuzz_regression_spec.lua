@@ -129,6 +129,37 @@ describe("fuzz regressions: tensor shapes whose strides overflow", function()
   end)
 end)
 
+describe("fuzz regressions: int64 through strided copies", function()
+  -- found via a Fortran-ordered '>i8' .npy (spec/fixtures/fuzz/npy/fortran_int64_beyond_2_53.npy):
+  -- the transposing copy went through double, rounding values beyond 2^53 and overflowing near 2^63
+  it("a transposed int64 tensor copies exactly", function()
+    local v = (1 << 62) + 1
+    local t = ac.tensor({ { v, 2 }, { 3, math.maxinteger } }, "int64")
+    local c = t:transpose(1, 2):contiguous()
+    assert.are.equal(v, c[1][1])
+    assert.are.equal(3, c[1][2])
+    assert.are.equal(math.maxinteger, c[2][2])
+    assert.are.equal(math.mininteger, ac.tensor({ math.mininteger, 0 }, "int64"):view(2, 1):expand(2, 3):clone()[1][3])
+  end)
+  it("a Fortran-ordered int64 .npy keeps values beyond 2^53", function()
+    local tmp = os.tmpname()
+    local h = "{'descr': '<i8', 'fortran_order': True, 'shape': (2, 2), }"
+    h = h .. (" "):rep((64 - (10 + #h + 1) % 64) % 64) .. "\n"
+    local f = assert(io.open(tmp, "wb"))
+    -- column-major data of [[2^62+1, 5], [-7, 2^63-1]]
+    f:write("\x93NUMPY\x01\x00" .. string.pack("<I2", #h) .. h ..
+      string.pack("<i8<i8<i8<i8", (1 << 62) + 1, -7, 5, math.maxinteger))
+    f:close()
+    local t = ac.load_npy(tmp)
+    os.remove(tmp)
+    assert.are.same({ { (1 << 62) + 1, 5 }, { -7, math.maxinteger } }, t:totable())
+  end)
+  it("float to int64 conversion saturates instead of overflowing", function()
+    local f = ac.tensor({ 1e30, -1e30, 0 / 0, 2.5, -2.5 })
+    assert.are.same({ math.maxinteger, math.mininteger, 0, 2, -2 }, f:long():totable())
+  end)
+end)
+
 describe("fuzz regressions: open issues", function()
   -- spec/fixtures/fuzz/image/jpeg_dht_cut_by_eof_counts_over_256.bin: a DHT segment whose length
   -- field runs past the end of the file; stb_image reads the missing count bytes as 0, the table's
