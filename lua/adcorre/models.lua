@@ -83,6 +83,9 @@ end
 -- Keras BatchNormalization() defaults: epsilon 1e-3, momentum 0.99.
 local function bn(n, name) return named(nn.BatchNorm2d(n, 1e-3, 0.01), name) end
 local function relu(name) return named(nn.ReLU(), name) end
+-- A ReLU right after a batch norm overwrites the norm's output (nothing else
+-- reads it; the norm's backward uses its input): one activation less.
+local function relu_after_bn(name) return named(nn.ReLU(true), name) end
 local function sep(nin, nout, name) return named(nn.SeparableConv2d(nin, nout, 3, 1, "same"), name) end
 local function pool(name) return named(nn.MaxPool2d(3, 2, "same"), name) end
 
@@ -111,16 +114,16 @@ function M.xception_trunk(in_channels)
   local t = named(nn.Sequential(), "xception")
   -- entry flow
   t:add(named(nn.Conv2d(in_channels, 32, 3, 2, 0, 1, {bias = false}), "block1_conv1"))
-  t:add(bn(32, "block1_conv1_bn")):add(relu("block1_conv1_act"))
+  t:add(bn(32, "block1_conv1_bn")):add(relu_after_bn("block1_conv1_act"))
   t:add(named(nn.Conv2d(32, 64, 3, 1, 0, 1, {bias = false}), "block1_conv2"))
-  t:add(bn(64, "block1_conv2_bn")):add(relu("block1_conv2_act"))
+  t:add(bn(64, "block1_conv2_bn")):add(relu_after_bn("block1_conv2_act"))
 
   local function down_block(b, nin, c1, c2, first_act)
     local p = "block" .. b
     local main = nn.Sequential()
     if first_act then main:add(relu(p .. "_sepconv1_act")) end
     main:add(sep(nin, c1, p .. "_sepconv1")):add(bn(c1, p .. "_sepconv1_bn"))
-    main:add(relu(p .. "_sepconv2_act"))
+    main:add(relu_after_bn(p .. "_sepconv2_act"))
     main:add(sep(c1, c2, p .. "_sepconv2")):add(bn(c2, p .. "_sepconv2_bn"))
     main:add(pool(p .. "_pool"))
     return residual(p, main, shortcut_conv(nin, c2))
@@ -141,8 +144,8 @@ function M.xception_trunk(in_channels)
   end
   -- exit flow
   t:add(down_block(13, 728, 728, 1024, true))
-  t:add(sep(1024, 1536, "block14_sepconv1")):add(bn(1536, "block14_sepconv1_bn")):add(relu("block14_sepconv1_act"))
-  t:add(sep(1536, 2048, "block14_sepconv2")):add(bn(2048, "block14_sepconv2_bn")):add(relu("block14_sepconv2_act"))
+  t:add(sep(1024, 1536, "block14_sepconv1")):add(bn(1536, "block14_sepconv1_bn")):add(relu_after_bn("block14_sepconv1_act"))
+  t:add(sep(1536, 2048, "block14_sepconv2")):add(bn(2048, "block14_sepconv2_bn")):add(relu_after_bn("block14_sepconv2_act"))
   return t, 2048
 end
 
@@ -150,14 +153,14 @@ end
 function M.minixception_trunk(in_channels)
   local t = named(nn.Sequential(), "minixception")
   t:add(named(nn.Conv2d(in_channels, 8, 3, 1, 0, 1, {bias = false}), "conv1"))
-  t:add(bn(8, "conv1_bn")):add(relu("conv1_act"))
+  t:add(bn(8, "conv1_bn")):add(relu_after_bn("conv1_act"))
   t:add(named(nn.Conv2d(8, 8, 3, 1, 0, 1, {bias = false}), "conv2"))
-  t:add(bn(8, "conv2_bn")):add(relu("conv2_act"))
+  t:add(bn(8, "conv2_bn")):add(relu_after_bn("conv2_act"))
   local nin = 8
   for i, c in ipairs({16, 32, 64, 128}) do
     local p = "module" .. i
     local main = nn.Sequential()
-      :add(sep(nin, c, p .. "_sepconv1")):add(bn(c, p .. "_sepconv1_bn")):add(relu(p .. "_sepconv1_act"))
+      :add(sep(nin, c, p .. "_sepconv1")):add(bn(c, p .. "_sepconv1_bn")):add(relu_after_bn(p .. "_sepconv1_act"))
       :add(sep(c, c, p .. "_sepconv2")):add(bn(c, p .. "_sepconv2_bn"))
       :add(pool(p .. "_pool"))
     t:add(residual(p, main, shortcut_conv(nin, c)))
