@@ -40,7 +40,7 @@ typedef struct ac_synthfer_opts {
   float difficulty;   /* expression ambiguity: 0 = pure prototypes, 1 = default, up to 3 */
   float max_rotation; /* degrees of in-plane rotation, uniform in +-max (default 20) */
   float occlusion;    /* probability of an occluder (default 0.25) */
-  float noise;        /* maximal Gaussian noise sigma, in [0,1] grey units (default 0.05) */
+  float noise;        /* maximal Gaussian noise sigma, in [0,1] grey units (default 0.04) */
   float blur;         /* probability of a Gaussian blur (default 0.3) */
 } ac_synthfer_opts;
 
