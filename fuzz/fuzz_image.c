@@ -25,11 +25,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * DHT segment whose 16 code counts sum to more than 256 (found by this
  * harness: spec/fixtures/fuzz/image/jpeg_dht_*.bin). Bytes past the end of
  * the file read as 0 in stb_image, so a table cut short by the end of the
- * file counts with what is there. Returns 1 when a DHT segment declares
+ * file counts with what is there; 0xFF fill bytes may precede the SOI
+ * marker. Returns 1 when a DHT segment declares
  * more than 256 codes in one table. */
 static int jpeg_has_oversized_dht(const uint8_t *b, size_t n) {
-  if (n < 4 || b[0] != 0xFF || b[1] != 0xD8) return 0;
-  for (size_t i = 2; i + 1 < n; i++) {
+  /* stb_image skips any number of 0xFF fill bytes before the SOI marker */
+  size_t s = 0;
+  while (s + 1 < n && b[s] == 0xFF && b[s + 1] == 0xFF) s++;
+  if (n < s + 4 || b[s] != 0xFF || b[s + 1] != 0xD8) return 0;
+  for (size_t i = s + 2; i + 1 < n; i++) {
     if (b[i] != 0xFF || b[i + 1] != 0xC4) continue;
     size_t L = i + 3 < n ? ((size_t)b[i + 2] << 8) | b[i + 3] : 0, p = i + 4, end = i + 2 + L;
     if (end > n) end = n;
