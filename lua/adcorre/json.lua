@@ -9,6 +9,13 @@
 -- ({}) unless marked with json.array(t). Integers print as integers, other
 -- numbers with 17 significant digits (shortest exact form when possible);
 -- NaN and infinities, which JSON cannot hold, print as null.
+--
+-- json.encode(v, {exact = true}) is the form for data that must read back
+-- as written (model file metadata): every float is written "%.17g", NaN,
+-- infinities and non-string object keys are errors instead of null / "1".
+--
+-- json.decode keeps a number with a fraction or an exponent a float ("2.0"
+-- -> 2.0) and one without an integer ("2" -> 2, exact up to 2^63).
 local json = {}
 
 local array_mt = { __jsontype = "array" }
@@ -28,9 +35,13 @@ local function encode_string(s)
   end) .. '"'
 end
 
-local function encode_number(x)
+local function encode_number(x, exact)
   if math.type(x) == "integer" then return tostring(x) end
-  if x ~= x or x == math.huge or x == -math.huge then return "null" end
+  if x ~= x or x == math.huge or x == -math.huge then
+    if exact then error("json.encode: cannot encode " .. tostring(x), 0) end
+    return "null"
+  end
+  if exact then return ("%.17g"):format(x) end
   if x == math.floor(x) and math.abs(x) < 2 ^ 53 then return ("%d"):format(x) end
   for _, fmt in ipairs({ "%.15g", "%.16g", "%.17g" }) do
     local s = fmt:format(x)
@@ -52,11 +63,11 @@ local function is_array(t)
   return count == n
 end
 
-local function encode(v, out, indent, depth, seen)
+local function encode(v, out, indent, depth, seen, exact)
   local tv = type(v)
   if v == nil or v == json.null then out[#out + 1] = "null"
   elseif tv == "boolean" then out[#out + 1] = v and "true" or "false"
-  elseif tv == "number" then out[#out + 1] = encode_number(v)
+  elseif tv == "number" then out[#out + 1] = encode_number(v, exact)
   elseif tv == "string" then out[#out + 1] = encode_string(v)
   elseif tv == "table" then
     if seen[v] then error("json.encode: a table contains itself", 0) end
@@ -73,7 +84,7 @@ local function encode(v, out, indent, depth, seen)
         out[#out + 1] = "[" .. nl
         for i = 1, #v do
           out[#out + 1] = pad_in
-          encode(v[i], out, indent, depth + 1, seen)
+          encode(v[i], out, indent, depth + 1, seen, exact)
           out[#out + 1] = (i < #v and "," or "") .. nl
         end
         out[#out + 1] = pad .. "]"
@@ -81,7 +92,9 @@ local function encode(v, out, indent, depth, seen)
     else
       local keys = {}
       for k in pairs(v) do
-        if type(k) ~= "string" and type(k) ~= "number" then
+        if exact and type(k) ~= "string" then
+          error("json.encode: object keys must be strings, got " .. type(k), 0)
+        elseif type(k) ~= "string" and type(k) ~= "number" then
           error("json.encode: object keys must be strings or numbers, got " .. type(k), 0)
         end
         keys[#keys + 1] = k
@@ -92,7 +105,7 @@ local function encode(v, out, indent, depth, seen)
         out[#out + 1] = "{" .. nl
         for i, k in ipairs(keys) do
           out[#out + 1] = pad_in .. encode_string(tostring(k)) .. (indent and ": " or ":")
-          encode(v[k], out, indent, depth + 1, seen)
+          encode(v[k], out, indent, depth + 1, seen, exact)
           out[#out + 1] = (i < #keys and "," or "") .. nl
         end
         out[#out + 1] = pad .. "}"
@@ -104,10 +117,11 @@ local function encode(v, out, indent, depth, seen)
   end
 end
 
---- JSON text of v. opts.indent: spaces per level for pretty output.
+--- JSON text of v. opts.indent: spaces per level for pretty output;
+--- opts.exact: floats as "%.17g", non-finite numbers and non-string keys are errors.
 function json.encode(v, opts)
   local out = {}
-  local ok, err = pcall(encode, v, out, opts and opts.indent, 0, {})
+  local ok, err = pcall(encode, v, out, opts and opts.indent, 0, {}, opts and opts.exact)
   if not ok then error(err, 2) end
   return table.concat(out)
 end
@@ -142,12 +156,21 @@ local function decode_string(s, i)
       elseif e == "u" then
         local hex = s:sub(j + 2, j + 5)
         if not hex:match("^%x%x%x%x$") then decode_error(s, j, "bad \\u escape") end
-        out[#out + 1] = utf8.char(tonumber(hex, 16))
+        local cp = tonumber(hex, 16)
         j = j + 6
+        if cp >= 0xD800 and cp <= 0xDBFF and s:sub(j, j + 1) == "\\u" then
+          local lo = tonumber(s:sub(j + 2, j + 5), 16)
+          if lo and lo >= 0xDC00 and lo <= 0xDFFF then
+            cp = 0x10000 + (cp - 0xD800) * 0x400 + (lo - 0xDC00)
+            j = j + 6
+          end
+        end
+        out[#out + 1] = utf8.char(cp)
       else decode_error(s, j, "bad escape") end
     else
-      out[#out + 1] = c
-      j = j + 1
+      local k = s:find('["\\]', j) or #s + 1
+      out[#out + 1] = s:sub(j, k - 1)
+      j = k
     end
   end
 end
@@ -191,8 +214,9 @@ function decode_value(s, i)
   else
     local num = s:match("^-?%d+%.?%d*[eE]?[-+]?%d*", i)
     if not num or num == "" then decode_error(s, i, "unexpected character '" .. c .. "'") end
-    local v = math.tointeger(tonumber(num)) or tonumber(num)
-    if v == nil then decode_error(s, i, "bad number") end
+    local v = tonumber(num)
+    if v == nil then decode_error(s, i, "bad number '" .. num .. "'") end
+    if not num:find("[.eE]") then v = math.tointeger(v) or v end
     return v, i + #num
   end
 end

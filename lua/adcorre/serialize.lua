@@ -32,155 +32,19 @@ local core = require("adcorre.core")
 local M = {}
 
 ------------------------------------------------------------------------------
--- JSON (metadata values only: nil/boolean/number/string/array/object)
+-- JSON of metadata values (nil/boolean/number/string/array/object), in the
+-- exact form of adcorre.json: floats "%.17g", NaN/infinity an error.
 ------------------------------------------------------------------------------
 
-local json = {}
+local json = require("adcorre.json")
 M.json = json
 
-local escapes = {['"'] = '\\"', ['\\'] = '\\\\', ['\b'] = '\\b', ['\f'] = '\\f',
-                 ['\n'] = '\\n', ['\r'] = '\\r', ['\t'] = '\\t'}
+local EXACT = {exact = true}
 
-local function encode(v, out, depth)
-  if depth > 64 then error("json.encode: nested too deeply", 0) end
-  local ty = type(v)
-  if v == nil then out[#out + 1] = "null"
-  elseif ty == "boolean" then out[#out + 1] = tostring(v)
-  elseif ty == "number" then
-    if v ~= v or v == math.huge or v == -math.huge then error("json.encode: cannot encode " .. tostring(v), 0) end
-    if math.type(v) == "integer" then out[#out + 1] = string.format("%d", v)
-    else out[#out + 1] = string.format("%.17g", v) end
-  elseif ty == "string" then
-    out[#out + 1] = '"' .. v:gsub('[%c"\\]', function(c)
-      return escapes[c] or string.format("\\u%04x", c:byte())
-    end) .. '"'
-  elseif ty == "table" then
-    local n = #v
-    local keys = {}
-    for k in pairs(v) do keys[#keys + 1] = k end
-    if n > 0 and #keys == n then
-      out[#out + 1] = "["
-      for i = 1, n do
-        if i > 1 then out[#out + 1] = "," end
-        encode(v[i], out, depth + 1)
-      end
-      out[#out + 1] = "]"
-    else
-      for _, k in ipairs(keys) do
-        if type(k) ~= "string" then error("json.encode: object keys must be strings, got " .. type(k), 0) end
-      end
-      table.sort(keys)
-      out[#out + 1] = "{"
-      for i, k in ipairs(keys) do
-        if i > 1 then out[#out + 1] = "," end
-        encode(k, out, depth + 1)
-        out[#out + 1] = ":"
-        encode(v[k], out, depth + 1)
-      end
-      out[#out + 1] = "}"
-    end
-  else
-    error("json.encode: cannot encode a " .. ty, 0)
-  end
-end
-
-function json.encode(v)
-  local out = {}
-  encode(v, out, 0)
-  return table.concat(out)
-end
-
-function json.decode(s)
-  local pos = 1
-  local function fail(msg) error(string.format("json.decode: %s at character %d", msg, pos), 0) end
-  local function ws() pos = s:find("[^ \t\r\n]", pos) or #s + 1 end
-  local value
-  local function str()
-    pos = pos + 1
-    local parts = {}
-    while true do
-      local c = s:sub(pos, pos)
-      if c == "" then fail("unterminated string") end
-      if c == '"' then pos = pos + 1; break end
-      if c == "\\" then
-        local e = s:sub(pos + 1, pos + 1)
-        local map = {['"'] = '"', ['\\'] = '\\', ['/'] = '/', b = '\b', f = '\f', n = '\n', r = '\r', t = '\t'}
-        if map[e] then parts[#parts + 1] = map[e]; pos = pos + 2
-        elseif e == "u" then
-          local h = s:sub(pos + 2, pos + 5)
-          if not h:match("^%x%x%x%x$") then fail("bad \\u escape") end
-          local cp = tonumber(h, 16)
-          pos = pos + 6
-          if cp >= 0xD800 and cp <= 0xDBFF and s:sub(pos, pos + 1) == "\\u" then
-            local lo = tonumber(s:sub(pos + 2, pos + 5), 16)
-            if lo and lo >= 0xDC00 and lo <= 0xDFFF then
-              cp = 0x10000 + (cp - 0xD800) * 0x400 + (lo - 0xDC00)
-              pos = pos + 6
-            end
-          end
-          parts[#parts + 1] = utf8.char(cp)
-        else fail("bad escape") end
-      else
-        local j = s:find('["\\]', pos) or #s + 1
-        parts[#parts + 1] = s:sub(pos, j - 1)
-        pos = j
-      end
-    end
-    return table.concat(parts)
-  end
-  function value()
-    ws()
-    local c = s:sub(pos, pos)
-    if c == "{" then
-      pos = pos + 1
-      local t = {}
-      ws()
-      if s:sub(pos, pos) == "}" then pos = pos + 1; return t end
-      while true do
-        ws()
-        if s:sub(pos, pos) ~= '"' then fail("expected a key") end
-        local k = str()
-        ws()
-        if s:sub(pos, pos) ~= ":" then fail("expected ':'") end
-        pos = pos + 1
-        t[k] = value()
-        ws()
-        local d = s:sub(pos, pos)
-        pos = pos + 1
-        if d == "}" then return t end
-        if d ~= "," then fail("expected ',' or '}'") end
-      end
-    elseif c == "[" then
-      pos = pos + 1
-      local t = {}
-      ws()
-      if s:sub(pos, pos) == "]" then pos = pos + 1; return t end
-      while true do
-        t[#t + 1] = value()
-        ws()
-        local d = s:sub(pos, pos)
-        pos = pos + 1
-        if d == "]" then return t end
-        if d ~= "," then fail("expected ',' or ']'") end
-      end
-    elseif c == '"' then return str()
-    elseif s:sub(pos, pos + 3) == "true" then pos = pos + 4; return true
-    elseif s:sub(pos, pos + 4) == "false" then pos = pos + 5; return false
-    elseif s:sub(pos, pos + 3) == "null" then pos = pos + 4; return nil
-    else
-      local num = s:match("^-?%d+%.?%d*[eE]?[-+]?%d*", pos)
-      if not num or num == "" or num == "-" then fail("unexpected character '" .. c .. "'") end
-      pos = pos + #num
-      local v = tonumber(num)
-      if not v then fail("bad number '" .. num .. "'") end
-      if not num:find("[.eE]") then v = math.tointeger(v) or v end
-      return v
-    end
-  end
-  local v = value()
-  ws()
-  if pos <= #s then fail("trailing characters") end
-  return v
+local function json_encode(v)
+  local ok, s = pcall(json.encode, v, EXACT)
+  if not ok then error(s, 0) end
+  return s
 end
 
 ------------------------------------------------------------------------------
@@ -240,7 +104,7 @@ function M.save_tensors(path, tensors, meta)
   local list = {}
   for i, k in ipairs(names) do list[i] = tensors[k] end
   local m = {}
-  for k, v in pairs(meta or {}) do m[k] = type(v) == "string" and v or json.encode(v) end
+  for k, v in pairs(meta or {}) do m[k] = type(v) == "string" and v or json_encode(v) end
   core.safetensors_save(path, names, list, m)
 end
 
@@ -261,7 +125,7 @@ local function describe(m, path)
     error("save: " .. path .. " is not an nn module", 0)
   end
   local d = {type = m.__typename, args = m._args or {}, name = m.name}
-  local ok, err = pcall(json.encode, d.args)
+  local ok, err = pcall(json.encode, d.args, EXACT)
   if not ok then error("save: constructor arguments of " .. path .. " (" .. m.__typename .. "): " .. err, 0) end
   if m.modules then
     d.modules = {}
@@ -298,10 +162,10 @@ end
 local function model_meta(model, extra)
   local a = architecture(model)
   local meta = {format = "adcorre", format_version = "1",
-                architecture = json.encode({constructor = a.constructor, args = a.args or {}})}
+                architecture = json_encode({constructor = a.constructor, args = a.args or {}})}
   if extra ~= nil then
     if type(extra) ~= "table" then error("save: extra must be a table, got " .. type(extra), 3) end
-    meta.extra = json.encode(extra)
+    meta.extra = json_encode(extra)
   end
   return meta
 end
@@ -441,11 +305,11 @@ function M.save_checkpoint(path, ck)
       list[#list + 1] = st.tensors[k]
     end
     st.tensors = nil
-    meta.optim = json.encode(st)
+    meta.optim = json_encode(st)
   end
   local rest = {}
   for k, v in pairs(ck) do if k ~= "model" and k ~= "optim" then rest[k] = v end end
-  meta.extra = json.encode(rest)
+  meta.extra = json_encode(rest)
   core.safetensors_save(path, names, list, meta)
 end
 
