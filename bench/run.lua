@@ -12,6 +12,8 @@
 --    process measures training steps (forward, Ad-Corre loss, backward, Adam),
 --    inference on a batch and the batch-1 latency.
 --      minixception 48x48x1, batch 64 ; xception 224x224x3, batch 8
+--    One more PyTorch process on 1 thread is printed for reference (not a
+--    target): how PyTorch fares without OpenMP contention on a busy machine.
 -- 3. A table per model: each side's best round (highest images/s, lowest
 --    latency; every round is printed too), the ratios and the targets of the
 --    project, and the peak RSS after training.
@@ -142,6 +144,7 @@ local function pass(ratio, target, lower)
   return ratio >= target and "yes" or "NO"
 end
 
+local mrep_t1
 for name in o.models:gmatch("[^,]+") do
   local c = configs[name]
   if not c then io.stderr:write("bench/run.lua: unknown model " .. name .. "\n"); os.exit(2) end
@@ -163,6 +166,18 @@ for name in o.models:gmatch("[^,]+") do
     out("  round %d pytorch: train %8.2f img/s  infer %8.2f img/s  latency %8.2f ms  peak RSS %7.1f MiB  [load %s]",
       r, t.train_ips, t.infer_ips, t.latency_ms, t.rss_train_kib / 1024, l0)
   end
+  if o.threads > 1 then
+    -- For reference only (not a target): PyTorch's OpenMP threads suffer badly
+    -- on a busy machine, its 1-thread figures show what it does without that.
+    local l0 = load()
+    local c1 = {}
+    for k, v in pairs(c) do c1[k] = v end
+    local t1 = run_side("/usr/bin/python3 bench/torch_ref.py " ..
+      args_for(name, c1, false):gsub("%-%-threads %d+", "--threads 1"))
+    out("  reference pytorch 1 thread: train %8.2f img/s  infer %8.2f img/s  latency %8.2f ms  [load %s]",
+      t1.train_ips, t1.infer_ips, t1.latency_ms, l0)
+    mrep_t1 = t1
+  end
   local A = {train = best(acr, "train_ips"), infer = best(acr, "infer_ips"), latency = best(acr, "latency_ms", true),
              rss = best(acr, "rss_train_kib", true)}
   local T = {train = best(thr, "train_ips"), infer = best(thr, "infer_ips"), latency = best(thr, "latency_ms", true),
@@ -175,7 +190,8 @@ for name in o.models:gmatch("[^,]+") do
     {"peak RSS training (MiB)", A.rss / 1024, T.rss / 1024, A.rss / T.rss, "<=", tg.rss, true},
   }
   out("  %-26s %12s %12s %9s %10s %5s", "best of rounds", "adcorre", "pytorch", "ratio", "target", "met")
-  local mrep = {adcorre = acr, torch = thr, best = {adcorre = A, torch = T}, ratios = {}}
+  local mrep = {adcorre = acr, torch = thr, best = {adcorre = A, torch = T}, ratios = {}, torch_1thread = mrep_t1}
+  mrep_t1 = nil
   for _, r in ipairs(rows) do
     local met = pass(r[4], r[6], r[7])
     out("  %-26s %12.2f %12.2f %9.3f %6s %4.2f %5s", r[1], r[2], r[3], r[4], r[5], r[6], met)
