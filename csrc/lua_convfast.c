@@ -6,6 +6,7 @@
  *   convfast_isa() -> "avx512" | "generic"
  *   convfast_force_generic(bool)
  *   convfast_enable(bool)       whether Conv2d may use these kernels (default true)
+ *   poolfast_force_generic(bool)  max pooling through nn_pool.c's portable loops
  *   convfast_supports(x_shape, w_shape, geometry) -> bool
  *   convfast_forward(x, w, b|nil, geometry [, y [, ws]]) -> y
  *   convfast_backward_input(x, gy, w, geometry [, gx [, ws]]) -> gx   (x gives the shape)
@@ -19,6 +20,7 @@
 #include <string.h>
 #include "lua_util.h"
 #include "conv_fast.h"
+#include "pool_fast.h"
 
 void ac_open_convfast(lua_State *L);
 
@@ -104,6 +106,11 @@ static int l_isa(lua_State *L) {
 
 static int l_force_generic(lua_State *L) {
   ac_convfast_force_generic(lua_toboolean(L, 1));
+  return 0;
+}
+
+static int l_pool_generic(lua_State *L) {
+  ac_poolfast_force_generic(lua_toboolean(L, 1));
   return 0;
 }
 
@@ -233,6 +240,7 @@ void ac_open_convfast(lua_State *L) {
       {"convfast_isa", l_isa},
       {"convfast_force_generic", l_force_generic},
       {"convfast_enable", l_enable},
+      {"poolfast_force_generic", l_pool_generic},
       {"convfast_supports", l_supports},
       {"convfast_forward", l_forward},
       {"convfast_backward_input", l_backward_input},

@@ -4,11 +4,13 @@
  * planes. Padding is given per side (top, left, bottom, right) so that
  * Keras "same" padding (extra cell at the bottom/right) is exact: padding
  * cells are -inf for max pooling and are excluded from or counted in the
- * average divisor as configured.
+ * average divisor as configured. 3x3 stride-2 max pooling goes to
+ * pool_fast.c's AVX-512 kernel when the CPU has it (identical results).
  */
 #include <math.h>
 #include <string.h>
 #include "nn.h"
+#include "pool_fast.h"
 #include "tensor.h"
 #include "parallel.h"
 
@@ -110,6 +112,7 @@ static void maxpool_task(void *vctx, int64_t begin, int64_t end, int tid) {
 
 int ac_maxpool2d_forward(const ac_pool2d_cfg *c, float *y, int64_t *idx, const float *x) {
   if (c->OH < 1 || c->OW < 1) return ac_fail("maxpool2d: configuration not set up");
+  if (ac_poolfast_max_supports(c)) return ac_poolfast_max_forward(c, y, idx, x);
   pool_ctx t = {c, y, idx, x, NULL};
   ac_parallel_for(c->N * c->C, pool_grain(c), maxpool_task, &t);
   return 0;

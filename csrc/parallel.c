@@ -19,8 +19,10 @@
  * started yet. On a machine busy with other processes a descheduled worker
  * then no longer stalls the region.
  */
+#define _GNU_SOURCE /* dladdr, RTLD_NODELETE */
 #include "parallel.h"
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -113,8 +115,21 @@ static int default_threads(void) {
   return n < 1 ? 1 : (int)n;
 }
 
+/* Workers run (spin) in this library's code; the Lua interpreter unloads C
+ * modules when it closes its state at exit. Pin the library in memory (no
+ * unmapping under a running worker) the first time workers are started. */
+static void pin_library(void) {
+  static int done = 0;
+  if (done) return;
+  done = 1;
+  Dl_info info;
+  if (dladdr((void *)&pin_library, &info) && info.dli_fname)
+    (void)dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+}
+
 void ac_set_num_threads(int n) {
   if (n < 1) n = 1;
+  if (n > 1) pin_library();
   if (n > MAX_THREADS) n = MAX_THREADS;
   pthread_mutex_lock(&pool.region);
   pthread_mutex_lock(&pool.lock);

@@ -117,3 +117,42 @@ describe("conv_fast dispatch", function()
     assert.is_true(rel(out[1], out[2]) <= 1e-6)
   end)
 end)
+
+describe("pool_fast: 3x3 stride-2 max pooling against nn_pool.c's loops", function()
+  -- geometry {kh, kw, sh, sw, pt, pl, pb, pr}
+  local function run(x, geo, generic)
+    core.poolfast_force_generic(generic)
+    local OH, OW = core.nn_pool2d_info(x:shape(), geo)
+    local s = x:shape()
+    local y, idx = ac.zeros(s[1], s[2], OH, OW), ac.zeros({s[1], s[2], OH, OW}, "int64")
+    local ok, err = pcall(core.nn_maxpool2d_forward, x, y, idx, geo)
+    core.poolfast_force_generic(false)
+    assert(ok, err)
+    return y, idx
+  end
+  local function same(a, b)
+    local ta, tb = a:view(a:numel()):totable(), b:view(b:numel()):totable()
+    for i = 1, #ta do
+      if not (ta[i] == tb[i] or (ta[i] ~= ta[i] and tb[i] ~= tb[i])) then return false, i end
+    end
+    return true
+  end
+  for _, c in ipairs({
+    {"44x44, Keras same (odd cell after)", {2, 3, 44, 44}, {3, 3, 2, 2, 0, 0, 1, 1}},
+    {"11x11, same (one each side)", {2, 4, 11, 11}, {3, 3, 2, 2, 1, 1, 1, 1}},
+    {"109x109 (several vectors per row)", {1, 2, 109, 109}, {3, 3, 2, 2, 1, 1, 1, 1}},
+    {"6x40 valid", {3, 2, 6, 40}, {3, 3, 2, 2, 0, 0, 0, 0}},
+    {"3x3 input, padding 2 on the left", {1, 1, 3, 3}, {3, 3, 2, 2, 2, 2, 0, 0}},
+  }) do
+    it(c[1] .. ": same values and argmax indices, with ties and NaN", function()
+      ac.manual_seed(4)
+      local x = ac.randn(table.unpack(c[2]))
+      -- many ties (clamped to +-1) and a few NaN (log of a negative: x < -2.5)
+      x = (x * 2):clamp(-1, 1) + (x + 2.5):log() * 0
+      local y1, i1 = run(x, c[3], false)
+      local y2, i2 = run(x, c[3], true)
+      assert.is_true((same(y1, y2)))
+      assert.is_true((same(i1, i2)))
+    end)
+  end
+end)

@@ -1,0 +1,121 @@
+/*
+ * pool_fast.c - AVX-512 max pooling for 3x3 windows with stride 2 (the
+ * Xception family's "same" max-pool), picked at run time; nn_pool.c calls it
+ * and keeps its portable loops for everything else.
+ *
+ * 16 outputs at a time: the 34 input columns their windows cover in one row
+ * are gathered into a small -inf padded buffer (masked expand-loads, so no
+ * read outside the row), and the three taps come out of it with one lane
+ * permutation each (even / odd / even+2 columns).
+ * Taps are visited in the window's row-major order and a tap replaces the
+ * running maximum when it is larger or NaN, exactly as the portable kernel
+ * does, so values and argmax indices are identical.
+ */
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+#include "pool_fast.h"
+#include "parallel.h"
+
+static int force_generic = 0;
+void ac_poolfast_force_generic(int on) { force_generic = on ? 1 : 0; }
+
+static int have_avx512(void) {
+  static int v = -1;
+  if (v < 0) {
+    __builtin_cpu_init();
+    v = __builtin_cpu_supports("avx512f") ? 1 : 0;
+  }
+  return v;
+}
+
+int ac_poolfast_max_supports(const ac_pool2d_cfg *c) {
+  return !force_generic && have_avx512() && c->kh == 3 && c->kw == 3 && c->sh == 2 && c->sw == 2 &&
+         c->pl <= 2 && c->H * c->W < ((int64_t)1 << 30);
+}
+
+static __mmask16 lanes16(int64_t n) {
+  if (n <= 0) return 0;
+  if (n >= 16) return (__mmask16)0xFFFF;
+  return (__mmask16)((1u << n) - 1u);
+}
+
+typedef struct {
+  const ac_pool2d_cfg *c;
+  float *y;
+  int64_t *idx;
+  const float *x;
+} mp_ctx;
+
+__attribute__((target("avx512f"))) static void mp_plane(const ac_pool2d_cfg *c, float *y,
+                                                         int64_t *idx, const float *x) {
+  const int64_t H = c->H, W = c->W, OH = c->OH, OW = c->OW, pt = c->pt, pl = c->pl;
+  float row[48] __attribute__((aligned(64))); /* window columns ws0 .. ws0 + 47 of one row */
+  const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  const __m512i two = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512 ninf = _mm512_set1_ps(-INFINITY);
+  for (int64_t oh = 0; oh < OH; oh++) {
+    int64_t hs = oh * 2 - pt;
+    int64_t h0 = hs < 0 ? 0 : hs, h1 = hs + 3 > H ? H : hs + 3;
+    for (int64_t ow0 = 0; ow0 < OW; ow0 += 16) {
+      __mmask16 mo = lanes16(OW - ow0);
+      int64_t ws0 = ow0 * 2 - pl; /* first window column of lane 0 */
+      /* initial index: first valid cell of each window (row h0, column max(ws, 0)) */
+      __m512i col = _mm512_add_epi32(_mm512_set1_epi32((int)ws0), two);
+      __m512i bi = _mm512_add_epi32(_mm512_set1_epi32((int)(h0 * W)),
+                                    _mm512_max_epi32(col, _mm512_setzero_si512()));
+      __m512 best = ninf;
+      for (int64_t h = h0; h < h1; h++) {
+        const float *xr = x + h * W;
+        for (int64_t o = 0; o < 48; o += 16) {
+          int64_t cc = ws0 + o; /* lanes l with 0 <= cc + l < W hold x[h][cc + l] */
+          __mmask16 mv = (__mmask16)(lanes16(W - cc) & ~lanes16(-cc));
+          __m512 v = ninf;
+          if (mv) {
+            int a = __builtin_ctz(mv); /* first valid lane: loads start at column cc + a */
+            v = _mm512_mask_expandloadu_ps(ninf, mv, xr + cc + a);
+          }
+          _mm512_store_ps(row + o, v);
+        }
+        __m512 lo = _mm512_loadu_ps(row), hi = _mm512_loadu_ps(row + 16);
+        __m512 lo2 = _mm512_loadu_ps(row + 2), hi2 = _mm512_loadu_ps(row + 18);
+        __m512 t0 = _mm512_permutex2var_ps(lo, ev, hi);
+        __m512 t1 = _mm512_permutex2var_ps(lo, od, hi);
+        __m512 t2 = _mm512_permutex2var_ps(lo2, ev, hi2);
+        __m512i base = _mm512_add_epi32(_mm512_set1_epi32((int)(h * W)), col);
+        __m512 taps[3] = {t0, t1, t2};
+        for (int j = 0; j < 3; j++) {
+          __m512 v = taps[j];
+          __mmask16 take = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) |
+                           _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+          /* padding taps are -inf: never larger, never NaN */
+          best = _mm512_mask_mov_ps(best, take, v);
+          bi = _mm512_mask_mov_epi32(bi, take,
+                                     _mm512_add_epi32(base, _mm512_set1_epi32(j)));
+        }
+      }
+      _mm512_mask_storeu_ps(y + oh * OW + ow0, mo, best);
+      __m512i i0 = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(bi));
+      __m512i i1 = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(bi, 1));
+      _mm512_mask_storeu_epi64(idx + oh * OW + ow0, (__mmask8)(mo & 0xFF), i0);
+      _mm512_mask_storeu_epi64(idx + oh * OW + ow0 + 8, (__mmask8)(mo >> 8), i1);
+    }
+  }
+}
+
+static void mp_task(void *vctx, int64_t begin, int64_t end, int tid) {
+  (void)tid;
+  mp_ctx *t = vctx;
+  const ac_pool2d_cfg *c = t->c;
+  int64_t HW = c->H * c->W, OP = c->OH * c->OW;
+  for (int64_t q = begin; q < end; q++) mp_plane(c, t->y + q * OP, t->idx + q * OP, t->x + q * HW);
+}
+
+int ac_poolfast_max_forward(const ac_pool2d_cfg *c, float *y, int64_t *idx, const float *x) {
+  mp_ctx t = {c, y, idx, x};
+  int64_t work = 9 * c->OH * c->OW;
+  int64_t grain = 16384 / (work > 0 ? work : 1);
+  ac_parallel_for(c->N * c->C, grain < 1 ? 1 : grain, mp_task, &t);
+  return 0;
+}
