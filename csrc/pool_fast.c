@@ -3,10 +3,11 @@
  * Xception family's "same" max-pool), picked at run time; nn_pool.c calls it
  * and keeps its portable loops for everything else.
  *
- * 16 outputs at a time: the 34 input columns their windows cover in one row
- * are gathered into a small -inf padded buffer (masked expand-loads, so no
- * read outside the row), and the three taps come out of it with one lane
- * permutation each (even / odd / even+2 columns).
+ * 16 outputs at a time: the 33 input columns their windows cover in one row
+ * are loaded into three registers (masked loads filling -inf outside the
+ * row, an expand-load for left padding, so nothing outside the row is
+ * read), and the three taps come out with one lane permutation each (even /
+ * odd / even+2 columns).
  * Taps are visited in the window's row-major order and a tap replaces the
  * running maximum when it is larger or NaN, exactly as the portable kernel
  * does, so values and argmax indices are identical.
@@ -50,10 +51,10 @@ typedef struct {
 __attribute__((target("avx512f"))) static void mp_plane(const ac_pool2d_cfg *c, float *y,
                                                          int64_t *idx, const float *x) {
   const int64_t H = c->H, W = c->W, OH = c->OH, OW = c->OW, pt = c->pt, pl = c->pl;
-  float row[48] __attribute__((aligned(64))); /* window columns ws0 .. ws0 + 47 of one row */
   const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-  const __m512i two = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i two = ev;
+  const __m512i ev2 = _mm512_setr_epi32(2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 0);
   const __m512 ninf = _mm512_set1_ps(-INFINITY);
   for (int64_t oh = 0; oh < OH; oh++) {
     int64_t hs = oh * 2 - pt;
@@ -68,21 +69,22 @@ __attribute__((target("avx512f"))) static void mp_plane(const ac_pool2d_cfg *c, 
       __m512 best = ninf;
       for (int64_t h = h0; h < h1; h++) {
         const float *xr = x + h * W;
-        for (int64_t o = 0; o < 48; o += 16) {
-          int64_t cc = ws0 + o; /* lanes l with 0 <= cc + l < W hold x[h][cc + l] */
+        __m512 v3[3]; /* window columns ws0 + o .. ws0 + o + 15, -inf outside the row */
+        for (int o = 0; o < 3; o++) {
+          int64_t cc = ws0 + 16 * o;
           __mmask16 mv = (__mmask16)(lanes16(W - cc) & ~lanes16(-cc));
-          __m512 v = ninf;
-          if (mv) {
-            int a = __builtin_ctz(mv); /* first valid lane: loads start at column cc + a */
-            v = _mm512_mask_expandloadu_ps(ninf, mv, xr + cc + a);
-          }
-          _mm512_store_ps(row + o, v);
+          if (cc >= 0)
+            v3[o] = _mm512_mask_loadu_ps(ninf, mv, xr + cc);
+          else if (mv) /* left padding: lanes from -cc on hold columns 0, 1, ... */
+            v3[o] = _mm512_mask_expandloadu_ps(ninf, mv, xr);
+          else
+            v3[o] = ninf;
         }
-        __m512 lo = _mm512_loadu_ps(row), hi = _mm512_loadu_ps(row + 16);
-        __m512 lo2 = _mm512_loadu_ps(row + 2), hi2 = _mm512_loadu_ps(row + 18);
-        __m512 t0 = _mm512_permutex2var_ps(lo, ev, hi);
-        __m512 t1 = _mm512_permutex2var_ps(lo, od, hi);
-        __m512 t2 = _mm512_permutex2var_ps(lo2, ev, hi2);
+        __m512 t0 = _mm512_permutex2var_ps(v3[0], ev, v3[1]);
+        __m512 t1 = _mm512_permutex2var_ps(v3[0], od, v3[1]);
+        /* column 2l + 2: lanes 0..14 from (v0, v1), lane 15 is v2's first */
+        __m512 t2 = _mm512_permutex2var_ps(v3[0], ev2, v3[1]);
+        t2 = _mm512_mask_permutexvar_ps(t2, (__mmask16)0x8000, _mm512_setzero_si512(), v3[2]);
         __m512i base = _mm512_add_epi32(_mm512_set1_epi32((int)(h * W)), col);
         __m512 taps[3] = {t0, t1, t2};
         for (int j = 0; j < 3; j++) {
