@@ -224,8 +224,8 @@ describe("bad images and image arguments", function()
   it("save: unknown format, missing folder, 2 channels, no images for a grid", function()
     fails("image.save: cannot tell the format of '$D/x.xyz' (use .png, .jpg or opts.format)", ac.image.save,
       path("x.xyz"), ac.zeros(1, 4, 4))
-    fails("image.save: $D/no/x.png: cannot write image (folder missing or not writable?)", ac.image.save,
-      path("no/x.png"), ac.zeros(1, 4, 4))
+    local msg = err_of(ac.image.save, path("no/x.png"), ac.zeros(1, 4, 4))
+    assert.truthy(msg:find("^image%.save: %$D/no/x%.png: cannot write image %(.+%)$"), msg)
     fails("image.save: $D/x.png: cannot save an image with 2 channels (1, 3 or 4)", ac.image.save, path("x.png"),
       ac.zeros(2, 4, 4))
     fails("image.grid: no images", ac.image.grid, {})
