@@ -4,6 +4,7 @@
 #include "fileio.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,42 +59,71 @@ int ac_read_file(const char *path, unsigned char **buf, size_t *len) {
   return 0;
 }
 
+/* Ends f (closes and removes what is open) keeping err and in_place. */
+static void atomic_end(ac_atomic_file *f) {
+  int err = f->err, in_place = f->in_place;
+  if (f->fp) fclose((FILE *)f->fp);
+  if (f->tmp_path) unlink(f->tmp_path);
+  free(f->final_path);
+  free(f->tmp_path);
+  memset(f, 0, sizeof *f);
+  f->err = err;
+  f->in_place = in_place;
+}
+
+static int atomic_open_fail(ac_atomic_file *f, int e, const char *path) {
+  f->err = e;
+  atomic_end(f);
+  if (e == EISDIR) return ac_fail("cannot write %s: it is a directory", path);
+  return ac_fail("cannot write %s: %s", path, strerror(e));
+}
+
+/* Creates a new temp file beside path (never an existing one). */
+static int open_temp(ac_atomic_file *f, size_t n, const struct stat *old) {
+  static unsigned counter = 0;
+  for (int tries = 0; tries < 100; tries++) {
+    unsigned id = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
+    snprintf(f->tmp_path, n + 48, "%s.tmp.%ld.%u", f->final_path, (long)getpid(), id);
+    int fd = open(f->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0 && errno == EEXIST) continue;
+    if (fd >= 0 && old) (void)fchmod(fd, old->st_mode & 07777); /* not fatal: keep the default mode */
+    return fd;
+  }
+  errno = EEXIST;
+  return -1;
+}
+
 int ac_atomic_open(ac_atomic_file *f, const char *path) {
   memset(f, 0, sizeof *f);
   size_t n = strlen(path);
   struct stat st;
-  if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-    /* a device or pipe (e.g. /dev/stdout, /dev/full): write in place, never rename over it */
-    if (S_ISDIR(st.st_mode)) return ac_fail("cannot write %s: it is a directory", path);
-    f->final_path = malloc(n + 1);
-    if (!f->final_path) return ac_fail("out of memory");
-    memcpy(f->final_path, path, n + 1);
-    FILE *fp = fopen(path, "wb");
-    if (!fp) {
-      int e = errno;
-      free(f->final_path);
-      f->final_path = NULL;
-      return ac_fail("cannot write %s: %s", path, strerror(e));
-    }
-    f->fp = fp;
-    return 0;
-  }
+  int exists = stat(path, &st) == 0;
+  if (exists && S_ISDIR(st.st_mode)) return atomic_open_fail(f, EISDIR, path);
+  f->in_place = exists && !S_ISREG(st.st_mode);
   f->final_path = malloc(n + 1);
-  f->tmp_path = malloc(n + 32);
-  if (!f->final_path || !f->tmp_path) {
-    free(f->final_path);
-    free(f->tmp_path);
-    return ac_fail("out of memory");
-  }
+  if (!f->final_path) return atomic_open_fail(f, ENOMEM, path);
   memcpy(f->final_path, path, n + 1);
-  snprintf(f->tmp_path, n + 32, "%s.tmp.%ld", path, (long)getpid());
-  FILE *fp = fopen(f->tmp_path, "wb");
+  int fd;
+  if (f->in_place) {
+    /* a device or pipe (e.g. /dev/stdout, /dev/full): write in place, never rename over it */
+    fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+  } else {
+    f->tmp_path = malloc(n + 48);
+    if (!f->tmp_path) return atomic_open_fail(f, ENOMEM, path);
+    fd = open_temp(f, n, exists ? &st : NULL);
+    if (fd < 0) {
+      int e = errno;
+      free(f->tmp_path); /* nothing to remove */
+      f->tmp_path = NULL;
+      return atomic_open_fail(f, e, path);
+    }
+  }
+  if (fd < 0) return atomic_open_fail(f, errno, path);
+  FILE *fp = fdopen(fd, "wb");
   if (!fp) {
     int e = errno;
-    free(f->final_path);
-    free(f->tmp_path);
-    memset(f, 0, sizeof *f);
-    return ac_fail("cannot write %s: %s", path, strerror(e));
+    close(fd);
+    return atomic_open_fail(f, e, path);
   }
   f->fp = fp;
   return 0;
@@ -102,18 +132,31 @@ int ac_atomic_open(ac_atomic_file *f, const char *path) {
 int ac_atomic_write(ac_atomic_file *f, const void *data, size_t len) {
   if (f->failed) return -1;
   if (len && fwrite(data, 1, len, (FILE *)f->fp) != len) {
-    f->failed = errno ? errno : EIO;
+    f->failed = f->err = errno ? errno : EIO;
     return ac_fail("cannot write %s: %s", f->final_path, strerror(f->failed));
   }
   return 0;
 }
 
-void ac_atomic_abort(ac_atomic_file *f) {
-  if (f->fp) fclose((FILE *)f->fp);
-  if (f->tmp_path) unlink(f->tmp_path);
-  free(f->final_path);
-  free(f->tmp_path);
-  memset(f, 0, sizeof *f);
+void ac_atomic_abort(ac_atomic_file *f) { atomic_end(f); }
+
+/* Makes a rename into the folder of path durable (best effort). */
+static void fsync_folder(const char *path) {
+  char *dir = strdup(path);
+  if (!dir) return;
+  char *slash = strrchr(dir, '/');
+  const char *d = ".";
+  if (slash == dir) d = "/";
+  else if (slash) {
+    *slash = '\0';
+    d = dir;
+  }
+  int dfd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    (void)fsync(dfd);
+    close(dfd);
+  }
+  free(dir);
 }
 
 int ac_atomic_commit(ac_atomic_file *f) {
@@ -128,12 +171,14 @@ int ac_atomic_commit(ac_atomic_file *f) {
   if (e) {
     char msg[600];
     snprintf(msg, sizeof msg, "cannot write %s: %s", f->final_path, strerror(e));
-    ac_atomic_abort(f);
+    f->err = e;
+    atomic_end(f);
     return ac_fail("%s", msg);
   }
-  free(f->final_path);
+  if (f->tmp_path) fsync_folder(f->final_path);
   free(f->tmp_path);
-  memset(f, 0, sizeof *f);
+  f->tmp_path = NULL; /* renamed: nothing to remove */
+  atomic_end(f);
   return 0;
 }
 

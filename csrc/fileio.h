@@ -1,6 +1,6 @@
 /*
  * fileio.h - whole-file reads with size checks, and crash-safe writes: data
- * goes to "<path>.tmp.<pid>", is flushed and fsync'ed, then renamed over
+ * goes to a new "<path>.tmp.<pid>.<n>", is flushed and fsync'ed, then renamed over
  * path, so an interrupted or failed write never leaves a broken file and the
  * previous file survives any failure.
  */
@@ -13,16 +13,26 @@ int ac_read_file(const char *path, unsigned char **buf, size_t *len);
 /* Writes len bytes atomically (temp + fsync + rename). */
 int ac_write_file_atomic(const char *path, const void *data, size_t len);
 
-/* Streaming form for large files: open a temp, write pieces, then commit or abort. */
+/* Streaming form for large files: open a temp, write pieces, then commit or abort.
+ * The temp is "<path>.tmp.<pid>.<n>", created exclusively (never another
+ * writer's), with the mode of the file it replaces (else 0666 less the umask).
+ * Devices, FIFOs and other non-regular files (/dev/stdout, /dev/full) are
+ * written in place, never renamed over. Every function reports failure with
+ * ac_fail("cannot write <path>: <reason>"); `err` (the errno) and `in_place`
+ * stay readable after a failed open, write, commit or abort so that a caller
+ * can word its own message. */
 typedef struct ac_atomic_file {
   void *fp;
   char *final_path;
-  char *tmp_path;
-  int failed;
+  char *tmp_path; /* NULL when writing in place */
+  int failed;     /* errno of the first failed write (0: none) */
+  int err;        /* errno of the failure, kept after abort/commit */
+  int in_place;   /* the target is not a regular file: written in place */
 } ac_atomic_file;
 int ac_atomic_open(ac_atomic_file *f, const char *path);
 int ac_atomic_write(ac_atomic_file *f, const void *data, size_t len);
-int ac_atomic_commit(ac_atomic_file *f); /* fsync + rename; on failure removes the temp */
+/* flush + fsync + rename + fsync of the folder; on failure removes the temp */
+int ac_atomic_commit(ac_atomic_file *f);
 void ac_atomic_abort(ac_atomic_file *f);
 
 #endif

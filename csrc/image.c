@@ -9,11 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <stb_image.h>
 #include <stb_image_write.h>
 
+#include "fileio.h"
 #include "image.h"
 #include "tensor.h"
 
@@ -214,6 +214,12 @@ int ac_image_normalize(float *img, int64_t n, int c, int64_t hw, const float *me
 /* encode                                                                   */
 /* ======================================================================== */
 
+/* stb_image_write callback: appends to the atomic file (errors are kept in it) */
+static void write_to_file(void *ctx, void *data, int size) {
+  ac_atomic_file *af = ctx;
+  if (size > 0) (void)ac_atomic_write(af, data, (size_t)size);
+}
+
 int ac_image_save(const char *path, const char *format, const float *img, int c, int h, int w, int quality) {
   int png = strcmp(format, "png") == 0;
   int jpg = strcmp(format, "jpg") == 0 || strcmp(format, "jpeg") == 0;
@@ -230,26 +236,16 @@ int ac_image_save(const char *path, const char *format, const float *img, int c,
       v = v != v ? 0.0f : v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
       px[i * c + k] = (uint8_t)(v * 255.0f + 0.5f);
     }
-  static int counter = 0;
-  int id = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
-  size_t plen = strlen(path);
-  char *tmp = malloc(plen + 48);
-  if (!tmp) { free(px); return ac_fail("%s: out of memory", path); }
-  snprintf(tmp, plen + 48, "%s.tmp%ld.%d", path, (long)getpid(), id);
-  int ok = png ? stbi_write_png(tmp, w, h, c, px, w * c) : stbi_write_jpg(tmp, w, h, c, px, quality);
+  ac_atomic_file af;
+  if (ac_atomic_open(&af, path)) {
+    free(px);
+    return ac_fail("%s: cannot write image (%s)", path, strerror(af.err));
+  }
+  int ok = png ? stbi_write_png_to_func(write_to_file, &af, w, h, c, px, w * c)
+               : stbi_write_jpg_to_func(write_to_file, &af, w, h, c, px, quality);
   free(px);
-  if (!ok) {
-    unlink(tmp);
-    free(tmp);
-    return ac_fail("%s: cannot write image (folder missing or not writable?)", path);
-  }
-  if (rename(tmp, path) != 0) {
-    int e = errno;
-    unlink(tmp);
-    free(tmp);
-    return ac_fail("%s: cannot rename the temporary file into place (%s)", path, strerror(e));
-  }
-  free(tmp);
+  if (!ok && !af.failed) af.failed = ENOMEM; /* stb's own allocation failed */
+  if (ac_atomic_commit(&af)) return ac_fail("%s: cannot write image (%s)", path, strerror(af.err));
   return 0;
 }
 

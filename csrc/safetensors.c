@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "fileio.h"
 #include "safetensors.h"
 
 /* ======================================================================
@@ -707,18 +708,6 @@ static void sb_json_string(sbuf *s, const char *p) {
   sb_put(s, "\"", 1);
 }
 
-static int write_all(int fd, const void *buf, size_t n) {
-  const char *b = buf;
-  while (n > 0) {
-    size_t chunk = n > ((size_t)1 << 30) ? ((size_t)1 << 30) : n;
-    ssize_t w = write(fd, b, chunk);
-    if (w < 0) { if (errno == EINTR) continue; return -1; }
-    if (w == 0) { errno = EIO; return -1; }
-    b += w; n -= (size_t)w;
-  }
-  return 0;
-}
-
 static const char *st_name_of(ac_dtype d) {
   return d == AC_F32 ? "F32" : d == AC_I64 ? "I64" : d == AC_U8 ? "U8" : NULL;
 }
@@ -777,64 +766,28 @@ int ac_st_write(const char *path, int n, const char *const *names,
   if (h.oom) { free(h.b); return ac_fail("%s: out of memory building the header", path); }
   if (h.n > AC_ST_MAX_HEADER) { free(h.b); return ac_fail("%s: header of %zu bytes is too large", path, h.n); }
 
-  /* ---- target: in place for devices / FIFOs, else temp + rename ---- */
-  struct stat st;
-  int exists = stat(path, &st) == 0;
-  int in_place = exists && !S_ISREG(st.st_mode);
-  if (exists && S_ISDIR(st.st_mode)) { free(h.b); return ac_fail("%s: is a directory", path); }
-  size_t plen = strlen(path);
-  char *tmp = malloc(plen + 16);
-  if (!tmp) { free(h.b); return ac_fail("%s: out of memory", path); }
-  int fd;
-  if (in_place) {
-    fd = open(path, O_WRONLY | O_CLOEXEC | O_TRUNC);
-    if (fd < 0) { int e = errno; free(h.b); free(tmp); return ac_fail("%s: cannot open for writing: %s", path, strerror(e)); }
-  } else {
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp-XXXXXX", 12);
-    fd = mkstemp(tmp);
-    if (fd < 0) {
-      int e = errno; free(h.b); free(tmp);
-      return ac_fail("%s: cannot create a temporary file beside it: %s", path, strerror(e));
-    }
-    mode_t mode = exists ? (st.st_mode & 07777) : 0644;
-    if (fchmod(fd, mode) != 0) { /* not fatal: keep mkstemp's 0600 */ }
+  /* ---- target: in place for devices / FIFOs, else temp + fsync + rename ---- */
+  ac_atomic_file af;
+  if (ac_atomic_open(&af, path)) {
+    free(h.b);
+    if (af.err == EISDIR) return ac_fail("%s: is a directory", path);
+    if (af.in_place) return ac_fail("%s: cannot open for writing: %s", path, strerror(af.err));
+    return ac_fail("%s: cannot create a temporary file beside it: %s", path, strerror(af.err));
   }
   unsigned char lenb[8];
   uint64_t N = h.n;
   for (int k = 0; k < 8; k++) lenb[k] = (unsigned char)(N >> (8 * k));
-  int rc = write_all(fd, lenb, 8);
-  if (!rc) rc = write_all(fd, h.b, h.n);
+  int rc = ac_atomic_write(&af, lenb, 8);
+  if (!rc) rc = ac_atomic_write(&af, h.b, h.n);
   for (int i = 0; i < n && !rc; i++) {
     const ac_tensor *t = tensors[i];
     size_t bytes = (size_t)ac_numel(t) * ac_dtype_size(t->dtype);
-    if (bytes) rc = write_all(fd, ac_data(t), bytes);
+    if (bytes) rc = ac_atomic_write(&af, ac_data(t), bytes);
   }
-  int err = errno;
   free(h.b);
-  if (!rc && !in_place && fsync(fd) != 0) { rc = -1; err = errno; }
-  if (close(fd) != 0 && !rc) { rc = -1; err = errno; }
-  if (in_place) {
-    free(tmp);
-    return rc ? ac_fail("%s: write failed: %s", path, strerror(err)) : 0;
-  }
-  if (!rc && rename(tmp, path) != 0) { rc = -1; err = errno; }
-  if (rc) {
-    unlink(tmp);
-    free(tmp);
-    return ac_fail("%s: write failed (%s); any existing file is unchanged", path, strerror(err));
-  }
-  free(tmp);
-  /* Make the rename durable: fsync the directory (best effort). */
-  char *dir = strdup(path);
-  if (dir) {
-    char *slash = strrchr(dir, '/');
-    const char *d = ".";
-    if (slash == dir) d = "/";
-    else if (slash) { *slash = '\0'; d = dir; }
-    int dfd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) { (void)fsync(dfd); close(dfd); }
-    free(dir);
+  if (ac_atomic_commit(&af)) { /* also after a failed write: reports it and removes the temp */
+    if (af.in_place) return ac_fail("%s: write failed: %s", path, strerror(af.err));
+    return ac_fail("%s: write failed (%s); any existing file is unchanged", path, strerror(af.err));
   }
   return 0;
 }
