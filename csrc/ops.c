@@ -328,22 +328,28 @@ static int reduce_check(ac_tensor *out, const ac_tensor *a, int dim, const char 
   return 0;
 }
 
-int ac_reduce_dim(ac_tensor *out, ac_tensor *idx, const ac_tensor *a, int dim, ac_redop op) {
-  if (reduce_check(out, a, dim, "reduce")) return -1;
-  if (a->shape[dim] == 0 && (op == AC_RMAX || op == AC_RMIN))
-    return ac_fail("max/min over an empty dimension");
-  /* the input viewed with dim moved last */
-  ac_tensor v = *a;
+/* An iterator over the lines of a along dim: it->off[0] is the offset of
+ * each line's first element (consecutive elements a->stride[dim] apart),
+ * visited in the flat order of the reduced output. */
+static void iter_lines(ac_iter *it, const ac_tensor *a, int dim) {
+  ac_tensor v = *a; /* a viewed with dim moved last */
   int perm[AC_MAXDIM], j = 0;
   for (int i = 0; i < a->ndim; i++) if (i != dim) perm[j++] = i;
   perm[j] = dim;
   ac_view_permute(&v, perm);
-  int64_t len = a->shape[dim], nout = ac_numel(out), sd = a->stride[dim];
+  ac_iter_init(it, a->ndim - 1, v.shape);
+  ac_iter_add_strides(it, 0, v.stride);
+}
+
+int ac_reduce_dim(ac_tensor *out, ac_tensor *idx, const ac_tensor *a, int dim, ac_redop op) {
+  if (reduce_check(out, a, dim, "reduce")) return -1;
+  if (a->shape[dim] == 0 && (op == AC_RMAX || op == AC_RMIN))
+    return ac_fail("max/min over an empty dimension");
+  int64_t len = a->shape[dim], sd = a->stride[dim];
   const void *p = ac_data(a);
+  if (ac_numel(out) == 0) return 0;
   ac_iter it;
-  ac_iter_init(&it, a->ndim - 1, v.shape);
-  ac_iter_add_strides(&it, 0, v.stride);
-  if (nout == 0) return 0;
+  iter_lines(&it, a, dim);
   int64_t o = 0;
   do {
     double acc = 0;
@@ -378,17 +384,11 @@ double ac_var_all(const ac_tensor *a, int correction) {
 
 int ac_var_dim(ac_tensor *out, const ac_tensor *a, int dim, int correction) {
   if (reduce_check(out, a, dim, "var")) return -1;
-  ac_tensor v = *a;
-  int perm[AC_MAXDIM], j = 0;
-  for (int i = 0; i < a->ndim; i++) if (i != dim) perm[j++] = i;
-  perm[j] = dim;
-  ac_view_permute(&v, perm);
   int64_t len = a->shape[dim], sd = a->stride[dim], o = 0;
   const void *p = ac_data(a);
   if (ac_numel(out) == 0) return 0;
   ac_iter it;
-  ac_iter_init(&it, a->ndim - 1, v.shape);
-  ac_iter_add_strides(&it, 0, v.stride);
+  iter_lines(&it, a, dim);
   do {
     double m = 0, s = 0;
     for (int64_t i = 0; i < len; i++) m += load_d(p, a->dtype, it.off[0] + i * sd);
@@ -431,17 +431,11 @@ double ac_norm_all(const ac_tensor *a, double p) {
 
 int ac_norm_dim(ac_tensor *out, const ac_tensor *a, int dim, double p) {
   if (reduce_check(out, a, dim, "norm")) return -1;
-  ac_tensor v = *a;
-  int perm[AC_MAXDIM], j = 0;
-  for (int i = 0; i < a->ndim; i++) if (i != dim) perm[j++] = i;
-  perm[j] = dim;
-  ac_view_permute(&v, perm);
   int64_t len = a->shape[dim], sd = a->stride[dim], o = 0;
   const void *pp = ac_data(a);
   if (ac_numel(out) == 0) return 0;
   ac_iter it;
-  ac_iter_init(&it, a->ndim - 1, v.shape);
-  ac_iter_add_strides(&it, 0, v.stride);
+  iter_lines(&it, a, dim);
   do {
     double acc = 0;
     for (int64_t i = 0; i < len; i++) acc = norm_acc(acc, load_d(pp, a->dtype, it.off[0] + i * sd), p);
