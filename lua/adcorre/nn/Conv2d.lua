@@ -18,21 +18,12 @@ local Module = require("adcorre.nn.Module")
 local ac = require("adcorre")
 local core = require("adcorre.core")
 local initializers = require("adcorre.nn.initializers")
+local window = require("adcorre.nn.window")
 
 local Conv2d = Module.class("nn.Conv2d", Module)
 
 -- One scratch buffer for every convolution.
 local shared = {}
-
-local function pair(v, what, allow_zero)
-  local a, b
-  if type(v) == "table" then a, b = v[1], v[2] else a, b = v, v end
-  local lo = allow_zero and 0 or 1
-  if math.type(a) ~= "integer" or math.type(b) ~= "integer" or a < lo or b < lo then
-    error(("Conv2d: %s must be an integer >= %d or a pair {h, w}, got %s"):format(what, lo, tostring(v)), 4)
-  end
-  return a, b
-end
 
 function Conv2d:__init(nin, nout, k, stride, pad, groups, opts)
   Module.__init(self)
@@ -45,16 +36,9 @@ function Conv2d:__init(nin, nout, k, stride, pad, groups, opts)
     error(("Conv2d: groups=%s must divide nin=%d and nout=%d"):format(tostring(groups), nin, nout), 2)
   end
   self.nin, self.nout, self.groups = nin, nout, groups
-  self.kh, self.kw = pair(k, "kernel size")
-  self.sh, self.sw = pair(stride or 1, "stride")
-  pad = pad or 0
-  if pad == "valid" then pad = 0 end
-  if pad == "same" then
-    self.padding = "same"
-  else
-    self.ph, self.pw = pair(pad, "padding", true)
-    self.padding = { self.ph, self.pw }
-  end
+  self.kh, self.kw = window.pair(k, "kernel size", false, "Conv2d")
+  self.sh, self.sw = window.pair(stride or 1, "stride", false, "Conv2d")
+  window.set_padding(self, pad, "Conv2d")
   self.weight = ac.zeros(nout, nin // groups, self.kh, self.kw)
   self.gradWeight = ac.zeros(nout, nin // groups, self.kh, self.kw)
   if opts.bias ~= false then
@@ -97,13 +81,7 @@ function Conv2d:_geometry(s)
   local g = self._geo
   local key = s[3] * 65536 + s[4]
   if g and g.key == key then return g end
-  local pt, pb, pl, pr
-  if self.padding == "same" then
-    pt, pb = core.nn_same_padding(s[3], self.kh, self.sh)
-    pl, pr = core.nn_same_padding(s[4], self.kw, self.sw)
-  else
-    pt, pb, pl, pr = self.ph, self.ph, self.pw, self.pw
-  end
+  local pt, pb, pl, pr = window.padding(self, s)
   g = { self.sh, self.sw, pt, pl, pb, pr, self.groups, key = key }
   self._geo = g
   return g

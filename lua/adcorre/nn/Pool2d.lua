@@ -9,18 +9,10 @@
 -- numeric padding, as PyTorch), and excluded with "same" (as Keras).
 local Module = require("adcorre.nn.Module")
 local core = require("adcorre.core")
+local window = require("adcorre.nn.window")
+local pair = window.pair
 
 local Pool2d = Module.class("nn.Pool2d", Module)
-
-local function pair(v, what, allow_zero, name)
-  local a, b
-  if type(v) == "table" then a, b = v[1], v[2] else a, b = v, v end
-  local lo = allow_zero and 0 or 1
-  if math.type(a) ~= "integer" or math.type(b) ~= "integer" or a < lo or b < lo then
-    error(("%s: %s must be an integer >= %d or a pair {h, w}, got %s"):format(name, what, lo, tostring(v)), 4)
-  end
-  return a, b
-end
 
 function Pool2d:__init(k, stride, pad, opts)
   Module.__init(self)
@@ -28,16 +20,9 @@ function Pool2d:__init(k, stride, pad, opts)
   opts = opts or {}
   self.kh, self.kw = pair(k, "kernel size", false, name)
   self.sh, self.sw = pair(stride or { self.kh, self.kw }, "stride", false, name)
-  pad = pad or 0
-  if pad == "valid" then pad = 0 end
-  if pad == "same" then
-    self.padding = "same"
-  else
-    self.ph, self.pw = pair(pad, "padding", true, name)
-    if self.ph >= self.kh or self.pw >= self.kw then
-      error(("%s: padding %d,%d must be smaller than the kernel %dx%d"):format(name, self.ph, self.pw, self.kh, self.kw), 3)
-    end
-    self.padding = { self.ph, self.pw }
+  window.set_padding(self, pad, name)
+  if self.padding ~= "same" and (self.ph >= self.kh or self.pw >= self.kw) then
+    error(("%s: padding %d,%d must be smaller than the kernel %dx%d"):format(name, self.ph, self.pw, self.kh, self.kw), 3)
   end
   if opts.count_include_pad == nil then
     self.count_include_pad = self.padding ~= "same"
@@ -54,13 +39,7 @@ function Pool2d:_geometry(s)
   local g = self._geo
   local key = s[3] * 65536 + s[4]
   if g and g.key == key then return g end
-  local pt, pb, pl, pr
-  if self.padding == "same" then
-    pt, pb = core.nn_same_padding(s[3], self.kh, self.sh)
-    pl, pr = core.nn_same_padding(s[4], self.kw, self.sw)
-  else
-    pt, pb, pl, pr = self.ph, self.ph, self.pw, self.pw
-  end
+  local pt, pb, pl, pr = window.padding(self, s)
   g = { self.kh, self.kw, self.sh, self.sw, pt, pl, pb, pr, self.count_include_pad, key = key }
   self._geo = g
   return g
