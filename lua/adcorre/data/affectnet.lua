@@ -73,12 +73,7 @@ function M.open(opts)
         boxes[b + 1], boxes[b + 2], boxes[b + 3], boxes[b + 4] = cols[2][i], cols[3][i], w, h
       end
     end
-    if why then
-      local msg = ("%s:%d: %s"):format(csv, lines[i], why)
-      if not opts.skip_bad then error("affectnet: " .. msg, 2) end
-      skipped = skipped + 1
-      first = first or msg
-    end
+    if why then skipped, first = util.bad_row("affectnet", csv, lines[i], why, opts.skip_bad, skipped, first, 2) end
   end
   util.warn_skipped(csv, skipped, first)
   if #paths == 0 then error(("affectnet: no usable rows in %s"):format(csv), 2) end

@@ -75,8 +75,7 @@ local function read(opts)
     local name = v[2][i]
     local u = usage_code[v[1][i]]
     if u == nil then
-      local msg = ("%s:%d: unknown Usage '%s'"):format(ppath, lines[i], v[1][i])
-      if not opts.skip_bad then error("ferplus: " .. msg, 4) end
+      util.bad_row("ferplus", ppath, lines[i], ("unknown Usage '%s'"):format(v[1][i]), opts.skip_bad, 0, nil, 4)
     else
       usage_of[row] = u
       if name ~= nil and name:match("%S") then -- rows without an image name are left out

@@ -70,6 +70,15 @@ function util.warn_skipped(what, n, first)
   end
 end
 
+--- A bad row of a list file: raises "<fname>: <file>:<line>: <why>" (error
+--- level `level` as seen from the caller) unless skip_bad; else returns the
+--- skip count plus one and the first message so far.
+function util.bad_row(fname, file, line, why, skip_bad, skipped, first, level)
+  local msg = ("%s:%d: %s"):format(file, line, why)
+  if not skip_bad then error(fname .. ": " .. msg, level + 1) end
+  return skipped + 1, first or msg
+end
+
 function util.need(opts, key, fname)
   local v = opts[key]
   if v == nil then error(("%s: option '%s' is required"):format(fname, key), 3) end

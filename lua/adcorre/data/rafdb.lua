@@ -43,10 +43,7 @@ local function read_list(root, opts)
       if util.kind(file) ~= "file" then why = "image not found: " .. file end
     end
     if why then
-      local msg = ("%s:%d: %s"):format(list, lines[i], why)
-      if not opts.skip_bad then error("rafdb: " .. msg, 4) end
-      skipped = skipped + 1
-      first = first or msg
+      skipped, first = util.bad_row("rafdb", list, lines[i], why, opts.skip_bad, skipped, first, 4)
     else
       local r = rows[split]
       r.paths[#r.paths + 1] = file
