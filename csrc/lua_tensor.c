@@ -315,14 +315,16 @@ static int64_t flat_offset(const ac_tensor *t, int64_t i) {
   return off;
 }
 
-static void push_element(lua_State *L, const ac_tensor *t, int64_t i) {
-  int64_t o = flat_offset(t, i);
+/* pushes the element at element offset o from the view's first element */
+static void push_at(lua_State *L, const ac_tensor *t, int64_t o) {
   switch (t->dtype) {
   case AC_F32: lua_pushnumber(L, ((const float *)ac_data(t))[o]); break;
   case AC_I64: lua_pushinteger(L, ((const int64_t *)ac_data(t))[o]); break;
   case AC_U8: lua_pushinteger(L, ((const uint8_t *)ac_data(t))[o]); break;
   }
 }
+
+static void push_element(lua_State *L, const ac_tensor *t, int64_t i) { push_at(L, t, flat_offset(t, i)); }
 
 static int m_item(lua_State *L) {
   ac_tensor *t = luaT_check(L, 1);
@@ -335,18 +337,10 @@ static int m_item(lua_State *L) {
 static void totable_rec(lua_State *L, const ac_tensor *t, int dim, int64_t off) {
   int64_t n = t->shape[dim];
   lua_createtable(L, (int)n, 0);
-  const void *p = ac_data(t);
   for (int64_t i = 0; i < n; i++) {
     int64_t o = off + i * t->stride[dim];
-    if (dim == t->ndim - 1) {
-      switch (t->dtype) {
-      case AC_F32: lua_pushnumber(L, ((const float *)p)[o]); break;
-      case AC_I64: lua_pushinteger(L, ((const int64_t *)p)[o]); break;
-      case AC_U8: lua_pushinteger(L, ((const uint8_t *)p)[o]); break;
-      }
-    } else {
-      totable_rec(L, t, dim + 1, o);
-    }
+    if (dim == t->ndim - 1) push_at(L, t, o);
+    else totable_rec(L, t, dim + 1, o);
     lua_rawseti(L, -2, i + 1);
   }
 }
@@ -366,17 +360,24 @@ static int m_totable(lua_State *L) {
 /* views                                                                   */
 /* ===================================================================== */
 
-static int m_view(lua_State *L) {
-  ac_tensor *t = luaT_check(L, 1);
-  int64_t shape[AC_MAXDIM];
-  int n = luaT_checkshape(L, 2, shape);
+/* Pushes t viewed with a new shape; 0 (nothing pushed, reason in ac_error())
+ * when the sizes or the layout do not allow a view. */
+static int push_reshaped_view(lua_State *L, ac_tensor *t, int n, const int64_t *shape) {
   ac_tensor v;
   ac_tensor_view_of(&v, t);
   if (ac_view_reshape(&v, n, shape)) {
     ac_tensor_release(&v);
-    return luaT_kernel_error(L, "view");
+    return 0;
   }
   luaT_push_move(L, &v);
+  return 1;
+}
+
+static int m_view(lua_State *L) {
+  ac_tensor *t = luaT_check(L, 1);
+  int64_t shape[AC_MAXDIM];
+  int n = luaT_checkshape(L, 2, shape);
+  if (!push_reshaped_view(L, t, n, shape)) return luaT_kernel_error(L, "view");
   return 1;
 }
 
@@ -385,13 +386,7 @@ static int m_reshape(lua_State *L) {
   ac_tensor *t = luaT_check(L, 1);
   int64_t shape[AC_MAXDIM];
   int n = luaT_checkshape(L, 2, shape);
-  ac_tensor v;
-  ac_tensor_view_of(&v, t);
-  if (ac_view_reshape(&v, n, shape) == 0) {
-    luaT_push_move(L, &v);
-    return 1;
-  }
-  ac_tensor_release(&v);
+  if (push_reshaped_view(L, t, n, shape)) return 1;
   ac_tensor *c = luaT_new(L, t->dtype, t->ndim, t->shape);
   check_kernel(L, "reshape", ac_copy(c, t));
   check_kernel(L, "reshape", ac_view_reshape(c, n, shape));
