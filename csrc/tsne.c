@@ -129,6 +129,23 @@ typedef struct grad_ctx {
   double *rowkl;       /* [n] for the final KL */
 } grad_ctx;
 
+/* g over n points: positions ys, gradient halves gA/gB in the first
+ * 3 * MAXD columns of work (n floats each); the caller sets rowz. */
+static void grad_ctx_init(grad_ctx *g, const float *P, int n, int dims, float *work, float *scratch,
+                          double *rowkl) {
+  memset(g, 0, sizeof *g);
+  g->P = P;
+  g->n = n;
+  g->dims = dims;
+  g->scratch = scratch;
+  g->rowkl = rowkl;
+  for (int k = 0; k < MAXD; k++) {
+    g->ys[k] = work + (size_t)n * k;
+    g->gA[k] = work + (size_t)n * (MAXD + k);
+    g->gB[k] = work + (size_t)n * (2 * MAXD + k);
+  }
+}
+
 /* w_ij for j in [0, n) into w (w_ii included, = 1). */
 static void kernel_row(const grad_ctx *c, int64_t i, float *w) {
   int n = c->n;
@@ -292,17 +309,7 @@ int ac_tsne_gradient(const float *P, const float *Y, int n, int dims, double exa
     return ac_fail("t-SNE gradient: out of memory for %d points", n);
   }
   grad_ctx g;
-  memset(&g, 0, sizeof g);
-  g.P = P;
-  g.n = n;
-  g.dims = dims;
-  g.scratch = scratch;
-  g.rowkl = rowkl;
-  for (int k = 0; k < MAXD; k++) {
-    g.ys[k] = work + (size_t)n * k;
-    g.gA[k] = work + (size_t)n * (MAXD + k);
-    g.gB[k] = work + (size_t)n * (2 * MAXD + k);
-  }
+  grad_ctx_init(&g, P, n, dims, work, scratch, rowkl);
   g.rowz = work + (size_t)n * 3 * MAXD;
   for (int i = 0; i < n; i++)
     for (int k = 0; k < dims; k++) g.ys[k][i] = Y[(size_t)i * dims + k];
@@ -350,19 +357,9 @@ int ac_tsne(const float *X, int n, int d, float *Y, int has_init, const ac_tsne_
   }
 
   grad_ctx g;
-  memset(&g, 0, sizeof g);
-  g.P = P;
-  g.n = n;
-  g.dims = dims;
-  g.scratch = scratch;
-  g.rowkl = rowkl;
+  grad_ctx_init(&g, P, n, dims, work, scratch, rowkl);
   float *upd[MAXD], *gain[MAXD];
-  for (int k = 0; k < MAXD; k++) {
-    g.ys[k] = work + (size_t)n * k;
-    g.gA[k] = work + (size_t)n * (MAXD + k);
-    g.gB[k] = work + (size_t)n * (2 * MAXD + k);
-    upd[k] = work + (size_t)n * (3 * MAXD + k);
-  }
+  for (int k = 0; k < MAXD; k++) upd[k] = work + (size_t)n * (3 * MAXD + k);
   float *gains = work + (size_t)n * 4 * MAXD;
   g.rowz = work + (size_t)n * 5 * MAXD;
   for (int k = 0; k < MAXD; k++) gain[k] = gains + (size_t)n * k;
