@@ -177,25 +177,21 @@ function Confusion:per_class()
   return { precision = P, recall = R, f1 = F, support = S }
 end
 
---- Mean of per-class recall over the classes that occur as targets.
-function Confusion:mean_class_accuracy()
+-- Unweighted mean of a per_class() field over the classes that occur as targets.
+local function mean_over_present(self, field)
   local pc = self:per_class()
   local s, n = 0, 0
   for c = 1, self.C do
-    if pc.support[c] > 0 then s = s + pc.recall[c]; n = n + 1 end
+    if pc.support[c] > 0 then s = s + pc[field][c]; n = n + 1 end
   end
   return n > 0 and s / n or 0
 end
 
+--- Mean of per-class recall over the classes that occur as targets.
+function Confusion:mean_class_accuracy() return mean_over_present(self, "recall") end
+
 --- Unweighted mean of F1 over the classes that occur as targets.
-function Confusion:macro_f1()
-  local pc = self:per_class()
-  local s, n = 0, 0
-  for c = 1, self.C do
-    if pc.support[c] > 0 then s = s + pc.f1[c]; n = n + 1 end
-  end
-  return n > 0 and s / n or 0
-end
+function Confusion:macro_f1() return mean_over_present(self, "f1") end
 
 --- Everything at once as plain Lua values (ready for JSON).
 function Confusion:summary(class_names)
