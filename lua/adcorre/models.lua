@@ -88,6 +88,14 @@ local function relu(name) return named(nn.ReLU(), name) end
 local function relu_after_bn(name) return named(nn.ReLU(true), name) end
 local function sep(nin, nout, name) return named(nn.SeparableConv2d(nin, nout, 3, 1, "same"), name) end
 local function pool(name) return named(nn.MaxPool2d(3, 2, "same"), name) end
+-- 3x3 valid convolution without bias (batch norm follows).
+local function conv3(nin, nout, stride, name)
+  return named(nn.Conv2d(nin, nout, 3, stride, 0, 1, {bias = false}), name)
+end
+-- Adds layer, then its batch norm "<name>_bn" and ReLU "<name>_act"; returns seq.
+local function add_bn_relu(seq, layer, nout)
+  return seq:add(layer):add(bn(nout, layer.name .. "_bn")):add(relu_after_bn(layer.name .. "_act"))
+end
 
 -- main(x) + shortcut(x); shortcut nil = identity.
 local function residual(name, main, shortcut)
@@ -113,10 +121,8 @@ end
 function M.xception_trunk(in_channels)
   local t = named(nn.Sequential(), "xception")
   -- entry flow
-  t:add(named(nn.Conv2d(in_channels, 32, 3, 2, 0, 1, {bias = false}), "block1_conv1"))
-  t:add(bn(32, "block1_conv1_bn")):add(relu_after_bn("block1_conv1_act"))
-  t:add(named(nn.Conv2d(32, 64, 3, 1, 0, 1, {bias = false}), "block1_conv2"))
-  t:add(bn(64, "block1_conv2_bn")):add(relu_after_bn("block1_conv2_act"))
+  add_bn_relu(t, conv3(in_channels, 32, 2, "block1_conv1"), 32)
+  add_bn_relu(t, conv3(32, 64, 1, "block1_conv2"), 64)
 
   local function down_block(b, nin, c1, c2, first_act)
     local p = "block" .. b
@@ -144,23 +150,20 @@ function M.xception_trunk(in_channels)
   end
   -- exit flow
   t:add(down_block(13, 728, 728, 1024, true))
-  t:add(sep(1024, 1536, "block14_sepconv1")):add(bn(1536, "block14_sepconv1_bn")):add(relu_after_bn("block14_sepconv1_act"))
-  t:add(sep(1536, 2048, "block14_sepconv2")):add(bn(2048, "block14_sepconv2_bn")):add(relu_after_bn("block14_sepconv2_act"))
+  add_bn_relu(t, sep(1024, 1536, "block14_sepconv1"), 1536)
+  add_bn_relu(t, sep(1536, 2048, "block14_sepconv2"), 2048)
   return t, 2048
 end
 
 --- The mini-Xception backbone (Arriaga et al. 2017): [B, in, H, W] -> [B, 128, h, w].
 function M.minixception_trunk(in_channels)
   local t = named(nn.Sequential(), "minixception")
-  t:add(named(nn.Conv2d(in_channels, 8, 3, 1, 0, 1, {bias = false}), "conv1"))
-  t:add(bn(8, "conv1_bn")):add(relu_after_bn("conv1_act"))
-  t:add(named(nn.Conv2d(8, 8, 3, 1, 0, 1, {bias = false}), "conv2"))
-  t:add(bn(8, "conv2_bn")):add(relu_after_bn("conv2_act"))
+  add_bn_relu(t, conv3(in_channels, 8, 1, "conv1"), 8)
+  add_bn_relu(t, conv3(8, 8, 1, "conv2"), 8)
   local nin = 8
   for i, c in ipairs({16, 32, 64, 128}) do
     local p = "module" .. i
-    local main = nn.Sequential()
-      :add(sep(nin, c, p .. "_sepconv1")):add(bn(c, p .. "_sepconv1_bn")):add(relu_after_bn(p .. "_sepconv1_act"))
+    local main = add_bn_relu(nn.Sequential(), sep(nin, c, p .. "_sepconv1"), c)
       :add(sep(c, c, p .. "_sepconv2")):add(bn(c, p .. "_sepconv2_bn"))
       :add(pool(p .. "_pool"))
     t:add(residual(p, main, shortcut_conv(nin, c)))
