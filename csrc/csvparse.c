@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "csvparse.h"
+#include "fileio.h"
 #include "tensor.h"
 
 /* ======================================================================== */
@@ -22,30 +23,18 @@ int ac_csv_open(ac_csv *r, const char *path, char delim) {
   memset(r, 0, sizeof *r);
   if (!(delim == ',' || delim == ';' || delim == '\t' || delim == ' '))
     return ac_fail("%s: unsupported delimiter '%c'", path, delim);
-  FILE *f = fopen(path, "rb");
-  if (!f) return ac_fail("%s: cannot open (%s)", path, strerror(errno));
-  if (fseek(f, 0, SEEK_END) != 0) { fclose(f); return ac_fail("%s: cannot seek (%s)", path, strerror(errno)); }
-  long n = ftell(f);
-  if (n < 0) { fclose(f); return ac_fail("%s: cannot read size (is it a folder?)", path); }
-  rewind(f);
-  r->buf = malloc((size_t)n + 1);
+  unsigned char *buf;
+  size_t n;
+  if (ac_read_file(path, &buf, &n)) return ac_fail("%s: cannot open (%s)", path, strerror(errno));
+  r->buf = (char *)buf; /* NUL-terminated */
   r->path = strdup(path);
   r->cap = 16;
   r->field = malloc(sizeof(char *) * r->cap);
-  if (!r->buf || !r->path || !r->field) {
-    fclose(f);
+  if (!r->path || !r->field) {
     ac_csv_close(r);
-    return ac_fail("%s: out of memory reading %ld bytes", path, n);
+    return ac_fail("%s: out of memory", path);
   }
-  size_t got = fread(r->buf, 1, (size_t)n, f);
-  int err = ferror(f);
-  fclose(f);
-  if (err || got != (size_t)n) {
-    ac_csv_close(r);
-    return ac_fail("%s: read error (is it a folder?)", path);
-  }
-  r->buf[n] = 0;
-  r->len = (size_t)n;
+  r->len = n;
   r->delim = delim;
   r->nextline = 1;
   if (n >= 3 && (uint8_t)r->buf[0] == 0xEF && (uint8_t)r->buf[1] == 0xBB && (uint8_t)r->buf[2] == 0xBF) r->pos = 3;

@@ -13,28 +13,42 @@
 
 #include "tensor.h"
 
+/* rc (an ac_fail result) with errno set to e, the reason for the caller */
+static int with_errno(int e, int rc) {
+  errno = e;
+  return rc;
+}
+
 int ac_read_file(const char *path, unsigned char **buf, size_t *len) {
   *buf = NULL;
   *len = 0;
   struct stat st;
-  if (stat(path, &st) != 0) return ac_fail("cannot open %s: %s", path, strerror(errno));
-  if (S_ISDIR(st.st_mode)) return ac_fail("%s is a directory, expected a file", path);
+  int e;
+  if (stat(path, &st) != 0) {
+    e = errno;
+    return with_errno(e, ac_fail("cannot open %s: %s", path, strerror(e)));
+  }
+  if (S_ISDIR(st.st_mode)) return with_errno(EISDIR, ac_fail("%s is a directory, expected a file", path));
   FILE *f = fopen(path, "rb");
-  if (!f) return ac_fail("cannot open %s: %s", path, strerror(errno));
+  if (!f) {
+    e = errno;
+    return with_errno(e, ac_fail("cannot open %s: %s", path, strerror(e)));
+  }
   size_t cap = S_ISREG(st.st_mode) ? (size_t)st.st_size : 1 << 16, n = 0;
   unsigned char *b = malloc(cap + 1);
   if (!b) {
     fclose(f);
-    return ac_fail("out of memory reading %s (%zu bytes)", path, cap);
+    return with_errno(ENOMEM, ac_fail("out of memory reading %s (%zu bytes)", path, cap));
   }
   for (;;) {
     size_t r = fread(b + n, 1, cap - n, f);
     n += r;
     if (n < cap) {
       if (ferror(f)) {
+        e = errno ? errno : EIO;
         free(b);
         fclose(f);
-        return ac_fail("error reading %s: %s", path, strerror(errno));
+        return with_errno(e, ac_fail("error reading %s: %s", path, strerror(e)));
       }
       break;
     }
@@ -46,7 +60,7 @@ int ac_read_file(const char *path, unsigned char **buf, size_t *len) {
     if (!nb) {
       free(b);
       fclose(f);
-      return ac_fail("out of memory reading %s", path);
+      return with_errno(ENOMEM, ac_fail("out of memory reading %s", path));
     }
     b = nb;
     cap = ncap;

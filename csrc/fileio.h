@@ -8,7 +8,8 @@
 #define AC_FILEIO_H
 #include <stddef.h>
 
-/* Reads a whole regular file into a malloc'ed buffer (*buf, *len). */
+/* Reads a whole file into a malloc'ed buffer (*buf, *len; a NUL follows the
+ * data). On failure errno tells why (ENOENT, EACCES, EISDIR, ENOMEM, EIO, ...). */
 int ac_read_file(const char *path, unsigned char **buf, size_t *len);
 /* Writes len bytes atomically (temp + fsync + rename). */
 int ac_write_file_atomic(const char *path, const void *data, size_t len);

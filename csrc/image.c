@@ -23,21 +23,8 @@
 
 /* Reads a whole file; *buf is malloc'ed. */
 static int read_file(const char *path, uint8_t **buf, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return ac_fail("%s: cannot open (%s)", path, strerror(errno));
-  if (fseek(f, 0, SEEK_END) != 0) { fclose(f); return ac_fail("%s: cannot seek (%s)", path, strerror(errno)); }
-  long n = ftell(f);
-  if (n < 0) { fclose(f); return ac_fail("%s: cannot read size", path); }
-  rewind(f);
-  uint8_t *b = malloc(n > 0 ? (size_t)n : 1);
-  if (!b) { fclose(f); return ac_fail("%s: out of memory reading %ld bytes", path, n); }
-  size_t got = fread(b, 1, (size_t)n, f);
-  int err = ferror(f);
-  fclose(f);
-  if (err || got != (size_t)n) { free(b); return ac_fail("%s: read error", path); }
-  *buf = b;
-  *len = (size_t)n;
-  return 0;
+  if (ac_read_file(path, buf, len) == 0) return 0;
+  return ac_fail("%s: cannot open (%s)", path, strerror(errno));
 }
 
 /* stb_image decodes a JPEG whose entropy-coded data stops early by padding
