@@ -101,6 +101,15 @@ static ac_tensor *check_planes(lua_State *L, int idx, const char *fname, int64_t
   return luaT_contig(L, idx);
 }
 
+/* A new float32 tensor shaped like src [..., H, W] with the last two sizes h, w. */
+static ac_tensor *new_planes_like(lua_State *L, const ac_tensor *src, int64_t h, int64_t w) {
+  int64_t shape[AC_MAXDIM];
+  memcpy(shape, src->shape, sizeof shape);
+  shape[src->ndim - 2] = h;
+  shape[src->ndim - 1] = w;
+  return luaT_new(L, AC_F32, src->ndim, shape);
+}
+
 static int check_size(lua_State *L, int idx, const char *fname, const char *what) {
   lua_Integer v = luaL_checkinteger(L, idx);
   if (v < 1 || v > 65536) luaL_error(L, "%s: %s must be 1..65536, got %d", fname, what, (int)v);
@@ -112,12 +121,7 @@ static int l_resize(lua_State *L) {
   int h, w;
   ac_tensor *t = check_planes(L, 1, "image.resize", &planes, &h, &w);
   int oh = check_size(L, 2, "image.resize", "height"), ow = check_size(L, 3, "image.resize", "width");
-  ac_tensor *src = luaT_check(L, 1);
-  int64_t shape[AC_MAXDIM];
-  memcpy(shape, src->shape, sizeof shape);
-  shape[src->ndim - 2] = oh;
-  shape[src->ndim - 1] = ow;
-  ac_tensor *out = luaT_new(L, AC_F32, src->ndim, shape);
+  ac_tensor *out = new_planes_like(L, luaT_check(L, 1), oh, ow);
   LUAT_CALL(L, "image.resize", ac_image_resize(ac_f32(t), (int)planes, h, w, ac_f32(out), oh, ow));
   return 1;
 }
@@ -129,12 +133,7 @@ static int l_crop(lua_State *L) {
   int y = (int)luaL_checkinteger(L, 2), x = (int)luaL_checkinteger(L, 3);
   int ch = check_size(L, 4, "image.crop", "height"), cw = check_size(L, 5, "image.crop", "width");
   float fill = (float)luaL_optnumber(L, 6, 0.0);
-  ac_tensor *src = luaT_check(L, 1);
-  int64_t shape[AC_MAXDIM];
-  memcpy(shape, src->shape, sizeof shape);
-  shape[src->ndim - 2] = ch;
-  shape[src->ndim - 1] = cw;
-  ac_tensor *out = luaT_new(L, AC_F32, src->ndim, shape);
+  ac_tensor *out = new_planes_like(L, luaT_check(L, 1), ch, cw);
   LUAT_CALL(L, "image.crop", ac_image_crop(ac_f32(t), (int)planes, h, w, y, x, ch, cw, fill, ac_f32(out)));
   return 1;
 }
@@ -157,12 +156,7 @@ static int l_pad(lua_State *L) {
   float fill = (float)luaL_optnumber(L, 7, 0.0);
   if (top < 0 || bottom < 0 || left < 0 || right < 0 || top > 65536 || bottom > 65536 || left > 65536 || right > 65536)
     luaL_error(L, "image.pad: amounts must be 0..65536, got %d %d %d %d", top, bottom, left, right);
-  ac_tensor *src = luaT_check(L, 1);
-  int64_t shape[AC_MAXDIM];
-  memcpy(shape, src->shape, sizeof shape);
-  shape[src->ndim - 2] = h + top + bottom;
-  shape[src->ndim - 1] = w + left + right;
-  ac_tensor *out = luaT_new(L, AC_F32, src->ndim, shape);
+  ac_tensor *out = new_planes_like(L, luaT_check(L, 1), h + top + bottom, w + left + right);
   LUAT_CALL(L, "image.pad", ac_image_pad(ac_f32(t), (int)planes, h, w, top, bottom, left, right, mode, fill, ac_f32(out)));
   return 1;
 }
