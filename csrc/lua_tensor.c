@@ -54,20 +54,22 @@ static void check_kernel(lua_State *L, const char *fname, int rc) {
 /* constructors                                                            */
 /* ===================================================================== */
 
-static int t_zeros(lua_State *L) {
+/* Pushes a new zero tensor of the shape (and dtype, unless float32 is
+ * forced) given by the arguments: (d1, d2, ... [, dtype]) or ({d1, ...} [, dtype]). */
+static ac_tensor *push_new(lua_State *L, int force_f32) {
   int64_t shape[AC_MAXDIM];
   ac_dtype dt;
   int n = shape_and_dtype(L, 1, shape, &dt);
-  luaT_new(L, dt, n, shape);
+  return luaT_new(L, force_f32 ? AC_F32 : dt, n, shape);
+}
+
+static int t_zeros(lua_State *L) {
+  push_new(L, 0);
   return 1;
 }
 
 static int t_ones(lua_State *L) {
-  int64_t shape[AC_MAXDIM];
-  ac_dtype dt;
-  int n = shape_and_dtype(L, 1, shape, &dt);
-  ac_tensor *t = luaT_new(L, dt, n, shape);
-  ac_fill(t, 1);
+  ac_fill(push_new(L, 0), 1);
   return 1;
 }
 
@@ -102,20 +104,12 @@ static void fill_normal(ac_tensor *t, double mean, double std) {
 }
 
 static int t_rand(lua_State *L) {
-  int64_t shape[AC_MAXDIM];
-  ac_dtype dt;
-  int n = shape_and_dtype(L, 1, shape, &dt);
-  ac_tensor *t = luaT_new(L, AC_F32, n, shape);
-  fill_uniform(t, 0, 1);
+  fill_uniform(push_new(L, 1), 0, 1);
   return 1;
 }
 
 static int t_randn(lua_State *L) {
-  int64_t shape[AC_MAXDIM];
-  ac_dtype dt;
-  int n = shape_and_dtype(L, 1, shape, &dt);
-  ac_tensor *t = luaT_new(L, AC_F32, n, shape);
-  fill_normal(t, 0, 1);
+  fill_normal(push_new(L, 1), 0, 1);
   return 1;
 }
 
