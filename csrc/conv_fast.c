@@ -589,7 +589,8 @@ static void g1_backward_input_task(void *vctx, int64_t begin, int64_t end, int t
       int64_t p0 = s * t->sw, p1 = p0 + t->sw < P ? p0 + t->sw : P;
       int64_t k0 = ob * t->ob, k1 = k0 + t->ob < K ? k0 + t->ob : K;
       if (k0 >= k1 || p1 <= p0) continue;
-      ac_gemm_nn(k1 - k0, p1 - p0, c->O, 1.0f, t->wt + k0 * c->O, c->O, t->gy + n * c->O * P + p0,
+      /* gx rows k0..k1 = W^T[k0:k1, :] gy: W [O, K] read transposed in place */
+      ac_gemm_tn(k1 - k0, p1 - p0, c->O, 1.0f, t->w + k0, K, t->gy + n * c->O * P + p0,
                  P, 0, t->gx + n * c->C * P + k0 * P + p0, P);
     }
     return;
@@ -600,7 +601,7 @@ static void g1_backward_input_task(void *vctx, int64_t begin, int64_t end, int t
     memset(gxn, 0, sizeof(float) * (size_t)(c->C * c->H * c->W));
     for (int64_t p0 = 0; p0 < P; p0 += t->sw) {
       int64_t p1 = p0 + t->sw < P ? p0 + t->sw : P, S = p1 - p0;
-      ac_gemm_nn(K, S, c->O, 1.0f, t->wt, c->O, t->gy + n * c->O * P + p0, P, 0, cols, S);
+      ac_gemm_tn(K, S, c->O, 1.0f, t->w, K, t->gy + n * c->O * P + p0, P, 0, cols, S);
       col2im_strip(c, gxn, p0, p1, cols);
     }
   }
@@ -829,9 +830,7 @@ int ac_convfast_backward_input(const ac_conv2d_cfg *c, float *gx, const float *g
     return 0;
   }
   int64_t K = c->C * c->kh * c->kw;
-  float *wt = ws;
-  for (int64_t o = 0; o < c->O; o++)
-    for (int64_t k = 0; k < K; k++) wt[k * c->O + o] = w[o * K + k];
+  const float *wt = NULL; /* W is read transposed by the TN GEMM: no copy */
   g1_ctx t = {c, NULL, w, NULL, gy, wt, NULL, gx, ws + c->O * K, NULL, nstrips(c), g1_colsz(c), 0,
               strip_width(c), 1, K};
   if (is_small_dense(c) && c->C % 8 == 0) {
