@@ -250,6 +250,15 @@ void ac_gemm_nt(int64_t M, int64_t N, int64_t K, float alpha, const float *A, in
     gemm_nt_generic(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+void ac_scale_rows(float *dst, const float *src, const float *s, int64_t rows, int64_t per) {
+  for (int64_t r = 0; r < rows; r++) {
+    float v = s[r];
+    const float *a = src + r * per;
+    float *d = dst + r * per;
+    for (int64_t k = 0; k < per; k++) d[k] = a[k] * v;
+  }
+}
+
 /* ---- the library's thread pool over row blocks of C ---- */
 typedef struct {
   int kind; /* 0 nn, 1 tn, 2 nt */

@@ -54,6 +54,8 @@ void ac_gemm_nt(int64_t M, int64_t N, int64_t K, float alpha, const float *A, in
  * pool, split over blocks of rows of C. */
 void ac_gemm_parallel(int trans, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                       int64_t lda, const float *B, int64_t ldb, int beta, float *C, int64_t ldc);
+/* dst[r][k] = src[r][k] * s[r] for rows x per floats (batch-norm folding). */
+void ac_scale_rows(float *dst, const float *src, const float *s, int64_t rows, int64_t per);
 /* "avx512" or "generic": the code path the dispatch picked (for reports). */
 const char *ac_convfast_isa(void);
 /* Whether ac_conv2d_setup may pick these kernels (default 1); 0 lets the

@@ -15,6 +15,7 @@
  * Outputs and scratch are allocated when not given (given ones must be
  * contiguous float32 of the right size: the benchmark reuses them).
  *   convfast_gemm(A [M,K], B [K,N], C [M,N] [, alpha [, beta 0|1]])  (C = alpha A B + beta C)
+ *   convfast_scale_rows(src, s, dst)   dst[o, ...] = src[o, ...] * s[o]  (batch-norm folding)
  * geometry = {stride_h, stride_w, pad_top, pad_left, pad_bottom, pad_right, groups}.
  */
 #include <string.h>
@@ -218,6 +219,19 @@ static int l_backward_params(lua_State *L) {
   return 0;
 }
 
+static int l_scale_rows(lua_State *L) {
+  const char *fn = "convfast_scale_rows";
+  ac_tensor *src = f32_contig(L, 1, fn, "src"), *sc = f32_contig(L, 2, fn, "s");
+  ac_tensor *dst = luaT_checkf32(L, 3, fn, "dst");
+  if (src->ndim < 1 || ac_numel(sc) != src->shape[0] || ac_numel(dst) != ac_numel(src) ||
+      !ac_is_contiguous(dst))
+    luaL_error(L, "%s: src %s, s %s, dst %s do not fit (s one per row, dst contiguous like src)", fn,
+               luaT_shape(src), luaT_shape(sc), luaT_shape(dst));
+  int64_t rows = src->shape[0];
+  ac_scale_rows(ac_f32(dst), ac_f32(src), ac_f32(sc), rows, rows ? ac_numel(src) / rows : 0);
+  return 0;
+}
+
 static int l_gemm(lua_State *L) {
   const char *fn = "convfast_gemm";
   ac_tensor *A = f32_contig(L, 1, fn, "A"), *B = f32_contig(L, 2, fn, "B");
@@ -246,6 +260,7 @@ void ac_open_convfast(lua_State *L) {
       {"convfast_backward_input", l_backward_input},
       {"convfast_backward_params", l_backward_params},
       {"convfast_gemm", l_gemm},
+      {"convfast_scale_rows", l_scale_rows},
       {"convfast_workspace", l_workspace},
       {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);

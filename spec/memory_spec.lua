@@ -57,3 +57,58 @@ describe("memory savers", function()
     end
   end)
 end)
+
+describe("evaluation-mode convolution + batch norm folding", function()
+  local function rel(p, q)
+    local d, s = (p - q):abs():max(), q:abs():max()
+    d = type(d) == "number" and d or d:item()
+    s = type(s) == "number" and s or s:item()
+    return d / s
+  end
+  local function trained_stats(s)
+    s:apply(function(m)
+      if m.running_var then
+        m.running_var:copy(ac.rand(m.nfeatures) + 0.5)
+        m.running_mean:copy(ac.randn(m.nfeatures) * 0.3)
+        m.weight:copy(ac.rand(m.nfeatures) + 0.5)
+        m.bias:copy(ac.randn(m.nfeatures) * 0.3)
+      end
+    end)
+    return s
+  end
+  local function plain(s, on)
+    s:apply(function(m) if m.__typename == "nn.Sequential" then m.train = on end end)
+  end
+
+  it("gives the unfused outputs, and a backward after it the unfused gradients", function()
+    local s = trained_stats(net(true))
+    s:evaluate()
+    ac.manual_seed(12)
+    local x, gy = ac.randn(4, 3, 9, 9), ac.randn(4, 4, 9, 9)
+    local yf = s:forward(x):clone()
+    assert.is_true(s._fused == true)
+    s:zeroGradParameters()
+    local gf = s:backward(x, gy):clone()
+    local _, df = s:parameters()
+    local dfc = {}
+    for i, d in ipairs(df) do dfc[i] = d:clone() end
+    plain(s, true) -- the Sequential in "training" keeps the batch norms in evaluation mode, unfused
+    local yp = s:forward(x):clone()
+    assert.is_nil(s._fused)
+    s:zeroGradParameters()
+    local gp = s:backward(x, gy):clone()
+    local _, dp = s:parameters()
+    assert.is_true(rel(yf, yp) < 1e-5, "output rel " .. rel(yf, yp))
+    assert.are.equal(0, maxdiff(gf, gp))
+    for i = 1, #dp do assert.are.equal(0, maxdiff(dfc[i], dp[i])) end
+  end)
+
+  it("keeps the plain path when folding would not pay (one image, wide input)", function()
+    local s = trained_stats(nn.Sequential():add(nn.Conv2d(64, 8, 3, 1, 1)):add(nn.BatchNorm2d(8)))
+    s:evaluate()
+    s:forward(ac.randn(1, 64, 4, 4)) -- 16 positions < 64 * 9 weights per output channel
+    assert.is_nil(s._fused)
+    s:forward(ac.randn(8, 64, 16, 16))
+    assert.is_true(s._fused == true)
+  end)
+end)
