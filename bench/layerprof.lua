@@ -16,12 +16,15 @@
 --   pointwise  1x1 Conv2d, groups 1 (plain GEMM; also the strided shortcut)
 --   linear     Linear
 --   batchnorm, relu, maxpool, add, ... the other leaves by type name
+--   "<conv kind> + batchnorm (folded)": a convolution and the batch norm after
+--   it run as one folded convolution (evaluation mode, Sequential.lua)
 -- Convolutions and Linear count 2 flops per multiply-add, the same number for
 -- forward, input gradient and weight gradient. Memory-bound layers are given a
 -- nominal count per element (batch norm: 4 forward, 6 input gradient, 3
 -- parameter gradient; ReLU, max-pool, add: 1) so their rate reads as elements
 -- touched per nanosecond; their time share is the figure that matters.
 local ac = require("adcorre")
+local core = require("adcorre.core")
 
 local M = {}
 
@@ -77,6 +80,26 @@ function M.attach(net)
     end
     local kind = kind_of(m)
     local busy = false -- a wrapped method called from another one is not counted twice
+    if m.__typename == "nn.Conv2d" then
+      -- evaluation mode runs a convolution + batch norm pair as one folded
+      -- convolution (Sequential.lua) that calls m:_call directly: count it
+      local orig_call = m._call
+      p.wrapped[#p.wrapped + 1] = {m, "_call", rawget(m, "_call")}
+      m._call = function(self, method, f, ...)
+        if busy or f ~= core.nn_conv2d_forward then return orig_call(self, method, f, ...) end
+        local t0 = ac.now()
+        local r = orig_call(self, method, f, ...)
+        local dt = ac.now() - t0
+        local y = select(4, ...)
+        local key = kind .. " + batchnorm (folded)"
+        local st = p.stats[key]
+        if not st then st = {kind = key, time = 0, flops = 0, calls = 0}; p.stats[key] = st end
+        st.time = st.time + dt
+        st.calls = st.calls + 1
+        if y and y.numel then st.flops = st.flops + 2 * y:numel() * (self.nin // self.groups) * self.kh * self.kw end
+        return r
+      end
+    end
     for _, method in ipairs({"updateOutput", "updateGradInput", "accGradParameters", "backward"}) do
       local orig = m[method]
       p.wrapped[#p.wrapped + 1] = {m, method, rawget(m, method)}
