@@ -159,7 +159,27 @@ describe("numeric guard: skip_nonfinite", function()
     assert.are.equal(3, tr.skipped)
   end)
 
-  pending("non-finite LOGITS (a diverged weight) are skipped and counted too: today AdCorreLoss:forward raises " ..
-    "'logits has a non-finite value' before the trainer's check, so skip_nonfinite cannot skip the batch " ..
-    "(trainer.lua: check the logits and embeddings with all_finite before calling loss:forward)")
+  it("non-finite logits (a diverged weight) are skipped and counted, and the step stops without the option", function()
+    local tr, m2, o = setup_run{ skip = true }
+    local ps2 = m2:parameters()
+    ps2[#ps2 - 1]:view(-1)[1] = 0 / 0 -- the classifier's weight
+    local before = o.params:clone()
+    local total, why = tr:step(batch())
+    assert.is_nil(total)
+    assert.matches("the logits 4x3 have NaN or Inf", why, 1, true)
+    assert.are.equal(1, tr.skipped)
+    -- nothing but the poisoned weight itself changed (NaN ~= NaN: compare the rest)
+    local a, b = o.params:view(-1), before:view(-1)
+    local n, same = a:size(1), true
+    for i = 1, n do
+      local x, y = a[i], b[i]
+      if not (x == y or (x ~= x and y ~= y)) then same = false; break end
+    end
+    assert.is_true(same)
+    local tr3, m3 = setup_run{}
+    local ps3 = m3:parameters()
+    ps3[#ps3 - 1]:view(-1)[1] = 1 / 0
+    local msg = stop_message(tr3, batch())
+    assert.matches("the logits 4x3 have NaN or Inf", msg, 1, true)
+  end)
 end)
