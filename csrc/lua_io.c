@@ -1,7 +1,11 @@
 /*
- * lua_io.c - bindings for .npy files: ac.load_npy(path), ac.save_npy(path, t [, "int32"]).
+ * lua_io.c - bindings for .npy files: ac.load_npy(path), ac.save_npy(path, t [, "int32"]);
+ * and core._write_file_atomic(path, bytes), the crash-safe whole-file write
+ * (temporary name + fsync + rename; in place on devices) for Lua modules.
  */
 #include <string.h>
+
+#include "fileio.h"
 
 #include "lua_util.h"
 #include "npy.h"
@@ -31,7 +35,18 @@ static int l_save_npy(lua_State *L) {
   return 0;
 }
 
-static const luaL_Reg funcs[] = {{"load_npy", l_load_npy}, {"save_npy", l_save_npy}, {NULL, NULL}};
+static int l_write_file_atomic(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  size_t len;
+  const char *data = luaL_checklstring(L, 2, &len);
+  if (ac_write_file_atomic(path, data, len)) return luaL_error(L, "%s", ac_error());
+  return 0;
+}
+
+static const luaL_Reg funcs[] = {{"load_npy", l_load_npy},
+                                 {"save_npy", l_save_npy},
+                                 {"_write_file_atomic", l_write_file_atomic},
+                                 {NULL, NULL}};
 
 void ac_open_io(lua_State *L);
 void ac_open_io(lua_State *L) { luaL_setfuncs(L, funcs, 0); }

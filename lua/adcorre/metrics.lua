@@ -360,16 +360,11 @@ local CSVLog = {}
 CSVLog.__index = CSVLog
 CSVLog.__name = "adcorre.metrics.CSVLog"
 
+-- Replaces the whole file crash-safely (temporary name + fsync + rename, in
+-- place when the path is a device), through the library's file writer.
 local function write_all_atomic(path, text)
-  local tmp = fmt("%s.tmp.%s", path, (tostring({}):match("0x(%x+)") or "x"))
-  local f, err = io.open(tmp, "wb")
-  if not f then error("CSVLog: cannot write " .. tostring(err), 3) end
-  local ok, werr = f:write(text)
-  if ok then ok, werr = f:flush() end
-  f:close()
-  if not ok then os.remove(tmp); error("CSVLog: cannot write " .. tmp .. ": " .. tostring(werr), 3) end
-  local rok, rerr = os.rename(tmp, path)
-  if not rok then os.remove(tmp); error("CSVLog: cannot rename onto " .. path .. ": " .. tostring(rerr), 3) end
+  local ok, err = pcall(require("adcorre.core")._write_file_atomic, path, text)
+  if not ok then error("CSVLog: " .. tostring(err):gsub("^[^:]*%.lua:%d+: ", ""), 3) end
 end
 
 --- CSVLog(path, columns [, opts]): a CSV file with a header line; each
