@@ -16,6 +16,7 @@
 --   pointwise  1x1 Conv2d, groups 1 (plain GEMM; also the strided shortcut)
 --   linear     Linear
 --   batchnorm, relu, maxpool, add, ... the other leaves by type name
+--   ("batchnorm + relu": a BatchNorm2d with the ReLU fused, {relu = true})
 --   "<conv kind> + batchnorm (folded)": a convolution and the batch norm after
 --   it run as one folded convolution (evaluation mode, Sequential.lua)
 -- Convolutions and Linear count 2 flops per multiply-add, the same number for
@@ -42,7 +43,7 @@ local function kind_of(m)
     return "conv"
   end
   if t == "nn.Linear" then return "linear" end
-  if t:match("BatchNorm") then return "batchnorm" end
+  if t:match("BatchNorm") then return m.relu and "batchnorm + relu" or "batchnorm" end
   return (t:gsub("^nn%.", ""):lower())
 end
 
@@ -60,7 +61,7 @@ local function flops_of(m, kind, method, x)
   elseif type(x) == "userdata" or (type(x) == "table" and x.shape) then
     local ok, n = pcall(function() return x:numel() end)
     if not ok then return 0 end
-    if kind == "batchnorm" then
+    if kind:match("^batchnorm") then
       return n * (method == "updateOutput" and 4 or method == "updateGradInput" and 6 or 3)
     end
     return n

@@ -431,7 +431,7 @@ static void bn_vec(lua_State *L, const ac_tensor *t, int64_t C, const char *fn, 
 }
 
 /* nn_batchnorm_forward_train(x, gamma|nil, beta|nil, y, save_mean, save_invstd,
- *                            running_mean|nil, running_var|nil, eps, momentum) */
+ *                            running_mean|nil, running_var|nil, eps, momentum [, relu]) */
 static int l_bn_forward_train(lua_State *L) {
   const char *fn = "nn_batchnorm_forward_train";
   ac_tensor *x = in_f32(L, 1, fn, "input");
@@ -440,6 +440,7 @@ static int l_bn_forward_train(lua_State *L) {
   ac_tensor *sm = out_f32(L, 5, fn, "save_mean"), *si = out_f32(L, 6, fn, "save_invstd");
   ac_tensor *rm = opt_out_f32(L, 7, fn, "running_mean"), *rv = opt_out_f32(L, 8, fn, "running_var");
   float eps = tofloat(L, 9, fn, "eps"), mom = tofloat(L, 10, fn, "momentum");
+  int relu = lua_toboolean(L, 11);
   int64_t N, C, P;
   bn_dims(L, x, &N, &C, &P, fn);
   need_same(L, y, x, fn, "output", "input");
@@ -450,12 +451,12 @@ static int l_bn_forward_train(lua_State *L) {
   bn_vec(L, rm, C, fn, "running_mean");
   bn_vec(L, rv, C, fn, "running_var");
   LUAT_CALL(L, fn, ac_batchnorm_forward_train(ac_f32(y), ac_f32(sm), ac_f32(si), fpw(rm), fpw(rv),
-                                              ac_f32(x), fp(g), fp(b), N, C, P, eps, mom));
+                                              ac_f32(x), fp(g), fp(b), N, C, P, eps, mom, relu));
   return 0;
 }
 
-/* nn_batchnorm_forward_eval(x, gamma|nil, beta|nil, y, save_mean, save_invstd,
- *                           running_mean, running_var, eps) */
+/* nn_batchnorm_forward_eval(x, gamma|nil, beta|nil, y, save_mean|nil, save_invstd|nil,
+ *                           running_mean, running_var, eps [, relu]) */
 static int l_bn_forward_eval(lua_State *L) {
   const char *fn = "nn_batchnorm_forward_eval";
   ac_tensor *x = in_f32(L, 1, fn, "input");
@@ -464,6 +465,7 @@ static int l_bn_forward_eval(lua_State *L) {
   ac_tensor *sm = opt_out_f32(L, 5, fn, "save_mean"), *si = opt_out_f32(L, 6, fn, "save_invstd");
   ac_tensor *rm = in_f32(L, 7, fn, "running_mean"), *rv = in_f32(L, 8, fn, "running_var");
   float eps = tofloat(L, 9, fn, "eps");
+  int relu = lua_toboolean(L, 10);
   int64_t N, C, P;
   bn_dims(L, x, &N, &C, &P, fn);
   need_same(L, y, x, fn, "output", "input");
@@ -474,84 +476,49 @@ static int l_bn_forward_eval(lua_State *L) {
   bn_vec(L, rm, C, fn, "running_mean");
   bn_vec(L, rv, C, fn, "running_var");
   LUAT_CALL(L, fn, ac_batchnorm_forward_eval(ac_f32(y), fpw(sm), fpw(si), ac_f32(x), ac_f32(rm),
-                                             ac_f32(rv), fp(g), fp(b), N, C, P, eps));
+                                             ac_f32(rv), fp(g), fp(b), N, C, P, eps, relu));
   return 0;
 }
 
-/* nn_batchnorm_backward_input_train(x, gy, save_mean, save_invstd, gamma|nil, gx) */
-static int l_bn_backward_input_train(lua_State *L) {
-  const char *fn = "nn_batchnorm_backward_input_train";
+/* nn_batchnorm_backward(x, gy, save_mean, save_invstd, gamma|nil, beta|nil,
+ *                       gx|nil, ggamma|nil, gbeta|nil, scale, train, relu)
+ * Input gradient into gx and / or parameter gradients added to ggamma, gbeta
+ * (see ac_batchnorm_backward). */
+static int l_bn_backward(lua_State *L) {
+  const char *fn = "nn_batchnorm_backward";
   ac_tensor *x = in_f32(L, 1, fn, "input"), *gy = in_f32(L, 2, fn, "gradOutput");
   ac_tensor *sm = in_f32(L, 3, fn, "save_mean"), *si = in_f32(L, 4, fn, "save_invstd");
-  ac_tensor *g = opt_in_f32(L, 5, fn, "weight"), *gx = out_f32(L, 6, fn, "gradInput");
+  ac_tensor *g = opt_in_f32(L, 5, fn, "weight"), *b = opt_in_f32(L, 6, fn, "bias");
+  ac_tensor *gx = opt_out_f32(L, 7, fn, "gradInput");
+  ac_tensor *gg = opt_out_f32(L, 8, fn, "gradWeight"), *gb = opt_out_f32(L, 9, fn, "gradBias");
+  float scale = (float)luaL_optnumber(L, 10, 1.0);
+  int train = lua_toboolean(L, 11), relu = lua_toboolean(L, 12);
   int64_t N, C, P;
   bn_dims(L, x, &N, &C, &P, fn);
   need_same(L, gy, x, fn, "gradOutput", "input");
-  need_same(L, gx, x, fn, "gradInput", "input");
+  if (gx) need_same(L, gx, x, fn, "gradInput", "input");
   bn_vec(L, sm, C, fn, "save_mean");
   bn_vec(L, si, C, fn, "save_invstd");
   bn_vec(L, g, C, fn, "weight");
-  LUAT_CALL(L, fn, ac_batchnorm_backward_input_train(ac_f32(gx), ac_f32(gy), ac_f32(x), ac_f32(sm),
-                                                     ac_f32(si), fp(g), N, C, P));
-  return 0;
-}
-
-/* nn_batchnorm_backward_train(x, gy, save_mean, save_invstd, gamma|nil, gx,
- *                             ggamma|nil, gbeta|nil, scale) */
-static int l_bn_backward_train(lua_State *L) {
-  const char *fn = "nn_batchnorm_backward_train";
-  ac_tensor *x = in_f32(L, 1, fn, "input"), *gy = in_f32(L, 2, fn, "gradOutput");
-  ac_tensor *sm = in_f32(L, 3, fn, "save_mean"), *si = in_f32(L, 4, fn, "save_invstd");
-  ac_tensor *g = opt_in_f32(L, 5, fn, "weight"), *gx = out_f32(L, 6, fn, "gradInput");
-  ac_tensor *gg = opt_out_f32(L, 7, fn, "gradWeight"), *gb = opt_out_f32(L, 8, fn, "gradBias");
-  float scale = (float)luaL_optnumber(L, 9, 1.0);
-  int64_t N, C, P;
-  bn_dims(L, x, &N, &C, &P, fn);
-  need_same(L, gy, x, fn, "gradOutput", "input");
-  need_same(L, gx, x, fn, "gradInput", "input");
-  bn_vec(L, sm, C, fn, "save_mean");
-  bn_vec(L, si, C, fn, "save_invstd");
-  bn_vec(L, g, C, fn, "weight");
+  bn_vec(L, b, C, fn, "bias");
   bn_vec(L, gg, C, fn, "gradWeight");
   bn_vec(L, gb, C, fn, "gradBias");
-  LUAT_CALL(L, fn, ac_batchnorm_backward_train(ac_f32(gx), fpw(gg), fpw(gb), ac_f32(gy), ac_f32(x),
-                                               ac_f32(sm), ac_f32(si), fp(g), N, C, P, scale));
+  LUAT_CALL(L, fn, ac_batchnorm_backward(fpw(gx), fpw(gg), fpw(gb), ac_f32(gy), ac_f32(x),
+                                         ac_f32(sm), ac_f32(si), fp(g), fp(b), N, C, P, scale,
+                                         train, relu));
   return 0;
 }
 
-/* nn_batchnorm_backward_input_eval(gy, running_var, gamma|nil, gx, eps) */
-static int l_bn_backward_input_eval(lua_State *L) {
-  const char *fn = "nn_batchnorm_backward_input_eval";
-  ac_tensor *gy = in_f32(L, 1, fn, "gradOutput"), *rv = in_f32(L, 2, fn, "running_var");
-  ac_tensor *g = opt_in_f32(L, 3, fn, "weight"), *gx = out_f32(L, 4, fn, "gradInput");
-  float eps = tofloat(L, 5, fn, "eps");
-  int64_t N, C, P;
-  bn_dims(L, gy, &N, &C, &P, fn);
-  need_same(L, gx, gy, fn, "gradInput", "gradOutput");
-  bn_vec(L, rv, C, fn, "running_var");
-  bn_vec(L, g, C, fn, "weight");
-  LUAT_CALL(L, fn, ac_batchnorm_backward_input_eval(ac_f32(gx), ac_f32(gy), ac_f32(rv), fp(g), N,
-                                                    C, P, eps));
+/* nn_force_generic(bool): batch-norm kernels through their portable loops;
+ * nn_isa() -> "avx512" | "generic" */
+static int l_nn_force_generic(lua_State *L) {
+  ac_nn_force_generic(lua_toboolean(L, 1));
   return 0;
 }
 
-/* nn_batchnorm_backward_params(x, gy, mean, invstd, ggamma|nil, gbeta|nil, scale) */
-static int l_bn_backward_params(lua_State *L) {
-  const char *fn = "nn_batchnorm_backward_params";
-  ac_tensor *x = in_f32(L, 1, fn, "input"), *gy = in_f32(L, 2, fn, "gradOutput");
-  ac_tensor *m = in_f32(L, 3, fn, "mean"), *is = in_f32(L, 4, fn, "invstd");
-  ac_tensor *gg = opt_out_f32(L, 5, fn, "gradWeight"), *gb = opt_out_f32(L, 6, fn, "gradBias");
-  float scale = (float)luaL_optnumber(L, 7, 1.0);
-  int64_t N, C, P;
-  bn_dims(L, x, &N, &C, &P, fn);
-  need_same(L, gy, x, fn, "gradOutput", "input");
-  bn_vec(L, m, C, fn, "mean");
-  bn_vec(L, is, C, fn, "invstd");
-  bn_vec(L, gg, C, fn, "gradWeight");
-  bn_vec(L, gb, C, fn, "gradBias");
-  LUAT_CALL(L, fn, ac_batchnorm_backward_params(fpw(gg), fpw(gb), ac_f32(gy), ac_f32(x), ac_f32(m),
-                                                ac_f32(is), N, C, P, scale));
-  return 0;
+static int l_nn_isa(lua_State *L) {
+  lua_pushstring(L, ac_nn_isa());
+  return 1;
 }
 
 /* ======================================================================
@@ -876,10 +843,9 @@ static const luaL_Reg nn_funcs[] = {
     {"nn_conv2d_backward_params", l_conv2d_backward_params},
     {"nn_batchnorm_forward_train", l_bn_forward_train},
     {"nn_batchnorm_forward_eval", l_bn_forward_eval},
-    {"nn_batchnorm_backward_input_train", l_bn_backward_input_train},
-    {"nn_batchnorm_backward_input_eval", l_bn_backward_input_eval},
-    {"nn_batchnorm_backward_train", l_bn_backward_train},
-    {"nn_batchnorm_backward_params", l_bn_backward_params},
+    {"nn_batchnorm_backward", l_bn_backward},
+    {"nn_force_generic", l_nn_force_generic},
+    {"nn_isa", l_nn_isa},
     {"nn_pool2d_info", l_pool2d_info},
     {"nn_maxpool2d_forward", l_maxpool_forward},
     {"nn_maxpool2d_backward_input", l_maxpool_backward_input},

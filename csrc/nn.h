@@ -93,13 +93,14 @@ int ac_conv2d_backward_params_ref(const ac_conv2d_cfg *c, float *gw, float *gb,
  * total padding split with the extra cell after (bottom/right). */
 void ac_same_padding(int64_t n, int64_t k, int64_t stride, int64_t *before, int64_t *after);
 
-/* ---- BatchNorm (1d: P = 1, 2d: P = H*W) ---------------------------------- */
+/* ---- BatchNorm (1d: P = 1, 2d: P = H*W), optionally fused with a ReLU ---- */
 /* Training mode: normalises with the batch mean and the biased variance,
  * saves mean and invstd = 1/sqrt(var + eps) for the backward, and updates
  * the running statistics (when not NULL) as
  *   running_mean = (1 - momentum) * running_mean + momentum * mean
  *   running_var  = (1 - momentum) * running_var  + momentum * unbiased_var
- * (PyTorch's convention; Keras' momentum 0.99 is momentum 0.01 here). */
+ * (PyTorch's convention; Keras' momentum 0.99 is momentum 0.01 here).
+ * relu != 0 writes max(y, 0) instead of y (batch norm + ReLU in one pass). */
 int ac_batchnorm_forward_train(float *y,             /* [N, C, P] out */
                                float *save_mean,     /* [C] out */
                                float *save_invstd,   /* [C] out */
@@ -109,44 +110,34 @@ int ac_batchnorm_forward_train(float *y,             /* [N, C, P] out */
                                const float *gamma,   /* [C] or NULL (1) */
                                const float *beta,    /* [C] or NULL (0) */
                                int64_t N, int64_t C, int64_t P,
-                               float eps, float momentum);
-/* Evaluation mode: y = (x - running_mean) / sqrt(running_var + eps) * gamma + beta.
- * save_mean/save_invstd (may be NULL) receive running_mean and
- * 1/sqrt(running_var + eps), for ac_batchnorm_backward_params. */
+                               float eps, float momentum, int relu);
+/* Evaluation mode: y = (x - running_mean) / sqrt(running_var + eps) * gamma + beta
+ * (max(y, 0) with relu). save_mean/save_invstd (may be NULL) receive
+ * running_mean and 1/sqrt(running_var + eps), for ac_batchnorm_backward. */
 int ac_batchnorm_forward_eval(float *y, float *save_mean, float *save_invstd, /* [C] out */
                               const float *x,            /* [N, C, P] */
                               const float *running_mean,           /* [C] */
                               const float *running_var,            /* [C] */
                               const float *gamma, const float *beta, /* [C] or NULL */
-                              int64_t N, int64_t C, int64_t P, float eps);
-/* Training-mode input gradient (through the batch statistics). */
-int ac_batchnorm_backward_input_train(float *gx,               /* [N, C, P] out */
-                                      const float *gy,         /* [N, C, P] */
-                                      const float *x,          /* [N, C, P] */
-                                      const float *save_mean,  /* [C] */
-                                      const float *save_invstd,/* [C] */
-                                      const float *gamma,      /* [C] or NULL */
-                                      int64_t N, int64_t C, int64_t P);
-/* Both backward kernels of training mode in one pass over the data:
- * ac_batchnorm_backward_input_train and ac_batchnorm_backward_params. */
-int ac_batchnorm_backward_train(float *gx,                 /* [N, C, P] out */
-                                float *ggamma, float *gbeta, /* [C] accumulated, or NULL */
-                                const float *gy, const float *x, /* [N, C, P] */
-                                const float *save_mean, const float *save_invstd, /* [C] */
-                                const float *gamma,         /* [C] or NULL */
-                                int64_t N, int64_t C, int64_t P, float scale);
-/* Evaluation-mode input gradient: gx = gy * gamma / sqrt(running_var + eps). */
-int ac_batchnorm_backward_input_eval(float *gx, const float *gy,  /* [N, C, P] */
-                                     const float *running_var,    /* [C] */
-                                     const float *gamma,          /* [C] or NULL */
-                                     int64_t N, int64_t C, int64_t P, float eps);
-/* ggamma += scale * sum gy * xhat ; gbeta += scale * sum gy, with
- * xhat = (x - mean) * invstd (mean/invstd: the saved batch statistics in
- * training mode, the running ones in evaluation mode). */
-int ac_batchnorm_backward_params(float *ggamma, float *gbeta, /* [C] accumulated, or NULL */
-                                 const float *gy, const float *x,  /* [N, C, P] */
-                                 const float *mean, const float *invstd, /* [C] */
-                                 int64_t N, int64_t C, int64_t P, float scale);
+                              int64_t N, int64_t C, int64_t P, float eps, int relu);
+/* Gradients of either forward, from its input and the mean / invstd it
+ * saved (the ReLU mask is recomputed from x, gamma and beta: no output or
+ * mask is read). With g = relu ? gy * (a x + s > 0) : gy, xhat = (x - mean)
+ * * invstd:
+ *   gx (when not NULL; OVERWRITTEN) = training: gamma*invstd * (g - mean(g)
+ *       - xhat * mean(g * xhat)); evaluation: gamma * invstd * g
+ *   ggamma += scale * sum g * xhat ; gbeta += scale * sum g (each when not NULL).
+ * Input and parameter gradients in one pass over the data. */
+int ac_batchnorm_backward(float *gx,                    /* [N, C, P] out, or NULL */
+                          float *ggamma, float *gbeta,  /* [C] accumulated, or NULL */
+                          const float *gy, const float *x, /* [N, C, P] */
+                          const float *mean, const float *invstd, /* [C] saved by the forward */
+                          const float *gamma, const float *beta,  /* [C] or NULL */
+                          int64_t N, int64_t C, int64_t P, float scale, int train, int relu);
+/* The code path of the batch-norm kernels: "avx512" or "generic";
+ * ac_nn_force_generic(1) makes them take the portable loops (tests). */
+const char *ac_nn_isa(void);
+void ac_nn_force_generic(int on);
 
 /* ---- Pooling ------------------------------------------------------------ */
 typedef struct ac_pool2d_cfg {

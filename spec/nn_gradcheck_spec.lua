@@ -80,6 +80,60 @@ describe("gradcheck: BatchNorm", function()
   end)
 end)
 
+-- BatchNorm2d(n, eps, momentum, {relu = true}): the ReLU mask is recomputed
+-- from the input in the backward. Every case on the AVX-512 path (when the
+-- CPU has it) and on the portable one; rows of 7, 35 and 99 values cover the
+-- vector bodies and the masked tails.
+describe("gradcheck: BatchNorm2d fused with ReLU", function()
+  local core = require("adcorre.core")
+  before_each(function() ac.manual_seed(4) end)
+  after_each(function() core.nn_force_generic(false) end)
+  local function relu_bn(c, opts)
+    opts = opts or {}
+    opts.relu = true
+    local m = nn.BatchNorm2d(c, 1e-3, 0.01, opts)
+    if m.affine then
+      m.weight:copy(ac.rand(c) + 0.5)
+      m.bias:copy(ac.randn(c) * 0.5)
+    end
+    return m
+  end
+  for _, isa in ipairs({ "native", "generic" }) do
+    it("training mode (" .. isa .. ")", function()
+      core.nn_force_generic(isa == "generic")
+      -- a small step: a step of gamma or beta moves the kink of every element
+      -- of the channel, and a few of them sit within 1e-2 of it
+      check(relu_bn(3), ac.randn(4, 3, 5, 7) * 2 + 1, { eps = 2e-3, rtol = 2e-2 })
+      check(relu_bn(2), ac.randn(2, 2, 9, 11), { eps = 2e-3, rtol = 2e-2 })
+    end)
+    it("evaluation mode (" .. isa .. ")", function()
+      core.nn_force_generic(isa == "generic")
+      local m = relu_bn(3)
+      m.running_mean:copy(ac.randn(3))
+      m.running_var:copy(ac.rand(3) + 0.5)
+      m:evaluate()
+      check(m, ac.randn(2, 3, 1, 7))
+    end)
+    it("without affine, and a channel with gamma = 0 (" .. isa .. ")", function()
+      core.nn_force_generic(isa == "generic")
+      check(relu_bn(3, { affine = false }), ac.randn(3, 3, 3, 3), { eps = 1e-2, rtol = 2e-2 })
+      local m = relu_bn(3)
+      m.weight[2] = 0
+      m.bias[2] = 0.3 -- a constant positive output: the input gradient is 0, beta's is not
+      m.weight[3] = 0
+      m.bias[3] = -0.3 -- constant 0: no gradient at all
+      check(m, ac.randn(3, 3, 4, 3), { eps = 1e-2, rtol = 2e-2 })
+    end)
+  end
+  it("in a Sequential between convolutions", function()
+    local m = nn.Sequential():add(nn.Conv2d(2, 3, 3, 1, 1, 1, { bias = false })):add(relu_bn(3))
+      :add(nn.Conv2d(3, 2, 1))
+    randomize(m.modules[1])
+    randomize(m.modules[3])
+    check(m, ac.randn(3, 2, 5, 4), { eps = 1e-2, rtol = 2e-2 })
+  end)
+end)
+
 describe("gradcheck: pooling", function()
   it("MaxPool2d 2x2 stride 2", function()
     check(nn.MaxPool2d(2, 2), gradcheck.distinct({ 2, 2, 4, 6 }, 0.05), { eps = 1e-2 })

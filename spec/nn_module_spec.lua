@@ -369,3 +369,122 @@ describe("Conv2d fast paths agree with the naive reference kernels", function()
     assert.is_true(maxdiff(y1, y2) < 1e-5)
   end)
 end)
+
+describe("BatchNorm2d fused with ReLU ({relu = true})", function()
+  local function maxrel(a, b)
+    local d, m = (a - b):abs():max(), b:abs():max()
+    d = type(d) == "number" and d or d:item()
+    m = type(m) == "number" and m or m:item()
+    return d / math.max(m, 1e-30)
+  end
+  local function pair(c)
+    local f = nn.BatchNorm2d(c, 1e-3, 0.01, { relu = true })
+    local b = nn.BatchNorm2d(c, 1e-3, 0.01)
+    local w, bias = ac.rand(c) + 0.5, ac.randn(c) * 0.5
+    f.weight:copy(w); f.bias:copy(bias); b.weight:copy(w); b.bias:copy(bias)
+    return f, nn.Sequential():add(b):add(nn.ReLU(true))
+  end
+  after_each(function() core.nn_force_generic(false) end)
+
+  it("gives the results of BatchNorm2d + ReLU(true) on both code paths, step after step", function()
+    ac.manual_seed(21)
+    for _, isa in ipairs({ "native", "generic" }) do
+      core.nn_force_generic(isa == "generic")
+      for _, shape in ipairs({ { 3, 5, 7, 9 }, { 4, 3, 1, 1 }, { 2, 4, 12, 12 }, { 2, 3, 1, 16 } }) do
+        local f, s = pair(shape[2])
+        for step = 1, 2 do
+          local x, gy = ac.randn(table.unpack(shape)) * 2 + 0.5, ac.randn(table.unpack(shape))
+          f:zeroGradParameters(); s:zeroGradParameters()
+          local yf, ys = f:forward(x), s:forward(x)
+          assert.is_true(maxrel(yf, ys) < 1e-6, isa)
+          local gf, gs = f:backward(x, gy), s:backward(x, gy)
+          assert.is_true(maxrel(gf, gs) < 1e-5, isa .. " gradInput " .. maxrel(gf, gs))
+          assert.is_true(maxrel(f.gradWeight, s.modules[1].gradWeight) < 1e-5, isa)
+          assert.is_true(maxrel(f.gradBias, s.modules[1].gradBias) < 1e-5, isa)
+          assert.is_true(maxrel(f.running_mean, s.modules[1].running_mean) < 1e-6, isa)
+          assert.is_true(maxrel(f.running_var, s.modules[1].running_var) < 1e-6, isa)
+        end
+        f:evaluate(); s:evaluate()
+        local x, gy = ac.randn(table.unpack(shape)), ac.randn(table.unpack(shape))
+        assert.is_true(maxrel(f:forward(x), s:forward(x)) < 1e-6, isa)
+        assert.is_true(maxrel(f:backward(x, gy), s:backward(x, gy)) < 1e-6, isa)
+      end
+    end
+  end)
+
+  it("the AVX-512 and portable kernels agree (odd row lengths, large rows)", function()
+    if core.nn_isa() ~= "avx512" then pending("no AVX-512 on this CPU"); return end
+    ac.manual_seed(22)
+    for _, shape in ipairs({ { 2, 3, 37, 41 }, { 8, 5, 1, 33 }, { 3, 2, 112, 112 } }) do
+      local x, gy = ac.randn(table.unpack(shape)) * 3 + 1, ac.randn(table.unpack(shape))
+      local out = {}
+      for _, isa in ipairs({ "native", "generic" }) do
+        core.nn_force_generic(isa == "generic")
+        local m = nn.BatchNorm2d(shape[2], 1e-3, 0.01, { relu = true })
+        m.weight:copy(ac.tensor({ 1.5, -0.7, 0.2, 1, 2 }):narrow(1, 1, shape[2]))
+        m.bias:fill(0.1)
+        local y = m:forward(x):clone()
+        out[isa] = { y, m:backward(x, gy):clone(), m.gradWeight:clone(), m.gradBias:clone(),
+                     m.running_var:clone() }
+      end
+      for i = 1, 5 do
+        assert.is_true(maxrel(out.native[i], out.generic[i]) < 2e-5, ("tensor %d: %g"):format(i, maxrel(out.native[i], out.generic[i])))
+      end
+    end
+  end)
+
+  it("needs only its input in the backward: the output may be released", function()
+    ac.manual_seed(23)
+    local f = nn.BatchNorm2d(4, 1e-3, 0.01, { relu = true })
+    f.bias:copy(ac.randn(4))
+    local x, gy = ac.randn(3, 4, 5, 5), ac.randn(3, 4, 5, 5)
+    f:forward(x)
+    local g1 = f:backward(x, gy):clone()
+    f:zeroGradParameters()
+    f.output:fill(0) -- overwritten by the next layer, or
+    f.output = nil   -- released once it has been read
+    local g2 = f:backward(x, gy)
+    assert.are.equal(0, maxdiff(g1, g2))
+    assert.has_error(function() nn.BatchNorm2d(4, 1e-3, 0.01, { relu = true }):backward(x, gy) end,
+      "BatchNorm2d:backward: call forward before backward")
+  end)
+
+  it("prints, keeps its arguments and names, loads the weights of a plain batch norm", function()
+    local f = nn.BatchNorm2d(4, 1e-3, 0.01, { relu = true })
+    assert.are.equal("nn.BatchNorm2d(4, eps 0.001, momentum 0.01, relu)", tostring(f))
+    assert.are.same({ 4, 1e-3, 0.01, { affine = true, relu = true } }, f._args)
+    assert.are.equal(tostring(f), tostring(nn.BatchNorm2d(table.unpack(f._args))))
+    local names = {}
+    for _, e in ipairs(f:namedParameters()) do names[#names + 1] = e.name end
+    for _, e in ipairs(f:namedBuffers()) do names[#names + 1] = e.name end
+    assert.are.same({ "weight", "bias", "running_mean", "running_var" }, names)
+    assert.has_error(function() nn.BatchNorm2d(4, 1e-3, 0.01, { relu = 1 }) end,
+      "BatchNorm2d: relu must be a boolean, got number")
+  end)
+
+  it("evaluation-mode folding into the convolution applies the ReLU", function()
+    ac.manual_seed(24)
+    local function net()
+      ac.manual_seed(25)
+      local s = nn.Sequential():add(nn.Conv2d(3, 6, 3, 1, 1, 1, { bias = false }))
+        :add(nn.BatchNorm2d(6, 1e-3, 0.01, { relu = true })):add(nn.Conv2d(6, 2, 1))
+      local bn = s.modules[2]
+      bn.bias:copy(ac.randn(6))
+      bn.running_mean:copy(ac.randn(6) * 0.3)
+      bn.running_var:copy(ac.rand(6) + 0.5)
+      return s
+    end
+    local a, b = net(), net()
+    a:evaluate()
+    b:evaluate()
+    b.train = true -- the Sequential itself in "training": no folding, the norm stays in evaluation mode
+    local x = ac.randn(6, 3, 8, 8)
+    local ya = a:forward(x):clone()
+    assert.is_true(a._fused == true)
+    local yb = b:forward(x)
+    assert.is_nil(b._fused)
+    assert.is_true(maxrel(ya, yb) < 1e-5)
+    local mn = a.modules[2].output:min()
+    assert.is_true((type(mn) == "number" and mn or mn:item()) >= 0)
+  end)
+end)

@@ -3,8 +3,8 @@
 
 Builds small, seeded cases for Linear, Conv2d (several geometries, groups,
 depthwise, Keras "same" padding), SeparableConv2d, BatchNorm2d and
-BatchNorm1d (training mode with running statistics, evaluation mode),
-MaxPool2d (including "same" padding), AvgPool2d, SoftMax, LogSoftMax,
+BatchNorm1d (training mode with running statistics, evaluation mode;
+BatchNorm2d also fused with the ReLU after it), MaxPool2d (including "same" padding), AvgPool2d, SoftMax, LogSoftMax,
 L2Normalize and the cross-entropy (plain and class-weighted); runs forward and backward in PyTorch (float32, CPU)
 and writes everything as a Lua file returning
 
@@ -95,7 +95,7 @@ def linear_case(name, nin, nout, n):
                         "gweight": w.grad, "gbias": b.grad}}
 
 
-def bn_case(name, c, eps, momentum, training, xshape, kind="BatchNorm2d"):
+def bn_case(name, c, eps, momentum, training, xshape, kind="BatchNorm2d", relu=False):
     x = leaf(torch.randn(*xshape) * 1.5 + 0.7)
     w = leaf(torch.rand(c) + 0.5)
     b = leaf(torch.randn(c))
@@ -103,9 +103,12 @@ def bn_case(name, c, eps, momentum, training, xshape, kind="BatchNorm2d"):
     rv = torch.rand(c) + 0.5
     rm0, rv0 = rm.clone(), rv.clone()
     y = F.batch_norm(x, rm, rv, w, b, training=training, momentum=momentum, eps=eps)
+    if relu:  # BatchNorm2d(c, eps, momentum, {relu = true}): the fused batch norm + ReLU
+        y = F.relu(y)
     gy = torch.randn_like(y)
     y.backward(gy)
-    return {"name": name, "kind": kind, "args": [c, eps, momentum],
+    args = [c, eps, momentum, {"relu": True}] if relu else [c, eps, momentum]
+    return {"name": name, "kind": kind, "args": args,
             "training": training,
             "tensors": {"x": x, "weight": w, "bias": b, "running_mean0": rm0,
                         "running_var0": rv0, "running_mean": rm, "running_var": rv, "y": y,
@@ -188,6 +191,9 @@ def cases():
         maxpool_case("maxpool 3x3 s2 same even", 3, 2, "same", (2, 2, 8, 8)),
         maxpool_case("maxpool 3x3 s1 p1", 3, 1, 1, (1, 2, 5, 6)),
         avgpool_case("avgpool 3x3 s2 p1", 3, 2, 1, (2, 2, 7, 6)),
+        bn_case("batchnorm2d + relu train keras", 4, 1e-3, 0.01, True, (3, 4, 5, 7), relu=True),
+        bn_case("batchnorm2d + relu train wide rows", 3, 1e-5, 0.1, True, (2, 3, 9, 11), relu=True),
+        bn_case("batchnorm2d + relu eval", 4, 1e-3, 0.01, False, (2, 4, 6, 5), relu=True),
     ]
 
 

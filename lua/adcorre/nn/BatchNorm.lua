@@ -9,6 +9,14 @@
 -- running statistics. opts.affine (default true) adds weight (gamma, ones)
 -- and bias (beta, zeros). running_mean / running_var are buffers: saved with
 -- the model (m:buffers()), not trained.
+--
+-- opts.relu = true fuses the ReLU that follows: the output is
+-- max(norm(x), 0), written in the same pass (BatchNorm + ReLU as one
+-- module, what the models use). Its backward, like the plain one's, needs
+-- only the input and the saved per-channel mean and 1/std: the ReLU mask is
+-- recomputed from the input, so no normalised copy, mask or output is kept
+-- for it (the output may be released once the next layer has read it).
+-- Parameter and buffer names are those of the plain BatchNorm.
 local Module = require("adcorre.nn.Module")
 local ac = require("adcorre")
 local core = require("adcorre.core")
@@ -32,6 +40,10 @@ function BatchNorm:__init(n, eps, momentum, opts)
   opts = opts or {}
   self.nfeatures, self.eps, self.momentum = n, eps, momentum
   self.affine = opts.affine ~= false
+  if opts.relu ~= nil and type(opts.relu) ~= "boolean" then
+    error(("%s: relu must be a boolean, got %s"):format(name, type(opts.relu)), 3)
+  end
+  self.relu = opts.relu == true
   if self.affine then
     self.weight = ac.ones(n)
     self.bias = ac.zeros(n)
@@ -40,7 +52,7 @@ function BatchNorm:__init(n, eps, momentum, opts)
   end
   self.running_mean = ac.zeros(n)
   self.running_var = ac.ones(n)
-  self._args = { n, eps, momentum, { affine = self.affine } }
+  self._args = { n, eps, momentum, { affine = self.affine, relu = self.relu or nil } }
 end
 
 function BatchNorm:reset()
@@ -73,51 +85,56 @@ function BatchNorm:updateOutput(input)
       self:_error("forward", "training needs more than one value per channel (input %s)", self._shapeStr(s))
     end
     self:_call("forward", core.nn_batchnorm_forward_train, input, self.weight, self.bias, y, sm, si,
-      self.running_mean, self.running_var, self.eps, self.momentum)
+      self.running_mean, self.running_var, self.eps, self.momentum, self.relu)
   else
     self:_call("forward", core.nn_batchnorm_forward_eval, input, self.weight, self.bias, y, sm, si,
-      self.running_mean, self.running_var, self.eps)
+      self.running_mean, self.running_var, self.eps, self.relu)
   end
   self._fwdTrain = self.train
   return y
 end
 
-function BatchNorm:updateGradInput(input, gradOutput)
+-- Checks a backward's arguments against the forward (the gradient has the
+-- input's shape; the output itself is not needed).
+function BatchNorm:_checkBackward(input, gradOutput)
   local s = self:_check("backward", input)
-  self:_checkGradOutput("backward", gradOutput, self.output)
-  local gx = self:_resized("gradInput", s)
-  if self._fwdTrain then
-    self:_call("backward", core.nn_batchnorm_backward_input_train, input, gradOutput,
-      self._bufs.save_mean, self._bufs.save_invstd, self.weight, gx)
-  else
-    self:_call("backward", core.nn_batchnorm_backward_input_eval, gradOutput, self.running_var,
-      self.weight, gx, self.eps)
+  if self._fwdTrain == nil or not (self._bufs and self._bufs.save_invstd) then
+    self:_error("backward", "call forward before backward")
   end
+  self:_checkGradOutput("backward", gradOutput, self.output or input)
+  return s
+end
+
+-- gx (or nil) and the parameter gradients (or nil) in one kernel call.
+function BatchNorm:_backward(input, gradOutput, gx, gw, gb, scale)
+  self:_call("backward", core.nn_batchnorm_backward, input, gradOutput, self._bufs.save_mean,
+    self._bufs.save_invstd, self.weight, self.bias, gx, gw, gb, scale or 1, self._fwdTrain, self.relu)
+end
+
+function BatchNorm:updateGradInput(input, gradOutput)
+  local s = self:_checkBackward(input, gradOutput)
+  local gx = self:_resized("gradInput", s)
+  self:_backward(input, gradOutput, gx, nil, nil, 1)
   return gx
 end
 
 function BatchNorm:accGradParameters(input, gradOutput, scale)
   if not self.affine then return end
-  self:_check("backward", input)
-  self:_checkGradOutput("backward", gradOutput, self.output)
-  self:_call("backward", core.nn_batchnorm_backward_params, input, gradOutput,
-    self._bufs.save_mean, self._bufs.save_invstd, self.gradWeight, self.gradBias, scale or 1)
+  self:_checkBackward(input, gradOutput)
+  self:_backward(input, gradOutput, nil, self.gradWeight, self.gradBias, scale)
 end
 
---- Training mode: input and parameter gradients in one pass over the data.
+--- Input and parameter gradients in one pass over the data.
 function BatchNorm:backward(input, gradOutput, scale)
-  if not self._fwdTrain then return Module.backward(self, input, gradOutput, scale) end
-  local s = self:_check("backward", input)
-  self:_checkGradOutput("backward", gradOutput, self.output)
+  local s = self:_checkBackward(input, gradOutput)
   local gx = self:_resized("gradInput", s)
-  self:_call("backward", core.nn_batchnorm_backward_train, input, gradOutput,
-    self._bufs.save_mean, self._bufs.save_invstd, self.weight, gx, self.gradWeight, self.gradBias, scale or 1)
+  self:_backward(input, gradOutput, gx, self.gradWeight, self.gradBias, scale)
   return gx
 end
 
 function BatchNorm:__tostring__()
-  local s = ("%s(%d, eps %g, momentum %g%s)"):format(self.__typename, self.nfeatures, self.eps,
-    self.momentum, self.affine and "" or ", no affine")
+  local s = ("%s(%d, eps %g, momentum %g%s%s)"):format(self.__typename, self.nfeatures, self.eps,
+    self.momentum, self.affine and "" or ", no affine", self.relu and ", relu" or "")
   return s
 end
 

@@ -65,6 +65,7 @@ local function fused_forward(m, bn, x)
   local sh, geo, OH, OW, ws = conv:_prepare("forward", cin)
   local y = bn:_resized("output", {sh[1], O, OH, OW})
   conv:_call("forward", core.nn_conv2d_forward, cin, fw, fb, y, ws, geo)
+  if bn.relu then core.nn_relu_forward(y, y) end -- BatchNorm2d(..., {relu = true})
   return y
 end
 
