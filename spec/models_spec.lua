@@ -50,7 +50,10 @@ describe("models", function()
     assert.equal(26070319 + buffers, net:nparams{buffers = true})
     -- Keras layer names
     assert.equal("block1_conv1", net.trunk.modules[1].name)
-    assert.equal("block14_sepconv2_act", net.trunk.modules[#net.trunk.modules - 1].name)
+    -- the last batch norm carries Keras' block14_sepconv2_act (fused ReLU)
+    local last = net.trunk.modules[#net.trunk.modules - 1]
+    assert.equal("block14_sepconv2_bn", last.name)
+    assert.is_true(last.relu)
     assert.equal(20, #net:findModules("nn.SeparableConv2d") - 14) -- 34 separable convolutions in all
   end)
 
@@ -61,8 +64,8 @@ describe("models", function()
     local out = net:forward(ac.randn(1, 3, 224, 224))
     local sizes = {}
     for _, m in ipairs(net.trunk.modules) do
-      if m.name == "block1_conv1_act" or m.name == "block1_conv2_act" or m.name == "block2" or
-         m.name == "block3" or m.name == "block4" or m.name == "block13" or m.name == "block14_sepconv2_act" then
+      if m.name == "block1_conv1_bn" or m.name == "block1_conv2_bn" or m.name == "block2" or
+         m.name == "block3" or m.name == "block4" or m.name == "block13" or m.name == "block14_sepconv2_bn" then
         sizes[#sizes + 1] = m.output:size(3)
       end
     end

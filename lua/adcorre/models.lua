@@ -82,19 +82,20 @@ end
 
 -- Keras BatchNormalization() defaults: epsilon 1e-3, momentum 0.99.
 local function bn(n, name) return named(nn.BatchNorm2d(n, 1e-3, 0.01), name) end
+-- A batch norm and the ReLU after it as one module (BatchNorm2d with
+-- relu = true): one pass each way, one output, nothing else kept. It takes
+-- the norm's name (Keras' "<layer>_bn"; its "<layer>_act" has no weights).
+local function bn_relu(n, name) return named(nn.BatchNorm2d(n, 1e-3, 0.01, {relu = true}), name) end
 local function relu(name) return named(nn.ReLU(), name) end
--- A ReLU right after a batch norm overwrites the norm's output (nothing else
--- reads it; the norm's backward uses its input): one activation less.
-local function relu_after_bn(name) return named(nn.ReLU(true), name) end
 local function sep(nin, nout, name) return named(nn.SeparableConv2d(nin, nout, 3, 1, "same"), name) end
 local function pool(name) return named(nn.MaxPool2d(3, 2, "same"), name) end
 -- 3x3 valid convolution without bias (batch norm follows).
 local function conv3(nin, nout, stride, name)
   return named(nn.Conv2d(nin, nout, 3, stride, 0, 1, {bias = false}), name)
 end
--- Adds layer, then its batch norm "<name>_bn" and ReLU "<name>_act"; returns seq.
+-- Adds layer, then its batch norm + ReLU "<name>_bn"; returns seq.
 local function add_bn_relu(seq, layer, nout)
-  return seq:add(layer):add(bn(nout, layer.name .. "_bn")):add(relu_after_bn(layer.name .. "_act"))
+  return seq:add(layer):add(bn_relu(nout, layer.name .. "_bn"))
 end
 
 -- main(x) + shortcut(x); shortcut nil = identity.
@@ -128,8 +129,7 @@ function M.xception_trunk(in_channels)
     local p = "block" .. b
     local main = nn.Sequential()
     if first_act then main:add(relu(p .. "_sepconv1_act")) end
-    main:add(sep(nin, c1, p .. "_sepconv1")):add(bn(c1, p .. "_sepconv1_bn"))
-    main:add(relu_after_bn(p .. "_sepconv2_act"))
+    add_bn_relu(main, sep(nin, c1, p .. "_sepconv1"), c1) -- and Keras' _sepconv2_act
     main:add(sep(c1, c2, p .. "_sepconv2")):add(bn(c2, p .. "_sepconv2_bn"))
     main:add(pool(p .. "_pool"))
     return residual(p, main, shortcut_conv(nin, c2))
@@ -140,11 +140,13 @@ function M.xception_trunk(in_channels)
   -- middle flow: eight identity-shortcut blocks of three separable convolutions
   for b = 5, 12 do
     local p = "block" .. b
-    local main = nn.Sequential()
+    -- the first ReLU reads the block's input (also the shortcut's), so it
+    -- stays a module of its own; the next two are fused into the norms
+    local main = nn.Sequential():add(relu(p .. "_sepconv1_act"))
     for j = 1, 3 do
-      main:add(relu(("%s_sepconv%d_act"):format(p, j)))
-      main:add(sep(728, 728, ("%s_sepconv%d"):format(p, j)))
-      main:add(bn(728, ("%s_sepconv%d_bn"):format(p, j)))
+      local conv = sep(728, 728, ("%s_sepconv%d"):format(p, j))
+      if j < 3 then add_bn_relu(main, conv, 728)
+      else main:add(conv):add(bn(728, conv.name .. "_bn")) end
     end
     t:add(residual(p, main, nil))
   end
