@@ -480,6 +480,26 @@ static int l_bn_forward_eval(lua_State *L) {
   return 0;
 }
 
+/* nn_batchnorm_apply(x, gamma|nil, beta|nil, y, save_mean, save_invstd [, relu]) */
+static int l_bn_apply(lua_State *L) {
+  const char *fn = "nn_batchnorm_apply";
+  ac_tensor *x = in_f32(L, 1, fn, "input");
+  ac_tensor *g = opt_in_f32(L, 2, fn, "weight"), *b = opt_in_f32(L, 3, fn, "bias");
+  ac_tensor *y = out_f32(L, 4, fn, "output");
+  ac_tensor *sm = in_f32(L, 5, fn, "save_mean"), *si = in_f32(L, 6, fn, "save_invstd");
+  int relu = lua_toboolean(L, 7);
+  int64_t N, C, P;
+  bn_dims(L, x, &N, &C, &P, fn);
+  need_same(L, y, x, fn, "output", "input");
+  bn_vec(L, g, C, fn, "weight");
+  bn_vec(L, b, C, fn, "bias");
+  bn_vec(L, sm, C, fn, "save_mean");
+  bn_vec(L, si, C, fn, "save_invstd");
+  LUAT_CALL(L, fn, ac_batchnorm_apply(ac_f32(y), ac_f32(x), ac_f32(sm), ac_f32(si), fp(g), fp(b),
+                                      N, C, P, relu));
+  return 0;
+}
+
 /* nn_batchnorm_backward(x, gy, save_mean, save_invstd, gamma|nil, beta|nil,
  *                       gx|nil, ggamma|nil, gbeta|nil, scale, train, relu)
  * Input gradient into gx and / or parameter gradients added to ggamma, gbeta
@@ -843,6 +863,7 @@ static const luaL_Reg nn_funcs[] = {
     {"nn_conv2d_backward_params", l_conv2d_backward_params},
     {"nn_batchnorm_forward_train", l_bn_forward_train},
     {"nn_batchnorm_forward_eval", l_bn_forward_eval},
+    {"nn_batchnorm_apply", l_bn_apply},
     {"nn_batchnorm_backward", l_bn_backward},
     {"nn_force_generic", l_nn_force_generic},
     {"nn_isa", l_nn_isa},

@@ -120,6 +120,15 @@ int ac_batchnorm_forward_eval(float *y, float *save_mean, float *save_invstd, /*
                               const float *running_var,            /* [C] */
                               const float *gamma, const float *beta, /* [C] or NULL */
                               int64_t N, int64_t C, int64_t P, float eps, int relu);
+/* The output of an earlier forward again, bit for bit, from its input and the
+ * mean / invstd it saved (no statistics are updated): lets a container drop
+ * the output after the next layer has read it and recompute it for the
+ * backward. */
+int ac_batchnorm_apply(float *y,                          /* [N, C, P] out */
+                       const float *x,                    /* [N, C, P] */
+                       const float *mean, const float *invstd, /* [C] saved by the forward */
+                       const float *gamma, const float *beta,  /* [C] or NULL */
+                       int64_t N, int64_t C, int64_t P, int relu);
 /* Gradients of either forward, from its input and the mean / invstd it
  * saved (the ReLU mask is recomputed from x, gamma and beta: no output or
  * mask is read). With g = relu ? gy * (a x + s > 0) : gy, xhat = (x - mean)

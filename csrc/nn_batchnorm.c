@@ -276,11 +276,20 @@ static void bn_train_task(void *vctx, int64_t begin, int64_t end, int tid) {
   }
 }
 
+/* Evaluation mode (the running statistics), or, with t->mean / t->invstd
+ * set, the saved statistics of an earlier forward (ac_batchnorm_apply). */
 static void bn_eval_task(void *vctx, int64_t begin, int64_t end, int tid) {
   (void)tid;
   bn_ctx *t = vctx;
   for (int64_t c = begin; c < end; c++) {
-    float mf = t->rmean[c], inf = (float)(1.0 / sqrt((double)t->rvar[c] + t->eps)), a, s;
+    float mf, inf, a, s;
+    if (t->invstd) {
+      mf = t->mean[c];
+      inf = t->invstd[c];
+    } else {
+      mf = t->rmean[c];
+      inf = (float)(1.0 / sqrt((double)t->rvar[c] + t->eps));
+    }
     if (t->save_mean) t->save_mean[c] = mf;
     if (t->save_invstd) t->save_invstd[c] = inf;
     bn_affine(t, c, mf, inf, &a, &s);
@@ -364,6 +373,16 @@ int ac_batchnorm_forward_eval(float *y, float *save_mean, float *save_invstd, co
   bn_ctx t = {.out = y, .save_mean = save_mean, .save_invstd = save_invstd, .x = x,
               .rmean = running_mean, .rvar = running_var, .gamma = gamma, .beta = beta,
               .N = N, .C = C, .P = P, .eps = eps, .relu = relu != 0, .v512 = bn_avx512()};
+  ac_parallel_for(C, bn_grain(N, P), bn_eval_task, &t);
+  return 0;
+}
+
+int ac_batchnorm_apply(float *y, const float *x, const float *mean, const float *invstd,
+                       const float *gamma, const float *beta, int64_t N, int64_t C, int64_t P,
+                       int relu) {
+  if (bn_check(N, C, P)) return -1;
+  bn_ctx t = {.out = y, .x = x, .mean = mean, .invstd = invstd, .gamma = gamma, .beta = beta,
+              .N = N, .C = C, .P = P, .relu = relu != 0, .v512 = bn_avx512()};
   ac_parallel_for(C, bn_grain(N, P), bn_eval_task, &t);
   return 0;
 }

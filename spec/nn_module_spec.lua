@@ -449,6 +449,34 @@ describe("BatchNorm2d fused with ReLU ({relu = true})", function()
       "BatchNorm2d:backward: call forward before backward")
   end)
 
+  it("recomputes the output of its last forward bit for bit (containers may drop it)", function()
+    ac.manual_seed(26)
+    for _, relu in ipairs({ true, false }) do
+      for _, train in ipairs({ true, false }) do
+        local m = nn.BatchNorm2d(5, 1e-3, 0.01, { relu = relu })
+        m.weight:copy(ac.randn(5)); m.bias:copy(ac.randn(5))
+        if not train then m:evaluate() end
+        local x = ac.randn(3, 5, 7, 9)
+        local y = m:forward(x):clone()
+        local rm = m.running_mean:clone()
+        m.output = nil
+        local r = m:_recomputeOutput(x)
+        assert.is_true(rawequal(r, m.output))
+        assert.are.equal(0, maxdiff(r, y))
+        assert.are.equal(0, maxdiff(m.running_mean, rm)) -- statistics untouched
+      end
+    end
+    assert.is_true(nn.BatchNorm2d(2):_canRecomputeOutput())
+    assert.has_error(function() nn.BatchNorm2d(5):_recomputeOutput(ac.randn(2, 5, 3, 3)) end,
+      "BatchNorm2d:forward: no earlier forward to recompute")
+    local r = nn.ReLU()
+    local x = ac.randn(4, 6)
+    local y = r:forward(x):clone()
+    r.output = nil
+    assert.are.equal(0, maxdiff(r:_recomputeOutput(x), y))
+    assert.is_false(nn.ReLU(true):_canRecomputeOutput())
+  end)
+
   it("prints, keeps its arguments and names, loads the weights of a plain batch norm", function()
     local f = nn.BatchNorm2d(4, 1e-3, 0.01, { relu = true })
     assert.are.equal("nn.BatchNorm2d(4, eps 0.001, momentum 0.01, relu)", tostring(f))

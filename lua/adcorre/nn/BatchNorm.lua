@@ -94,6 +94,24 @@ function BatchNorm:updateOutput(input)
   return y
 end
 
+--- For containers that drop outputs no backward needs (Module.lua): the
+--- output of the last forward again, bit for bit, from the same input and
+--- the statistics that forward saved (nothing is updated), written into
+--- self.output. A fused batch norm + ReLU's output is the next layer's
+--- input; a container may release it after the forward and call this before
+--- the next layer's backward, so that only the norm's input is held.
+function BatchNorm:_recomputeOutput(input)
+  local s = self:_check("forward", input)
+  if self._fwdTrain == nil or not (self._bufs and self._bufs.save_invstd) then
+    self:_error("forward", "no earlier forward to recompute")
+  end
+  local y = self:_resized("output", s)
+  self:_call("forward", core.nn_batchnorm_apply, input, self.weight, self.bias, y,
+    self._bufs.save_mean, self._bufs.save_invstd, self.relu)
+  return y
+end
+function BatchNorm:_canRecomputeOutput() return true end
+
 -- Checks a backward's arguments against the forward (the gradient has the
 -- input's shape; the output itself is not needed).
 function BatchNorm:_checkBackward(input, gradOutput)

@@ -30,6 +30,17 @@ function ReLU:updateOutput(input)
   return y
 end
 
+--- For containers that drop outputs (Module.lua): the output again from the
+--- same input, into self.output (not for ReLU(true), whose input is gone).
+function ReLU:_recomputeOutput(input)
+  if self.inplace then self:_error("forward", "ReLU(true) cannot recompute its output (its input was overwritten)") end
+  self:_checkInput("forward", input)
+  local y = self:_resized("output", input:shape())
+  self:_call("forward", core.nn_relu_forward, input, y)
+  return y
+end
+function ReLU:_canRecomputeOutput() return not self.inplace end
+
 function ReLU:updateGradInput(input, gradOutput)
   self:_checkGradOutput("backward", gradOutput, self.output)
   local gx = self:_resized("gradInput", gradOutput:shape())
