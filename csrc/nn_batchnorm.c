@@ -234,8 +234,10 @@ static void bn_affine(const bn_ctx *t, int64_t c, float mean, float invstd, floa
   *s = (float)(b - (double)mean * ad);
 }
 
+/* Rows in reverse order: the statistics pass just read the last rows, which
+ * are then still in cache. */
 static void bn_norm_channel(const bn_ctx *t, int64_t c, float a, float s) {
-  for (int64_t n = 0; n < t->N; n++) {
+  for (int64_t n = t->N - 1; n >= 0; n--) {
     const float *xp = t->x + (n * t->C + c) * t->P;
     float *yp = t->out + (n * t->C + c) * t->P;
     if (t->v512) row_norm_512(yp, xp, a, s, t->P, t->relu);
@@ -334,7 +336,7 @@ static void bn_backward_task(void *vctx, int64_t begin, int64_t end, int tid) {
       u = k * invstd * sgx / (double)M;
       v = u * mean - k * sg / (double)M;
     }
-    for (int64_t n = 0; n < N; n++) {
+    for (int64_t n = N - 1; n >= 0; n--) { /* reverse: the sums' last rows are in cache */
       const float *xp = t->x + (n * C + c) * P;
       const float *gp = t->gy + (n * C + c) * P;
       float *op = t->out + (n * C + c) * P;
