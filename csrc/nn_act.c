@@ -4,6 +4,7 @@
  * softmax cross-entropy. Row reductions accumulate in double.
  */
 #include <math.h>
+#include <string.h>
 #include "nn.h"
 #include "tensor.h"
 #include "parallel.h"
@@ -54,10 +55,21 @@ int ac_relu_backward_input(float *gx, const float *gy, const float *y, int64_t n
 int ac_dropout_forward(float *y, float *mask, const float *x, int64_t n, float p, ac_rng *rng) {
   if (!(p >= 0.0f && p < 1.0f)) return ac_fail("dropout: p must be in [0, 1), got %g", (double)p);
   float keep = 1.0f / (1.0f - p);
+  /* the generator's state in local variables (registers) for the loop: the
+   * numbers of ac_rng_uniform, one per element, in order */
+  uint64_t s[4] = {rng->s[0], rng->s[1], rng->s[2], rng->s[3]};
+  double pd = p;
+  uint32_t kb;
+  memcpy(&kb, &keep, 4);
   for (int64_t i = 0; i < n; i++) {
-    mask[i] = ac_rng_uniform(rng) < p ? 0.0f : keep;
-    y[i] = x[i] * mask[i];
+    /* branch-free select (the comparison is a coin flip) */
+    uint32_t mb = kb & (0u - (uint32_t)(ac_rng_step_uniform(s) >= pd));
+    float m;
+    memcpy(&m, &mb, 4);
+    mask[i] = m;
+    y[i] = x[i] * m;
   }
+  for (int k = 0; k < 4; k++) rng->s[k] = s[k];
   return 0;
 }
 

@@ -30,20 +30,7 @@ void ac_rng_fork(const ac_rng *r, uint64_t id, ac_rng *out) {
   ac_rng_seed(out, x);
 }
 
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-uint64_t ac_rng_next(ac_rng *r) {
-  uint64_t *s = r->s;
-  uint64_t result = rotl(s[1] * 5, 7) * 9;
-  uint64_t t = s[1] << 17;
-  s[2] ^= s[0];
-  s[3] ^= s[1];
-  s[1] ^= s[2];
-  s[0] ^= s[3];
-  s[2] ^= t;
-  s[3] = rotl(s[3], 45);
-  return result;
-}
+uint64_t ac_rng_next(ac_rng *r) { return ac_rng_step(r->s); }
 
 double ac_rng_uniform(ac_rng *r) { return (double)(ac_rng_next(r) >> 11) * (1.0 / 9007199254740992.0); }
 

@@ -18,6 +18,24 @@ void ac_rng_seed(ac_rng *r, uint64_t seed);
 /* A generator for stream `id` derived from r's current state (r is not advanced). */
 void ac_rng_fork(const ac_rng *r, uint64_t id, ac_rng *out);
 uint64_t ac_rng_next(ac_rng *r);
+/* One xoshiro256** step on a state held in local variables (what
+ * ac_rng_next does, inlinable into a kernel's loop: the same numbers). */
+static inline uint64_t ac_rng_step(uint64_t s[4]) {
+  uint64_t x = s[1] * 5;
+  uint64_t result = ((x << 7) | (x >> 57)) * 9;
+  uint64_t t = s[1] << 17;
+  s[2] ^= s[0];
+  s[3] ^= s[1];
+  s[1] ^= s[2];
+  s[0] ^= s[3];
+  s[2] ^= t;
+  s[3] = (s[3] << 45) | (s[3] >> 19);
+  return result;
+}
+/* [0, 1) from one step, as ac_rng_uniform */
+static inline double ac_rng_step_uniform(uint64_t s[4]) {
+  return (double)(ac_rng_step(s) >> 11) * (1.0 / 9007199254740992.0);
+}
 double ac_rng_uniform(ac_rng *r);           /* [0, 1) */
 double ac_rng_normal(ac_rng *r);            /* N(0, 1) */
 uint64_t ac_rng_below(ac_rng *r, uint64_t n); /* uniform in [0, n), unbiased */
