@@ -61,6 +61,7 @@ describe("models", function()
     ac.manual_seed(5)
     local net = ac.models.xception{k = 2, d = 8}
     net:evaluate()
+    net:keepOutputs()   -- intermediate outputs are read below
     local out = net:forward(ac.randn(1, 3, 224, 224))
     local sizes = {}
     for _, m in ipairs(net.trunk.modules) do

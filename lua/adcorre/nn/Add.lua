@@ -1,11 +1,15 @@
 --- nn.Add: the sum of a table of equally shaped tensors (Torch's
 -- CAddTable), e.g. the merge of a residual block. Every input receives the
--- whole gradient.
+-- whole gradient: gradInput[i] is the gradOutput tensor itself (no copies;
+-- read it, do not write into it). The backward reads neither the inputs
+-- nor the output, so a container may release them (Module.lua).
 --   nn.Add():forward({a, b})   -- a + b
 local Module = require("adcorre.nn.Module")
 local ac = require("adcorre")
 
 local Add = Module.class("nn.Add", Module)
+Add._needsInputField = false
+Add._needsOutputField = false
 
 function Add:__init()
   Module.__init(self)
@@ -34,17 +38,15 @@ function Add:updateOutput(input)
   local out = self:_resized("output", shape)
   out:copy(first)
   for i = 2, #input do out:add_(input[i]) end
+  self._n = #input
   return out
 end
 
 function Add:updateGradInput(input, gradOutput)
   self:_checkGradOutput("backward", gradOutput, self.output)
+  local n = type(input) == "table" and #input or self._n
   local gi = {}
-  for i = 1, #input do
-    local g = self:_buffer("gradInput" .. i, gradOutput:shape())
-    g:copy(gradOutput)
-    gi[i] = g
-  end
+  for i = 1, n do gi[i] = gradOutput end
   self.gradInput = gi
   return gi
 end

@@ -24,6 +24,7 @@ local core = require("adcorre.core")
 local BatchNorm = Module.class("nn.BatchNorm", Module)
 BatchNorm._bufferFields = { "running_mean", "running_var" }
 BatchNorm._ranks = { 2, 3, 4 }
+BatchNorm._needsOutputField = false   -- the backward reads the input (Module.lua)
 
 function BatchNorm:__init(n, eps, momentum, opts)
   Module.__init(self)

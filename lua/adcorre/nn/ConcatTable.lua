@@ -3,6 +3,8 @@
 --   local heads = nn.ConcatTable():add(nn.Linear(16, 4)):add(nn.Linear(16, 4))
 --   local out = heads:forward(x)      -- {T[B,4], T[B,4]}
 local Container = require("adcorre.nn.Container")
+local Module = require("adcorre.nn.Module")
+local ac = require("adcorre")
 
 local ConcatTable = Container.class("nn.ConcatTable", Container)
 
@@ -12,9 +14,12 @@ function ConcatTable:__init()
 end
 
 function ConcatTable:updateOutput(input)
-  local out = {}
-  for i = 1, #self.modules do out[i] = self:_child(i, "updateOutput", input) end
-  self.output = out
+  local out, pass = {}, {}
+  for i = 1, #self.modules do
+    out[i] = self:_child(i, "updateOutput", input)
+    pass[i] = Module._aliases(out[i], input)
+  end
+  self.output, self._pass = out, pass
   return out
 end
 
@@ -59,15 +64,70 @@ function ConcatTable:accGradParameters(input, gradOutput, scale)
   end
 end
 
+-- true when t is one of the gradOutput tensors (still needed by a member).
+local function is_grad_output(t, gradOutput)
+  for _, g in ipairs(gradOutput) do if rawequal(g, t) then return true end end
+  return false
+end
+
+--- backward in one sweep. Tensor gradients are summed into the first
+--- member's input gradient (taken over from the shared pool, see Module.lua)
+--- and every later member's goes back to the pool once added, so the
+--- members reuse one another's buffers; gradInput is then a pool buffer
+--- that the container around it recycles in turn.
 function ConcatTable:backward(input, gradOutput, scale)
   check_grads(self, gradOutput)
+  if self._keepOutputs then
+    local acc
+    for i = 1, #self.modules do
+      local g = self:_child(i, "backward", input, gradOutput[i], scale or 1)
+      acc = accumulate(self, "gradInput", acc, g, i == 1)
+    end
+    self.gradInput = acc
+    return acc
+  end
   local acc
   for i = 1, #self.modules do
+    local m = self.modules[i]
     local g = self:_child(i, "backward", input, gradOutput[i], scale or 1)
-    acc = accumulate(self, "gradInput", acc, g, i == 1)
+    if not ac.is_tensor(g) then
+      acc = accumulate(self, "gradInput", i > 1 and acc or nil, g, i == 1)
+    elseif i == 1 then
+      acc = not is_grad_output(g, gradOutput) and self:_adoptGradInput(m)
+      if not acc then
+        acc = self:_resized("gradInput", g:shape())
+        acc:copy(g)
+      end
+    else
+      acc:add_(g)
+      if not is_grad_output(g, gradOutput) then Module._releaseGradInput(m, acc) end
+    end
   end
   self.gradInput = acc
   return acc
+end
+
+-- A member's backward reads the input when any member's does (or passes it
+-- on as an output that its backward reads).
+function ConcatTable:_needsInput()
+  local pass = self._pass
+  if not pass then return true end
+  for i, m in ipairs(self.modules) do
+    if m:_needsInput() or (pass[i] and m:_needsOutput()) then return true end
+  end
+  return false
+end
+
+function ConcatTable:_needsOutput()
+  for _, m in ipairs(self.modules) do
+    if m:_needsOutput() then return true end
+  end
+  return false
+end
+
+function ConcatTable:_dropOutput()
+  for _, m in ipairs(self.modules) do m:_dropOutput() end
+  self.output = nil
 end
 
 function ConcatTable:__tostring__()

@@ -21,6 +21,7 @@ local initializers = require("adcorre.nn.initializers")
 local window = require("adcorre.nn.window")
 
 local Conv2d = Module.class("nn.Conv2d", Module)
+Conv2d._needsOutputField = false   -- the backward reads the input (Module.lua)
 
 -- One scratch buffer for every convolution.
 local shared = {}

@@ -6,6 +6,9 @@ local Module = require("adcorre.nn.Module")
 local core = require("adcorre.core")
 
 local Dropout = Module.class("nn.Dropout", Module)
+-- the backward reads the mask only
+Dropout._needsInputField = false
+Dropout._needsOutputField = false
 
 function Dropout:__init(p)
   Module.__init(self)

@@ -2,6 +2,8 @@
 local Module = require("adcorre.nn.Module")
 
 local Identity = Module.class("nn.Identity", Module)
+Identity._needsInputField = false
+Identity._needsOutputField = false
 
 function Identity:updateOutput(input)
   self.output = input

@@ -5,6 +5,7 @@ local Module = require("adcorre.nn.Module")
 local ac = require("adcorre")
 
 local JoinTable = Module.class("nn.JoinTable", Module)
+JoinTable._needsOutputField = false
 
 function JoinTable:__init(dim)
   Module.__init(self)

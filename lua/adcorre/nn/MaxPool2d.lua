@@ -1,10 +1,15 @@
 --- nn.MaxPool2d(k [, stride = k [, pad = 0]]): max pooling over NCHW
 -- input; pad may be "same" (Keras). The gradient goes to the first maximum
 -- of each window. See adcorre.nn.Pool2d.
+-- The backward reads only the indices of the maxima (and the input's
+-- shape), never the input or the output values, so a container may release
+-- both once the forward has gone past them (Module.lua).
 local Pool2d = require("adcorre.nn.Pool2d")
 local core = require("adcorre.core")
 
 local MaxPool2d = Pool2d.class("nn.MaxPool2d", Pool2d)
+MaxPool2d._needsInputField = false
+MaxPool2d._needsOutputField = false
 
 function MaxPool2d:updateOutput(input)
   local s, geo, OH, OW = self:_prepare("forward", input)
@@ -12,11 +17,19 @@ function MaxPool2d:updateOutput(input)
   local y = self:_resized("output", os)
   local idx = self:_buffer("indices", os, "int64")
   self:_call("forward", core.nn_maxpool2d_forward, input, y, idx, geo)
+  self._inShape = s
   return y
 end
 
 function MaxPool2d:updateGradInput(input, gradOutput)
-  local s, geo = self:_prepare("backward", input)
+  local s, geo
+  if input == nil and self._inShape then
+    -- the input was released (the backward needs only its shape)
+    s = self._inShape
+    geo = self:_geometry(s)
+  else
+    s, geo = self:_prepare("backward", input)
+  end
   self:_checkGradOutput("backward", gradOutput, self.output)
   local gx = self:_resized("gradInput", s)
   self:_call("backward", core.nn_maxpool2d_backward_input, gradOutput, self._bufs.indices, gx, geo)

@@ -12,7 +12,9 @@
 --   is a single loop; calling it again returns the same buffers).
 -- Layers keep their output and gradInput (m.output, m.gradInput) and their
 -- scratch tensors between calls, so a steady training loop allocates no new
--- buffers. m:clearState() drops them.
+-- buffers; inside containers, outputs and input gradients that no backward
+-- needs any more go back to a shared pool (see "activation and gradient
+-- memory" below, and m:keepOutputs()). m:clearState() drops them.
 --
 -- Subclasses are made with nn.class(name, parent):
 --   local Scale = nn.class("nn.Scale", nn.Module)
@@ -245,6 +247,7 @@ function Module:clearState()
   self:apply(function(m)
     m.output = nil
     m.gradInput = nil
+    m._outShape = nil
     m._bufs = {}
     if m._clearState then m:_clearState() end
   end)
@@ -289,33 +292,81 @@ function Module:_buffer(name, shape, dtype)
 end
 
 ----------------------------------------------------------------------------
--- gradInput recycling in one-sweep backward passes
+-- activation and gradient memory: one pool of float32 buffers
 ----------------------------------------------------------------------------
--- Sequential:backward and SeparableConv2d:backward hand a child's gradInput
--- back to a pool shared by all modules once the module before it has used
--- it; the next module that needs a gradInput of that many elements takes it
--- instead of holding one of its own. A training step then keeps the input
--- gradients that are live at one time, not one per layer, and still
--- allocates nothing in steady state (the pool is reused every step). After
--- such a backward the inner modules' gradInput fields are nil; the
--- outermost module's is kept. updateGradInput / accGradParameters called
--- separately (Torch's two-phase protocol) keep every gradInput as before.
-local gradpool = {free = {}, owner = setmetatable({}, {__mode = "k"})}
+-- Outputs and input gradients taken through _resized come from a pool of
+-- free buffers (keyed by element count) shared by all modules, and go back
+-- to it when no backward needs them any more:
+--  * Sequential:forward hands back the output of a child once the next
+--    child has read it when neither of them needs it in its backward (a
+--    max-pool's or an Add's output, a batch norm's output read by a
+--    max-pool, an Add or a ReLU): see _needsInput / _needsOutput below;
+--  * Sequential:backward (the one-sweep form) hands back a child's input
+--    gradient once the child before it has used it, and every output inside
+--    a child once the child's backward is done; ConcatTable:backward sums its
+--    members' input gradients into the first one and hands back the others.
+-- The next module that needs a buffer of that many elements takes it, so a
+-- training step keeps what is live at one time (not one buffer per layer),
+-- gradients reuse the memory of consumed activations, and a steady loop
+-- still allocates nothing (the pool is refilled every step). The outermost
+-- module's output and gradInput are always kept; released fields are nil.
+-- updateGradInput / accGradParameters called separately (Torch's two-phase
+-- protocol) release nothing. m:keepOutputs() turns the releases off.
+-- free[cap] lists the free buffers of `cap` elements; cap[t] is the
+-- capacity of the storage under t (t may be a smaller view of it).
+local weak = {__mode = "k"}
+local pool = {free = {}, owner = setmetatable({}, weak), cap = setmetatable({}, weak)}
+-- A request takes the smallest free buffer that holds it, if that is at
+-- most POOL_SLACK times its size (the network's shapes repeat, so most
+-- requests find their own size; this lets gradients reuse activations of
+-- other shapes).
+local POOL_SLACK = 2
 
---- self[field] resized to `shape` (reusing its storage when possible).
+local function take(n)
+  local best
+  for cap, list in pairs(pool.free) do
+    if #list > 0 and cap >= n and cap <= POOL_SLACK * n and (best == nil or cap < best) then best = cap end
+  end
+  if best then return table.remove(pool.free[best]), best end
+  return nil
+end
+
+--- self[field] resized to `shape` (reusing its storage when possible; an
+--- empty "output" or "gradInput" field takes a buffer from the pool).
 function Module:_resized(field, shape, dtype)
   local cur = self[field]
-  local pooled = field == "gradInput" and (dtype == nil or dtype == "float32")
-  if pooled and cur == nil then
-    local n = 1
-    for _, d in ipairs(shape) do n = n * d end
-    local list = gradpool.free[n]
-    if list and #list > 0 then cur = table.remove(list) end
+  local pooled = (field == "gradInput" or field == "output") and (dtype == nil or dtype == "float32")
+  local cap
+  if pooled then
+    if cur == nil then
+      local n = 1
+      for _, d in ipairs(shape) do n = n * d end
+      cur, cap = take(n)
+    else
+      cap = pool.cap[cur]
+    end
   end
   local t = core.nn_buffer(cur, shape, dtype)
   self[field] = t
-  if pooled then gradpool.owner[t] = self end
+  if pooled then
+    pool.owner[t] = self
+    if not rawequal(t, cur) then
+      local n = t:numel()
+      pool.cap[t] = (cap and cap > n) and cap or n
+    end
+  end
   return t
+end
+
+local function give_back(t)
+  pool.owner[t] = nil
+  local n = pool.cap[t] or t:numel()
+  local list = pool.free[n]
+  if not list then
+    list = {}
+    pool.free[n] = list
+  end
+  list[#list + 1] = t
 end
 
 --- Hands m's gradInput back to the pool (not when it is `keep`, the tensor
@@ -324,18 +375,110 @@ end
 function Module._releaseGradInput(m, keep)
   local t = rawget(m, "gradInput")
   if not ac.is_tensor(t) or rawequal(t, keep) then return end
-  local o = gradpool.owner[t]
+  local o = pool.owner[t]
   if not o then return end
-  gradpool.owner[t] = nil
   if rawequal(rawget(o, "gradInput"), t) then o.gradInput = nil end
   m.gradInput = nil
-  local n = t:numel()
-  local list = gradpool.free[n]
-  if not list then
-    list = {}
-    gradpool.free[n] = list
+  give_back(t)
+end
+
+--- Takes over m's gradInput (a pool buffer) as self.gradInput, so that the
+--- caller can accumulate into it; nil when it is not a pool buffer.
+function Module:_adoptGradInput(m)
+  local t = rawget(m, "gradInput")
+  if not ac.is_tensor(t) then return nil end
+  local o = pool.owner[t]
+  if not o or not rawequal(rawget(o, "gradInput"), t) then return nil end
+  o.gradInput = nil
+  m.gradInput = nil
+  local old = rawget(self, "gradInput")
+  if ac.is_tensor(old) and rawequal(pool.owner[old], self) then give_back(old) end
+  pool.owner[t] = self
+  self.gradInput = t
+  return t
+end
+
+--- true when a and b (tensors or tables of them) share a storage.
+function Module._aliases(a, b)
+  if type(a) == "table" then
+    for _, v in pairs(a) do if Module._aliases(v, b) then return true end end
+    return false
   end
-  list[#list + 1] = t
+  if type(b) == "table" then
+    for _, v in pairs(b) do if Module._aliases(a, v) then return true end end
+    return false
+  end
+  return ac.is_tensor(a) and ac.is_tensor(b) and a:is_same_storage(b)
+end
+
+-- What a module's backward reads. A layer whose backward does not read its
+-- input (a ReLU, which reads its output; a max-pool, which reads its
+-- indices) or its output (a convolution, a batch norm) says so, and its
+-- container may then release the tensor once the forward has gone past it.
+-- The default is the safe one: both are read.
+Module._needsInputField = true
+Module._needsOutputField = true
+function Module:_needsInput() return self._needsInputField end
+function Module:_needsOutput() return self._needsOutputField end
+
+-- true when o is m or one of its descendants.
+local function inside(m, o)
+  if rawequal(m, o) then return true end
+  local mods = rawget(m, "modules")
+  if not mods then return false end
+  for _, c in ipairs(mods) do
+    if inside(c, o) then return true end
+  end
+  return false
+end
+
+--- Drops self.output (handing it to the pool when it is a pool buffer of
+--- this module); its shape is remembered for the gradOutput check.
+function Module:_dropOutput()
+  local t = rawget(self, "output")
+  if ac.is_tensor(t) then
+    self._outShape = t:shape()
+    -- the owner may be a child whose output is this module's (a container);
+    -- an output passed through from the input belongs to someone else
+    local o = pool.owner[t]
+    if o and rawequal(rawget(o, "output"), t) and inside(self, o) then
+      give_back(t)
+      o._outShape = self._outShape
+      o.output = nil
+    end
+  end
+  self.output = nil
+end
+
+--- Drops every output inside m (m included) but those sharing storage with
+--- `keep`, handing pool buffers back: the backward through m is done.
+function Module._releaseTree(m, keep)
+  m:apply(function(c)
+    local t = rawget(c, "output")
+    if t == nil or (keep ~= nil and Module._aliases(t, keep)) then return end
+    if ac.is_tensor(t) then
+      c._outShape = t:shape()
+      if rawequal(pool.owner[t], c) then give_back(t) end
+    end
+    c.output = nil
+  end)
+end
+
+--- m:keepOutputs([on = true]): containers in m keep every output and input
+--- gradient (Torch's behaviour: any module's .output can be read after a
+--- forward, backward may be called again) at the cost of the memory the
+--- releases save. m:keepOutputs(false) restores the default.
+function Module:keepOutputs(on)
+  on = on ~= false
+  self:apply(function(c) c._keepOutputs = on or nil end)
+  return self
+end
+
+--- Bytes held by free buffers of the pool (for measurements).
+function Module.poolFreeBytes()
+  local b = 0
+  for cap, list in pairs(pool.free) do b = b + 4 * cap * #list end
+  return b
 end
 
 --- Raises "<Type>:<method>: <message>" at the caller of the public method.
@@ -372,10 +515,15 @@ function Module:_checkGradOutput(method, g, ref)
   if not ac.is_tensor(g) then
     self:_error(method, "gradOutput must be a tensor, got %s", type(g))
   end
-  if not ac.is_tensor(ref) then
+  local b
+  if ac.is_tensor(ref) then
+    b = ref:shape()
+  elseif ref == nil and self._outShape then
+    b = self._outShape   -- the output was released (no backward needs it)
+  else
     self:_error(method, "call forward before backward")
   end
-  local a, b = g:shape(), ref:shape()
+  local a = g:shape()
   local same = #a == #b
   if same then for i = 1, #a do if a[i] ~= b[i] then same = false end end end
   if not same then

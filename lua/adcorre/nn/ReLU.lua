@@ -8,6 +8,7 @@ local Module = require("adcorre.nn.Module")
 local core = require("adcorre.core")
 
 local ReLU = Module.class("nn.ReLU", Module)
+ReLU._needsInputField = false   -- the backward reads the output (Module.lua)
 
 function ReLU:__init(inplace)
   Module.__init(self)

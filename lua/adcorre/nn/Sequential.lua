@@ -37,6 +37,8 @@ local function fusable(m, bn, x)
   return x:size(1) * x:size(3) * x:size(4) > w[2] * w[3] * w[4]
 end
 
+local fold_scratch = {}
+
 local function fused_forward(m, bn, x)
   local conv, cin = m, x
   if m.__typename == "nn.SeparableConv2d" then
@@ -49,7 +51,9 @@ local function fused_forward(m, bn, x)
   s:add_(bn.eps)
   s:rsqrt_()
   if bn.weight then s:mul_(bn.weight) end
-  local fw = bn:_buffer("fold_w", conv.weight:shape())
+  -- the folded weight is only read by this call: one scratch for all of them
+  local fw = core.nn_buffer(fold_scratch.w, conv.weight:shape())
+  fold_scratch.w = fw
   core.convfast_scale_rows(conv.weight, s, fw)
   local fb = bn:_buffer("fold_b", {O})
   fb:copy(bn.running_mean)
@@ -69,55 +73,153 @@ local function fused_forward(m, bn, x)
   return y
 end
 
+----------------------------------------------------------------------------
+-- releasing outputs (see "activation and gradient memory" in Module.lua)
+----------------------------------------------------------------------------
+-- self._pass[k] is true when child k's output shares storage with its input
+-- (Identity, ReLU(true), Dropout in evaluation): the input then lives on in
+-- that output, and what the children after k need decides its fate too.
+
+-- Fate of child j's output once children 1..i have run: "release" when no
+-- backward reads it any more, "keep", or "wait" (it lives on through
+-- pass-through children up to the newest output).
+local function fate(self, j, i, n)
+  local mods, pass = self.modules, self._pass
+  if mods[j]:_needsOutput() then return "keep" end
+  for k = j + 1, i do
+    local m = mods[k]
+    if m:_needsInput() then return "keep" end
+    if not pass[k] then return "release" end
+    if m:_needsOutput() then return "keep" end
+  end
+  return i == n and "keep" or "wait"
+end
+
+function Sequential:_needsInput()
+  if self.checkpoint and self.train then return true end
+  local pass = self._pass
+  if not pass then return true end
+  for k, m in ipairs(self.modules) do
+    if m:_needsInput() then return true end
+    if not pass[k] then return false end     -- later children never see the input
+    if m:_needsOutput() then return true end -- child k's output is the input
+  end
+  return true
+end
+
+function Sequential:_needsOutput()
+  local pass = self._pass
+  if not pass then return true end
+  for k = #self.modules, 1, -1 do
+    if self.modules[k]:_needsOutput() then return true end
+    if not pass[k] then return false end
+  end
+  return true
+end
+
+function Sequential:_dropOutput()
+  local pass = self._pass or {}
+  for k = #self.modules, 1, -1 do
+    self.modules[k]:_dropOutput()
+    if not pass[k] then break end
+  end
+  self.output = nil
+end
+
+-- Releases every output inside the children (checkpointing: the backward
+-- recomputes them) but the block's own output.
+local function release_inside(self)
+  for _, m in ipairs(self.modules) do Module._releaseTree(m, self.output) end
+  self._spent = true
+end
+
 function Sequential:updateOutput(input)
   local x = input
-  local n, i, fused = #self.modules, 1, false
+  local mods = self.modules
+  local n, i, fused = #mods, 1, false
+  local release = not self._keepOutputs
+  local pass, pending, last = self._pass or {}, {}, 0
+  self._pass = pass
+  self._spent = nil
+  self._rng = ac.get_rng_state()
   while i <= n do
-    local m, nxt = self.modules[i], self.modules[i + 1]
-    if nxt and not self.train and fusable(m, nxt, x) then
+    local m, nxt = mods[i], mods[i + 1]
+    local ran
+    if nxt and not self.train and not self._plain and fusable(m, nxt, x) then
       local ok, r = pcall(fused_forward, m, nxt, x)
       if not ok then
         error(("in module %d (%s) of %s: %s"):format(i, m.__typename, self.__typename, tostring(r)), 0)
       end
-      x, fused, i = r, true, i + 2
+      pass[i], pass[i + 1] = false, false
+      x, fused, ran, i = r, true, i + 1, i + 2
     else
-      x = self:_child(i, "updateOutput", x)
-      i = i + 1
+      local y = self:_child(i, "updateOutput", x)
+      pass[i] = Module._aliases(y, x)
+      x, ran, i = y, i, i + 1
+    end
+    if release then
+      -- outputs of earlier children that no backward reads any more
+      for j = math.max(last, 1), ran - 1 do pending[#pending + 1] = j end
+      last = ran
+      local keep = {}
+      for _, j in ipairs(pending) do
+        local f = fate(self, j, ran, n)
+        if f == "release" then mods[j]:_dropOutput()
+        elseif f == "wait" then keep[#keep + 1] = j end
+      end
+      pending = keep
     end
   end
   self._fused = fused or nil
   self.output = x
+  if release and self.checkpoint and self.train then release_inside(self) end
   return x
 end
 
--- Before a backward: recompute the outputs a fused forward skipped.
-local function unfuse(self, input)
-  if not self._fused then return end
-  self._fused = nil
-  local x = input
-  for i = 1, #self.modules do x = self:_child(i, "updateOutput", x) end
-  self.output = x
+-- Before a backward: recompute the outputs a fused forward skipped, or that
+-- a previous one-sweep backward (or checkpointing) released. The forward is
+-- re-run on the same input with the random generator as it was at the
+-- forward and the running statistics restored afterwards, so it gives the
+-- same numbers and leaves no trace.
+local function recompute(self, input)
+  if not (self._fused or self._spent) then return end
+  local saved = {}
+  for _, e in ipairs(self:namedBuffers()) do saved[#saved + 1] = {e.tensor, e.tensor:clone()} end
+  local rng_now = ac.get_rng_state()
+  if self._rng then ac.set_rng_state(self._rng) end
+  local ckpt = self.checkpoint
+  self.checkpoint, self._plain = nil, true
+  local ok, err = pcall(self.updateOutput, self, input)
+  self.checkpoint, self._plain = ckpt, nil
+  ac.set_rng_state(rng_now)
+  for _, p in ipairs(saved) do p[1]:copy(p[2]) end
+  if not ok then error(err, 0) end
+end
+
+-- The input of child i in the last forward (nil when it was released
+-- because child i's backward does not read it).
+local function input_of(self, i, input)
+  if i == 1 then return input end
+  return self.modules[i - 1].output
 end
 
 function Sequential:updateGradInput(input, gradOutput)
-  unfuse(self, input)
+  recompute(self, input)
   local g = gradOutput
   for i = #self.modules, 1, -1 do
-    local prev = i > 1 and self.modules[i - 1].output or input
-    g = self:_child(i, "updateGradInput", prev, g)
+    g = self:_child(i, "updateGradInput", input_of(self, i, input), g)
   end
   self.gradInput = g
   return g
 end
 
 function Sequential:accGradParameters(input, gradOutput, scale)
-  unfuse(self, input)
+  recompute(self, input)
   scale = scale or 1
   local g = gradOutput
   for i = #self.modules, 1, -1 do
     local m = self.modules[i]
-    local prev = i > 1 and self.modules[i - 1].output or input
-    self:_child(i, "accGradParameters", prev, g, scale)
+    self:_child(i, "accGradParameters", input_of(self, i, input), g, scale)
     g = m.gradInput
   end
 end
@@ -125,17 +227,31 @@ end
 --- backward in one sweep: each child runs updateGradInput and
 --- accGradParameters back to back (what Torch's Sequential:backward does);
 --- a child's gradInput goes back to the shared pool once the child before it
---- has used it (see Module.lua), so inner gradInput fields are nil afterwards.
+--- has used it, and the outputs inside a child once its backward is done
+--- (see Module.lua): inner gradInput and output fields are nil afterwards.
+--- Calling backward again without a new forward re-runs the forward first
+--- (same numbers, running statistics untouched).
 function Sequential:backward(input, gradOutput, scale)
-  unfuse(self, input)
+  recompute(self, input)
   scale = scale or 1
+  local release = not self._keepOutputs
   local g = gradOutput
-  for i = #self.modules, 1, -1 do
-    local prev = i > 1 and self.modules[i - 1].output or input
-    g = self:_child(i, "backward", prev, g, scale)
-    -- the next child's gradInput has been used: recycle it (Module.lua)
-    if i < #self.modules then Module._releaseGradInput(self.modules[i + 1], g) end
+  local n = #self.modules
+  for i = n, 1, -1 do
+    g = self:_child(i, "backward", input_of(self, i, input), g, scale)
+    if release then
+      -- the next child's gradInput has been used: recycle it (Module.lua)
+      if i < n then Module._releaseGradInput(self.modules[i + 1], g) end
+      -- nothing inside child i is needed any more
+      Module._releaseTree(self.modules[i], self.output)
+      -- nor child i's input, unless the backward of child i - 1 reads it
+      local p = self.modules[i - 1]
+      if p and not (self._pass or {})[i - 1] and not p:_needsOutput() and not Module._aliases(p.output, self.output) then
+        p:_dropOutput()
+      end
+    end
   end
+  if release then self._spent = true end
   self.gradInput = g
   return g
 end
