@@ -112,3 +112,167 @@ describe("evaluation-mode convolution + batch norm folding", function()
     assert.is_true(s._fused == true)
   end)
 end)
+
+describe("released outputs and recycled gradients", function()
+  -- a residual network: stem, a down-sampling block (max-pool + 1x1
+  -- shortcut) and an identity block, as in Xception
+  local function resnet(seed, fused)
+    ac.manual_seed(seed or 21)
+    -- batch norm + ReLU: two modules, or one BatchNorm2d{relu = true}
+    local function bn_relu(seq, n)
+      if fused then return seq:add(nn.BatchNorm2d(n, 1e-3, 0.01, {relu = true})) end
+      return seq:add(nn.BatchNorm2d(n, 1e-3, 0.01)):add(nn.ReLU(true))
+    end
+    local function res(main, shortcut)
+      local split = nn.ConcatTable():add(main):add(shortcut or nn.Identity())
+      return nn.Sequential():add(split):add(nn.Add())
+    end
+    local s = nn.Sequential()
+    bn_relu(s:add(nn.Conv2d(3, 8, 3, 1, 1, 1, {bias = false})), 8)
+    local down = bn_relu(nn.Sequential():add(nn.SeparableConv2d(8, 16, 3, 1, "same")), 16)
+      :add(nn.SeparableConv2d(16, 16, 3, 1, "same")):add(nn.BatchNorm2d(16, 1e-3, 0.01))
+      :add(nn.MaxPool2d(3, 2, "same"))
+    local short = nn.Sequential():add(nn.Conv2d(8, 16, 1, 2, "same", 1, {bias = false})):add(nn.BatchNorm2d(16))
+    s:add(res(down, short))
+    local mid = nn.Sequential()
+    for _ = 1, 2 do
+      mid:add(nn.ReLU()):add(nn.SeparableConv2d(16, 16, 3, 1, "same")):add(nn.BatchNorm2d(16, 1e-3, 0.01))
+    end
+    s:add(res(mid))
+    s:add(nn.ReLU()):add(nn.GlobalAvgPool2d())
+    return s
+  end
+
+  local function grads_of(s)
+    local _, gs = s:parameters()
+    local out = {}
+    for i, g in ipairs(gs) do out[i] = g:clone() end
+    return out
+  end
+
+  local function same_list(a, b, what)
+    assert.are.equal(#a, #b)
+    for i = 1, #a do assert.are.equal(0, maxdiff(a[i], b[i]), what .. " " .. i) end
+  end
+
+  for _, fused in ipairs({false, true}) do
+  it("give exactly the numbers of a network that keeps everything, step after step" ..
+     (fused and " (batch norm + ReLU fused, outputs recomputed)" or ""), function()
+    local a, b = resnet(nil, fused), resnet(nil, fused)
+    b:keepOutputs()
+    local ua, ub = resnet(nil, fused), resnet(nil, fused) -- two-phase protocol on the releasing network
+    ac.manual_seed(22)
+    for step = 1, 3 do
+      local x, gy = ac.randn(2, 3, 10, 10), ac.randn(2, 16)
+      for _, s in ipairs({a, b, ua}) do s:zeroGradParameters() end
+      local ya, yb, yu = a:forward(x):clone(), b:forward(x):clone(), ua:forward(x):clone()
+      assert.are.equal(0, maxdiff(ya, yb))
+      assert.are.equal(0, maxdiff(ya, yu))
+      local ga, gb = a:backward(x, gy):clone(), b:backward(x, gy):clone()
+      local gu = ua:updateGradInput(x, gy):clone()
+      ua:accGradParameters(x, gy)
+      assert.are.equal(0, maxdiff(ga, gb), "step " .. step)
+      assert.are.equal(0, maxdiff(ga, gu), "step " .. step)
+      same_list(grads_of(a), grads_of(b), "step " .. step .. " grad")
+      same_list(grads_of(a), grads_of(ua), "step " .. step .. " grad (two-phase)")
+      local ra, rb = a:buffers(), b:buffers()
+      for k, t in pairs(ra) do assert.are.equal(0, maxdiff(t, rb[k]), k) end
+    end
+    local _ = ub
+  end)
+  end
+
+  it("release what no backward reads after forward; the last output stays", function()
+    local s = resnet()
+    s:training()
+    local y = s:forward(ac.randn(2, 3, 10, 10))
+    assert.is_true(rawequal(y, s.output))
+    assert.is_not_nil(s.modules[#s.modules].output)
+    local down = s.modules[4].modules[1].modules[1]
+    assert.is_nil(down.modules[5].output)             -- batch norm read by the max-pool
+    assert.is_not_nil(down.modules[4].output)         -- its input: the norm's backward reads it
+    assert.is_not_nil(down.modules[3].output)         -- ReLU(true): its backward reads its output
+    local mid = s.modules[5].modules[1].modules[1]
+    -- the next block's first ReLU gives its output again from its input
+    -- before the backwards that read it: its output goes, the Add's stays
+    assert.is_nil(mid.modules[1].output)
+    assert.is_not_nil(s.modules[4].modules[2].output)
+    assert.is_nil(mid.modules[3].output)              -- batch norm read by a ReLU
+    assert.is_not_nil(mid.modules[4].output)          -- that ReLU's output
+    assert.is_nil(s.modules[5].modules[2].output)     -- an Add's output read by a ReLU
+    -- with keepOutputs every module keeps its output, as in Torch
+    s:keepOutputs()
+    s:forward(ac.randn(2, 3, 10, 10))
+    s:apply(function(m) assert.is_not_nil(m.output, tostring(m)) end)
+    s:keepOutputs(false)
+  end)
+
+  it("release every inner output and input gradient after a one-sweep backward", function()
+    local s = resnet()
+    local x = ac.randn(2, 3, 10, 10)
+    s:forward(x)
+    local g = s:backward(x, ac.randn(2, 16))
+    assert.is_true(rawequal(g, s.gradInput))
+    for i = 1, #s.modules - 1 do
+      s.modules[i]:apply(function(m)
+        assert.is_nil(rawget(m, "output"), tostring(m))
+        -- input gradients left: the returned one (module 1's) and the
+        -- Identity's (its gradOutput, not a buffer of its own)
+        local t = rawget(m, "gradInput")
+        if ac.is_tensor(t) and m.__typename ~= "nn.Identity" then
+          assert.is_true(rawequal(t, g), tostring(m))
+        end
+      end)
+    end
+    assert.is_not_nil(s.output)
+    -- the ConcatTable's branches handed their gradients back
+    local split = s.modules[4].modules[1]
+    assert.is_nil(rawget(split.modules[1], "gradInput"))
+    assert.is_nil(rawget(split.modules[2], "gradInput"))
+  end)
+
+  it("a second backward after one forward re-runs the forward and gives the same gradients", function()
+    local a, b = resnet(), resnet()
+    b:keepOutputs()
+    ac.manual_seed(23)
+    local x, gy = ac.randn(2, 3, 10, 10), ac.randn(2, 16)
+    for _, s in ipairs({a, b}) do
+      s:zeroGradParameters()
+      s:forward(x)
+    end
+    local ga1 = a:backward(x, gy):clone()
+    local ga2 = a:backward(x, gy):clone()
+    b:backward(x, gy)
+    local gb = b:backward(x, gy)
+    assert.are.equal(0, maxdiff(ga1, ga2))
+    assert.are.equal(0, maxdiff(ga2, gb))
+    same_list(grads_of(a), grads_of(b), "grad (accumulated twice)")
+    -- running statistics were updated by the one forward only
+    local ra, rb = a:buffers(), b:buffers()
+    for k, t in pairs(ra) do assert.are.equal(0, maxdiff(t, rb[k]), k) end
+    -- and the inner outputs can be read again after the recomputation
+    assert.is_not_nil(a.output)
+  end)
+
+  it("keep an output that a pass-through child hands to a layer whose backward reads it", function()
+    ac.manual_seed(24)
+    -- ReLU -> Identity -> MaxPool: the ReLU's backward reads its output, which
+    -- lives on in the Identity's; the max-pool does not read its input
+    local s = nn.Sequential():add(nn.Conv2d(2, 3, 3, 1, 1)):add(nn.ReLU()):add(nn.Identity())
+      :add(nn.MaxPool2d(2)):add(nn.Conv2d(3, 2, 1))
+    local k = s:clone()
+    k:keepOutputs()
+    local x, gy = ac.randn(2, 2, 6, 6), ac.randn(2, 2, 3, 3)
+    s:forward(x)
+    k:forward(x)
+    assert.is_nil(s.modules[1].output)     -- read by the ReLU, whose backward reads its own output
+    assert.is_not_nil(s.modules[2].output)
+    assert.is_nil(s.modules[3].output)     -- the Identity's field, read by the max-pool
+    assert.is_not_nil(s.modules[4].output) -- read by a convolution
+    -- a buffer taken by someone else in between must not change the ReLU's output
+    local other = nn.Sequential():add(nn.Conv2d(2, 3, 3, 1, 1)):add(nn.ReLU()):add(nn.MaxPool2d(2))
+    other:forward(ac.randn(2, 2, 6, 6))
+    assert.are.equal(0, maxdiff(s:backward(x, gy), k:backward(x, gy)))
+    same_list(grads_of(s), grads_of(k), "grad")
+  end)
+end)

@@ -369,6 +369,22 @@ local function give_back(t)
   list[#list + 1] = t
 end
 
+-- Clears the gradInput fields of m and of the containers inside it that
+-- pass t on as theirs (a Sequential's is its first child's).
+local function forget_gradInput(m, t)
+  while m and rawequal(rawget(m, "gradInput"), t) do
+    m.gradInput = nil
+    local mods = rawget(m, "modules")
+    local nxt
+    if mods then
+      for _, c in ipairs(mods) do
+        if rawequal(rawget(c, "gradInput"), t) then nxt = c break end
+      end
+    end
+    m = nxt
+  end
+end
+
 --- Hands m's gradInput back to the pool (not when it is `keep`, the tensor
 --- the caller still passes on). Only buffers taken through _resized are
 --- recycled, and only once.
@@ -378,7 +394,7 @@ function Module._releaseGradInput(m, keep)
   local o = pool.owner[t]
   if not o then return end
   if rawequal(rawget(o, "gradInput"), t) then o.gradInput = nil end
-  m.gradInput = nil
+  forget_gradInput(m, t)
   give_back(t)
 end
 
@@ -390,7 +406,7 @@ function Module:_adoptGradInput(m)
   local o = pool.owner[t]
   if not o or not rawequal(rawget(o, "gradInput"), t) then return nil end
   o.gradInput = nil
-  m.gradInput = nil
+  forget_gradInput(m, t)
   local old = rawget(self, "gradInput")
   if ac.is_tensor(old) and rawequal(pool.owner[old], self) then give_back(old) end
   pool.owner[t] = self
@@ -418,7 +434,7 @@ end
 -- The default is the safe one: both are read.
 Module._needsInputField = true
 Module._needsOutputField = true
-function Module:_needsInput() return self._needsInputField end
+function Module:_needsInput() return self._needsInputField or rawget(self, "_outRecompute") == true end
 function Module:_needsOutput() return self._needsOutputField end
 
 -- true when o is m or one of its descendants.

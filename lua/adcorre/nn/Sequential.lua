@@ -81,18 +81,32 @@ end
 -- that output, and what the children after k need decides its fate too.
 
 -- Fate of child j's output once children 1..i have run: "release" when no
--- backward reads it any more, "keep", or "wait" (it lives on through
--- pass-through children up to the newest output).
+-- backward reads it any more, "recompute" when one does but the child can
+-- give it again from its input (_recomputeOutput: a batch norm, a ReLU), so
+-- it is released now and recomputed just before the backward that reads it,
+-- "keep", or "wait" (it lives on through pass-through children up to the
+-- newest output).
 local function fate(self, j, i, n)
   local mods, pass = self.modules, self._pass
-  if mods[j]:_needsOutput() then return "keep" end
+  local m = mods[j]
+  -- (recomputing needs the input: kept when the child's backward reads it;
+  -- the first child's is the container's, whose fate is decided later)
+  local again = not pass[j] and m._canRecomputeOutput ~= nil and m:_canRecomputeOutput()
+    and (j == 1 or m._needsInputField)
+  local needed = m:_needsOutput()
   for k = j + 1, i do
-    local m = mods[k]
-    if m:_needsInput() then return "keep" end
-    if not pass[k] then return "release" end
-    if m:_needsOutput() then return "keep" end
+    local c = mods[k]
+    if c:_needsInput() then
+      needed = true
+      if k > j + 1 then again = false end
+      break
+    end
+    if not pass[k] then break end
+    if c:_needsOutput() then needed, again = true, false break end
+    if k == i then return i == n and "keep" or "wait" end
   end
-  return i == n and "keep" or "wait"
+  if not needed then return "release" end
+  return again and "recompute" or "keep"
 end
 
 function Sequential:_needsInput()
@@ -138,8 +152,8 @@ function Sequential:updateOutput(input)
   local mods = self.modules
   local n, i, fused = #mods, 1, false
   local release = not self._keepOutputs
-  local pass, pending, last = self._pass or {}, {}, 0
-  self._pass = pass
+  local pass, pending, last, recomp = self._pass or {}, {}, 0, {}
+  self._pass, self._recomp = pass, recomp
   self._spent = nil
   self._rng = ac.get_rng_state()
   while i <= n do
@@ -164,8 +178,15 @@ function Sequential:updateOutput(input)
       local keep = {}
       for _, j in ipairs(pending) do
         local f = fate(self, j, ran, n)
-        if f == "release" then mods[j]:_dropOutput()
-        elseif f == "wait" then keep[#keep + 1] = j end
+        if f == "release" then
+          mods[j]:_dropOutput()
+        elseif f == "recompute" then
+          mods[j]:_dropOutput()
+          mods[j]._outRecompute = true -- its input must stay (Module:_needsInput)
+          recomp[j] = true
+        elseif f == "wait" then
+          keep[#keep + 1] = j
+        end
       end
       pending = keep
     end
@@ -203,10 +224,27 @@ local function input_of(self, i, input)
   return self.modules[i - 1].output
 end
 
+-- Before child i's backward: the outputs it reads (its input, its own
+-- output) that were released for recomputation, given again.
+local function restore_outputs(self, i, input)
+  local recomp = self._recomp
+  if not recomp then return end
+  for j = i - 1, i do
+    local m = self.modules[j]
+    if recomp[j] and rawget(m, "output") == nil then
+      local ok, err = pcall(m._recomputeOutput, m, input_of(self, j, input))
+      if not ok then
+        error(("in module %d (%s) of %s: %s"):format(j, m.__typename, self.__typename, tostring(err)), 0)
+      end
+    end
+  end
+end
+
 function Sequential:updateGradInput(input, gradOutput)
   recompute(self, input)
   local g = gradOutput
   for i = #self.modules, 1, -1 do
+    restore_outputs(self, i, input)
     g = self:_child(i, "updateGradInput", input_of(self, i, input), g)
   end
   self.gradInput = g
@@ -219,6 +257,7 @@ function Sequential:accGradParameters(input, gradOutput, scale)
   local g = gradOutput
   for i = #self.modules, 1, -1 do
     local m = self.modules[i]
+    restore_outputs(self, i, input)
     self:_child(i, "accGradParameters", input_of(self, i, input), g, scale)
     g = m.gradInput
   end
@@ -238,6 +277,7 @@ function Sequential:backward(input, gradOutput, scale)
   local g = gradOutput
   local n = #self.modules
   for i = n, 1, -1 do
+    restore_outputs(self, i, input)
     g = self:_child(i, "backward", input_of(self, i, input), g, scale)
     if release then
       -- the next child's gradInput has been used: recycle it (Module.lua)
