@@ -276,3 +276,48 @@ describe("released outputs and recycled gradients", function()
     same_list(grads_of(s), grads_of(k), "grad")
   end)
 end)
+
+describe("gradient checkpointing", function()
+  local function grads_of(s)
+    local _, gs = s:parameters()
+    local out = {}
+    for i, g in ipairs(gs) do out[i] = g:clone() end
+    return out
+  end
+
+  it("xception{checkpoint = true}: identical outputs, gradients and running statistics", function()
+    ac.manual_seed(31)
+    local a = ac.models.xception{size = 71, k = 2, d = 8}
+    ac.manual_seed(31)
+    local b = ac.models.xception{size = 71, k = 2, d = 8, checkpoint = true}
+    assert.is_true(b.trunk.modules[9].checkpoint) -- block5 .. block12
+    assert.is_true(b.arch.args.checkpoint)
+    assert.has_error(function() ac.models.xception{checkpoint = 1} end,
+      "models.xception: checkpoint must be a boolean, got number")
+    ac.manual_seed(32)
+    local x = ac.randn(2, 3, 71, 71)
+    for step = 1, 2 do
+      local ge = {ac.randn(2, 8), ac.randn(2, 8)}
+      local gl = ac.randn(2, 7)
+      local ga, gb
+      for _, net in ipairs({a, b}) do
+        ac.manual_seed(33 + step) -- the same dropout masks
+        net:zeroGradParameters()
+        net:forward(x)
+        local g = net:backward(x, {logits = gl, embeddings = ge}):clone()
+        if net == a then ga = g else gb = g end
+      end
+      assert.are.equal(0, maxdiff(a.output.logits, b.output.logits), "step " .. step)
+      assert.are.equal(0, maxdiff(ga, gb), "step " .. step)
+      local da, db = grads_of(a), grads_of(b)
+      for i = 1, #da do assert.are.equal(0, maxdiff(da[i], db[i]), "step " .. step .. " grad " .. i) end
+      local ra, rb = a:buffers(), b:buffers()
+      for k, t in pairs(ra) do assert.are.equal(0, maxdiff(t, rb[k]), k) end
+    end
+    -- a checkpointed block keeps only its output after the forward
+    b:forward(x)
+    local blk = b.trunk.modules[9]
+    assert.is_not_nil(blk.output)
+    blk.modules[1]:apply(function(m) assert.is_nil(rawget(m, "output"), tostring(m)) end)
+  end)
+end)

@@ -383,8 +383,30 @@ local function build(name, trunk_fn, o, defaults, min_size)
 end
 
 --- Keras Xception (no top) + the Ad-Corre head. Inputs at least 71x71 (as Keras).
+--- checkpoint = true: the eight middle-flow blocks keep only their input
+--- and output in training; each block's forward is re-run just before its
+--- backward (gradient checkpointing: same gradients, less memory, one more
+--- forward of the middle flow per step). Module tree and names unchanged.
 function M.xception(o)
-  return build("xception", M.xception_trunk, o, {in_channels = 3, size = 224}, 71)
+  local ck
+  if type(o) == "table" then ck = o.checkpoint end
+  if ck ~= nil and type(ck) ~= "boolean" then
+    error("models.xception: checkpoint must be a boolean, got " .. type(ck), 2)
+  end
+  if ck ~= nil then
+    local c = {}
+    for k, v in pairs(o) do if k ~= "checkpoint" then c[k] = v end end
+    o = c
+  end
+  local net = build("xception", M.xception_trunk, o, {in_channels = 3, size = 224}, 71)
+  if ck then
+    for _, m in ipairs(net.trunk.modules) do
+      local b = m.name and tonumber(m.name:match("^block(%d+)$"))
+      if b and b >= 5 and b <= 12 then m.checkpoint = true end
+    end
+    net.arch.args.checkpoint = true
+  end
+  return net
 end
 
 --- mini-Xception + the Ad-Corre head. Inputs at least 5x5 (28x28, 48x48, 64x64 ...).
