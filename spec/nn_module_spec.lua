@@ -477,6 +477,35 @@ describe("BatchNorm2d fused with ReLU ({relu = true})", function()
     assert.is_false(nn.ReLU(true):_canRecomputeOutput())
   end)
 
+  it("backward into its gradOutput (gradInput set to the gradOutput tensor) gives the same gradients", function()
+    ac.manual_seed(27)
+    for _, relu in ipairs({ true, false }) do
+      for _, train in ipairs({ true, false }) do
+        local m = nn.BatchNorm2d(3, 1e-3, 0.01, { relu = relu })
+        m.weight:copy(ac.randn(3)); m.bias:copy(ac.randn(3))
+        if not train then m:evaluate() end
+        local x, gy = ac.randn(4, 3, 5, 6), ac.randn(4, 3, 5, 6)
+        m:forward(x)
+        m:zeroGradParameters()
+        local g1, gw1 = m:backward(x, gy):clone(), m.gradWeight:clone()
+        m:zeroGradParameters()
+        local g = gy:clone()
+        m.gradInput = g
+        local g2 = m:backward(x, g)
+        assert.is_true(rawequal(g2, g))
+        assert.are.equal(0, maxdiff(g1, g2))
+        assert.are.equal(0, maxdiff(gw1, m.gradWeight))
+      end
+    end
+    local r = nn.ReLU()
+    local x, gy = ac.randn(3, 7), ac.randn(3, 7)
+    r:forward(x)
+    local g1 = r:backward(x, gy):clone()
+    local g = gy:clone()
+    r.gradInput = g
+    assert.are.equal(0, maxdiff(g1, r:backward(x, g)))
+  end)
+
   it("prints, keeps its arguments and names, loads the weights of a plain batch norm", function()
     local f = nn.BatchNorm2d(4, 1e-3, 0.01, { relu = true })
     assert.are.equal("nn.BatchNorm2d(4, eps 0.001, momentum 0.01, relu)", tostring(f))

@@ -16,6 +16,9 @@
 -- only the input and the saved per-channel mean and 1/std: the ReLU mask is
 -- recomputed from the input, so no normalised copy, mask or output is kept
 -- for it (the output may be released once the next layer has read it).
+-- The backward may write the input gradient over gradOutput: a container
+-- that owns gradOutput can make it the module's gradInput before calling
+-- backward (one gradient buffer less); ReLU's backward allows the same.
 -- Parameter and buffer names are those of the plain BatchNorm.
 local Module = require("adcorre.nn.Module")
 local ac = require("adcorre")
