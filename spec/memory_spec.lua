@@ -114,6 +114,27 @@ describe("evaluation-mode convolution + batch norm folding", function()
 end)
 
 describe("released outputs and recycled gradients", function()
+  -- the small inputs here would otherwise keep every output (Sequential.releaseMin)
+  local saved_min
+  setup(function() saved_min = nn.Sequential.releaseMin; nn.Sequential.releaseMin = 0 end)
+  teardown(function() nn.Sequential.releaseMin = saved_min end)
+
+  it("a small input keeps every output; a large one releases what no backward reads", function()
+    -- the Dropout's output is read only by the ReLU's forward (its backward reads its own output)
+    local s = nn.Sequential():add(nn.Dropout(0.25)):add(nn.ReLU()):add(nn.Linear(8, 2))
+    s:training()
+    nn.Sequential.releaseMin = 1000
+    finally(function() nn.Sequential.releaseMin = 0 end)
+    s:forward(ac.randn(4, 8))                        -- 32 elements: kept
+    assert.is_not_nil(rawget(s.modules[1], "output"))
+    s:forward(ac.randn(200, 8))                      -- 1600 elements: released
+    assert.is_nil(rawget(s.modules[1], "output"))
+    assert.is_not_nil(rawget(s.modules[2], "output"))
+    nn.Sequential.releaseMin = 0
+    s:forward(ac.randn(4, 8))
+    assert.is_nil(rawget(s.modules[1], "output"))
+  end)
+
   -- a residual network: stem, a down-sampling block (max-pool + 1x1
   -- shortcut) and an identity block, as in Xception
   local function resnet(seed, fused)
@@ -278,6 +299,10 @@ describe("released outputs and recycled gradients", function()
 end)
 
 describe("gradient checkpointing", function()
+  local saved_min
+  setup(function() saved_min = nn.Sequential.releaseMin; nn.Sequential.releaseMin = 0 end)
+  teardown(function() nn.Sequential.releaseMin = saved_min end)
+
   local function grads_of(s)
     local _, gs = s:parameters()
     local out = {}
