@@ -115,9 +115,13 @@ end)
 
 describe("released outputs and recycled gradients", function()
   -- the small inputs here would otherwise keep every output (Sequential.releaseMin)
+  -- and every batch-norm output (Sequential.recomputeMin)
   local saved_min
-  setup(function() saved_min = nn.Sequential.releaseMin; nn.Sequential.releaseMin = 0 end)
-  teardown(function() nn.Sequential.releaseMin = saved_min end)
+  setup(function()
+    saved_min = { nn.Sequential.releaseMin, nn.Sequential.recomputeMin }
+    nn.Sequential.releaseMin, nn.Sequential.recomputeMin = 0, 0
+  end)
+  teardown(function() nn.Sequential.releaseMin, nn.Sequential.recomputeMin = saved_min[1], saved_min[2] end)
 
   it("a small input keeps every output; a large one releases what no backward reads", function()
     -- the Dropout's output is read only by the ReLU's forward (its backward reads its own output)
@@ -133,6 +137,19 @@ describe("released outputs and recycled gradients", function()
     nn.Sequential.releaseMin = 0
     s:forward(ac.randn(4, 8))
     assert.is_nil(rawget(s.modules[1], "output"))
+  end)
+
+  it("a batch-norm output is released for recomputation only from recomputeMin elements on", function()
+    local function run(min)
+      nn.Sequential.recomputeMin = min
+      local s = nn.Sequential():add(nn.Conv2d(2, 3, 3, 1, 1)):add(nn.BatchNorm2d(3)):add(nn.Conv2d(3, 2, 3, 1, 1))
+      s:training()
+      s:forward(ac.randn(2, 2, 6, 6))                 -- the norm's output: 216 elements
+      return rawget(s.modules[2], "output")
+    end
+    finally(function() nn.Sequential.recomputeMin = 0 end)
+    assert.is_nil(run(216))
+    assert.is_not_nil(run(217))
   end)
 
   -- a residual network: stem, a down-sampling block (max-pool + 1x1
@@ -300,8 +317,11 @@ end)
 
 describe("gradient checkpointing", function()
   local saved_min
-  setup(function() saved_min = nn.Sequential.releaseMin; nn.Sequential.releaseMin = 0 end)
-  teardown(function() nn.Sequential.releaseMin = saved_min end)
+  setup(function()
+    saved_min = { nn.Sequential.releaseMin, nn.Sequential.recomputeMin }
+    nn.Sequential.releaseMin, nn.Sequential.recomputeMin = 0, 0
+  end)
+  teardown(function() nn.Sequential.releaseMin, nn.Sequential.recomputeMin = saved_min[1], saved_min[2] end)
 
   local function grads_of(s)
     local _, gs = s:parameters()
