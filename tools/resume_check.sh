@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 W=${1:-$(mktemp -d)}
 export LUA_PATH_5_4="./lua/?.lua;./lua/?/init.lua;;" LUA_CPATH_5_4="./build/?.so;;"
 mkdir -p "$W"
-W="$W" lua5.4 -e 'require("adcorre").synthfer.write_csv(os.getenv("W") .. "/fer2013.csv", {seed = 3, train = 6000, public = 0, private = 700})' 
+W="$W" lua5.4 -e 'require("adcorre").synthfer.write_csv(os.getenv("W") .. "/fer2013.csv", {seed = 3, train = 12000, public = 0, private = 700})' 
 ARGS="--dataset fer2013 --data $W/fer2013.csv --epochs 4 --batch 50 --threads 2 --workers 2 --seed 7 --no-plots --json"
 
 # 1. uninterrupted
@@ -26,9 +26,14 @@ while [ ! -f "$W/killed/checkpoint.safetensors" ]; do
   if ! kill -0 $pid 2>/dev/null; then echo "resume check: the run ended before its first checkpoint"; exit 1; fi
   sleep 0.2
 done
-sleep 4
+sleep 1.5
 kill -9 $pid
 wait $pid 2>/dev/null || true
+# the kill must have landed inside epoch 2, before its end-of-epoch line
+if grep -q '^epoch 2/' "$W/killed.err"; then
+  echo "resume check: the run finished epoch 2 before it was killed (a faster machine: raise the train size)"
+  exit 1
+fi
 echo "killed the run (pid $pid) during epoch 2: $(tail -n 1 "$W/killed.err" | cut -c1-100)"
 lua5.4 examples/train.lua $ARGS --out "$W/killed" --resume "$W/killed/checkpoint.safetensors" > "$W/resumed.json" 2> "$W/resumed.err"
 
