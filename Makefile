@@ -13,7 +13,7 @@ LIBFLAG   ?= -shared
 OPT       := -O3 -march=x86-64-v2 -mtune=native -fno-math-errno -fno-trapping-math
 WARN      := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wno-unused-parameter
 INCS      := -I$(LUA_INCDIR) -I$(OPENBLAS_INCDIR) -I$(OPENBLAS_INCDIR)/openblas-pthread -I/usr/include/stb -Icsrc
-LIBS      := -lopenblas -llapacke -lstb -lpthread -lm
+LIBS      := -lopenblas -llapacke -ljpeg -lstb -lpthread -lm
 ALL_CFLAGS = $(CFLAGS) $(OPT) -fPIC -std=gnu11 $(WARN) $(INCS)
 
 SRCS := $(sort $(wildcard csrc/*.c))
@@ -23,7 +23,7 @@ ASAN_OBJS := $(SRCS:csrc/%.c=build-asan/obj/%.o)
 LIB  := build/adcorre/core.so
 ASAN_LIB := build-asan/adcorre/core.so
 
-DEBIAN_PKGS := lua5.4 liblua5.4-dev libopenblas-dev liblapacke-dev libstb-dev \
+DEBIAN_PKGS := lua5.4 liblua5.4-dev libopenblas-dev liblapacke-dev libstb-dev libjpeg62-turbo-dev \
                lua-busted luarocks lua-argparse gcc make pkg-config
 
 INST_LIBDIR ?= /usr/local/lib/lua/5.4

@@ -9,7 +9,8 @@ description = {
   detailed = [[
 adcorre trains and runs facial-expression-recognition networks (Xception,
 mini-Xception) with the Ad-Corre loss (Fard & Mahoor, IEEE Access 2022).
-Every inner loop is C on OpenBLAS/LAPACK; images come in through stb_image.
+Every inner loop is C on OpenBLAS/LAPACK; images come in through
+libjpeg-turbo (JPEG) and stb_image (PNG, BMP, TGA, GIF, PNM).
 ]],
   license = "MIT",
 }
@@ -21,6 +22,8 @@ dependencies = {
 external_dependencies = {
   OPENBLAS = { library = "openblas" },
   LAPACKE = { library = "lapacke" },
+  -- JPEG decoding (Debian: libjpeg62-turbo-dev)
+  JPEG = { header = "jpeglib.h", library = "jpeg" },
 }
 build = {
   type = "make",

@@ -1,6 +1,8 @@
 /*
- * image.c - image decoding / encoding through stb_image and stb_image_write
- * (linked from libstb), and the plain float kernels of image.h: layout and
+ * image.c - image decoding (JPEG through libjpeg-turbo, jpegdec.c; PNG, BMP,
+ * TGA, GIF, PNM through the stb_image built into the library, stb_impl.c,
+ * after the checks below) and encoding (stb_image_write from libstb), and
+ * the plain float kernels of image.h: layout and
  * channel conversion, resize (bilinear up, area down), crop, pad, colour
  * conversion and normalisation.
  */
@@ -10,76 +12,138 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <stb_image.h>
 #include <stb_image_write.h>
 
 #include "fileio.h"
 #include "image.h"
+#include "jpegdec.h"
+#include "stb_impl.h"
 #include "tensor.h"
+
+#define JMSG_WHY 256 /* room for a decoder's reason */
 
 /* ======================================================================== */
 /* decode                                                                    */
 /* ======================================================================== */
 
-/* Reads a whole file; *buf is malloc'ed. */
-static int read_file(const char *path, uint8_t **buf, size_t *len) {
+int ac_image_read_file(const char *path, uint8_t **buf, size_t *len) {
   if (ac_read_file(path, buf, len) == 0) return 0;
   return ac_fail("%s: cannot open (%s)", path, strerror(errno));
 }
 
-/* stb_image decodes a JPEG whose entropy-coded data stops early by padding
- * with zeros, so a truncated file would load as a silently damaged image.
- * A complete baseline or progressive JPEG has an EOI marker (FF D9) after
- * its last start-of-scan marker (FF DA); inside entropy-coded data FF is
- * always followed by 00 or a restart marker, so neither appears by chance. */
-static int jpeg_truncated(const uint8_t *b, size_t n) {
-  if (n < 4 || b[0] != 0xFF || b[1] != 0xD8) return 0; /* not a JPEG */
-  size_t last_sos = 0;
-  for (size_t i = 2; i + 1 < n; i++)
-    if (b[i] == 0xFF && b[i + 1] == 0xDA) last_sos = i;
-  if (last_sos == 0) return 1;
-  for (size_t i = last_sos + 2; i + 1 < n; i++)
-    if (b[i] == 0xFF && b[i + 1] == 0xD9) return 0;
+/* Formats are told apart by their first bytes, here, not by the decoders.
+ * A JPEG starts with the SOI marker FF D8, which may be preceded by 0xFF
+ * fill bytes; it goes to libjpeg-turbo from the SOI on. Everything else
+ * goes to stb_image, which is built without a JPEG decoder (stb_impl.c),
+ * so no JPEG ever reaches stb_image 2.27's faulty Huffman code. */
+static int jpeg_start(const uint8_t *b, size_t n, size_t *soi) {
+  size_t s = 0;
+  while (s + 1 < n && b[s] == 0xFF && b[s + 1] == 0xFF) s++;
+  if (s + 1 >= n || b[s] != 0xFF || b[s + 1] != 0xD8) return 0;
+  *soi = s;
   return 1;
 }
 
-/* stb_image 2.27 (Debian's libstb) builds a Huffman table from a DHT segment
- * whose 16 code counts sum to more than 256 and then writes past its fixed
- * arrays (fixed upstream in 2.28). Such a table is invalid JPEG, so it is
- * refused before stb_image sees it. Entropy-coded data never holds FF C4 (FF
- * is always followed by 00 or a restart marker there), so a byte scan finds
- * every DHT segment, including those between the scans of a progressive file. */
-static int jpeg_bad_huffman(const uint8_t *b, size_t n) {
-  if (n < 4 || b[0] != 0xFF || b[1] != 0xD8) return 0;
-  for (size_t i = 2; i + 3 < n; i++) {
-    if (b[i] != 0xFF || b[i + 1] != 0xC4) continue;
-    size_t L = ((size_t)b[i + 2] << 8) | b[i + 3], p = i + 4, end = i + 2 + L;
-    if (end > n) end = n;
-    while (p + 17 <= end) {
-      unsigned total = 0;
-      for (int k = 1; k <= 16; k++) total += b[p + k];
-      if (total > 256) return 1;
-      p += 17 + total;
+/* Decoder messages are quoted in ours: anything but printable ASCII in them
+ * becomes '?', so a message is always text whatever the file held. */
+static const char *printable(const char *why, char *out, size_t n) {
+  if (!why || !*why) return NULL;
+  size_t i = 0;
+  for (; why[i] && i + 1 < n; i++) out[i] = (why[i] >= 0x20 && why[i] < 0x7F) ? why[i] : '?';
+  out[i] = 0;
+  return out;
+}
+
+/* Binary PNM (P5 grey, P6 RGB): stb_image 2.27 ignores a short read of the
+ * pixel data (a truncated file decodes to memory it never wrote; a 16-bit
+ * one is read past its buffer) and accumulates header numbers in an int
+ * that overflows. The header is parsed here exactly as stb_image parses it
+ * (whitespace and # comments between the fields, one byte after the maximum
+ * value), and the file must hold every pixel and numbers must fit. */
+static int pnm_check(const char *name, const uint8_t *b, size_t n) {
+  if (n < 2 || b[0] != 'P' || (b[1] != '5' && b[1] != '6')) return 0;
+  size_t pos = 2;
+#define PNM_GET() (pos < n ? b[pos++] : 0)
+  int ch = PNM_GET();
+  long long v[3];
+  static const char *const what[3] = {"width", "height", "maximum value"};
+  for (int k = 0; k < 3; k++) {
+    for (;;) { /* whitespace and comments, as stbi__pnm_skip_whitespace */
+      while (pos < n && (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\v' || ch == '\f' || ch == '\r')) ch = PNM_GET();
+      if (pos >= n || ch != '#') break;
+      while (pos < n && ch != '\n' && ch != '\r') ch = PNM_GET();
     }
+    v[k] = 0;
+    while (pos < n && ch >= '0' && ch <= '9') {
+      v[k] = v[k] * 10 + (ch - '0');
+      if (v[k] > 65535) return ac_fail("%s: cannot decode image (PNM %s larger than 65535)", name, what[k]);
+      ch = PNM_GET();
+    }
+  }
+#undef PNM_GET
+  const int chans = b[1] == '6' ? 3 : 1, bytes = v[2] > 255 ? 2 : 1;
+  const long long need = v[0] * v[1] * chans * bytes, have = (long long)(n - pos);
+  if (need > have)
+    return ac_fail("%s: truncated PNM: header says %lld x %lld, %d channel%s of %d bits, needs %lld bytes of pixels, "
+                   "file has %lld",
+                   name, v[0], v[1], chans, chans > 1 ? "s" : "", 8 * bytes, need, have);
+  return 0;
+}
+
+/* PNG: every chunk must fit in the file. stb_image 2.27 trusts a chunk's
+ * length and reallocates that much for IDAT data before finding it missing
+ * (an 85-byte file made it reserve 1.4 GB), and it applies an offset to a
+ * NULL pointer on an empty IDAT chunk that comes before any image data
+ * (undefined behaviour; such a chunk is legal but no encoder writes one
+ * first, so it is refused). */
+static int png_check(const char *name, const uint8_t *b, size_t n) {
+  if (n < 8 || memcmp(b, "\x89PNG\r\n\x1a\n", 8) != 0) return 0;
+  size_t p = 8;
+  int have_data = 0;
+  while (p + 8 <= n) {
+    const uint32_t L = (uint32_t)b[p] << 24 | (uint32_t)b[p + 1] << 16 | (uint32_t)b[p + 2] << 8 | b[p + 3];
+    char type[5];
+    for (int k = 0; k < 4; k++) {
+      const uint8_t t = b[p + 4 + k];
+      type[k] = (t >= 'A' && t <= 'Z') || (t >= 'a' && t <= 'z') ? (char)t : '?';
+    }
+    type[4] = 0;
+    if (p == 8 && memcmp(type, "IHDR", 4) != 0) return 0; /* stb_image says "first not IHDR" */
+    if (L > n - p - 8)
+      return ac_fail("%s: cannot decode image (PNG chunk %s says %u bytes, the file has %zu left: truncated or corrupt)",
+                     name, type, L, n - p - 8);
+    if (memcmp(type, "IDAT", 4) == 0) {
+      if (L == 0 && !have_data) return ac_fail("%s: cannot decode image (empty PNG IDAT chunk before the image data)", name);
+      have_data |= L > 0;
+    }
+    if (memcmp(type, "IEND", 4) == 0) break;
+    p += 12 + (size_t)L; /* length, type, data, CRC */
   }
   return 0;
 }
 
-static int decode(const char *name, const uint8_t *buf, size_t len, int req_c, uint8_t **px, int *w, int *h,
-                  int *c) {
+static int decode(const char *name, const uint8_t *buf, size_t len, int req_c, int min_w, int min_h, uint8_t **px,
+                  int *w, int *h, int *c) {
   if (req_c < 0 || req_c > 4) return ac_fail("%s: channels must be 0..4, got %d", name, req_c);
   if (len == 0) return ac_fail("%s: empty file", name);
   if (len > (size_t)INT32_MAX) return ac_fail("%s: file too large (%zu bytes)", name, len);
-  if (jpeg_bad_huffman(buf, len)) return ac_fail("%s: corrupt JPEG (Huffman table with more than 256 codes)", name);
-  if (jpeg_truncated(buf, len)) return ac_fail("%s: truncated or corrupt JPEG (no end-of-image marker)", name);
+  char why[JMSG_WHY], pr[JMSG_WHY];
+  size_t soi;
+  if (jpeg_start(buf, len, &soi)) {
+    if (ac_jpeg_decode(buf + soi, len - soi, req_c, min_w, min_h, px, w, h, c, why, sizeof why))
+      return ac_fail("%s: %s", name, printable(why, pr, sizeof pr) ? pr : "corrupt JPEG");
+    return 0;
+  }
+  if (pnm_check(name, buf, len) || png_check(name, buf, len)) return -1;
   int iw = 0, ih = 0, ic = 0;
-  uint8_t *p = stbi_load_from_memory(buf, (int)len, &iw, &ih, &ic, req_c);
+  const char *reason = NULL;
+  uint8_t *p = ac_stb_load(buf, (int)len, req_c, &iw, &ih, &ic, &reason);
   if (!p) {
-    const char *why = stbi_failure_reason();
-    return ac_fail("%s: cannot decode image (%s)", name, why && *why ? why : "corrupt, truncated or unknown format");
+    const char *r = printable(reason, pr, sizeof pr);
+    return ac_fail("%s: cannot decode image (%s)", name, r ? r : "corrupt, truncated or unknown format");
   }
   if (iw <= 0 || ih <= 0) {
-    stbi_image_free(p);
+    free(p);
     return ac_fail("%s: image has no pixels (%d x %d)", name, iw, ih);
   }
   *px = p;
@@ -92,29 +156,46 @@ static int decode(const char *name, const uint8_t *buf, size_t len, int req_c, u
 int ac_image_decode_file(const char *path, int req_c, uint8_t **px, int *w, int *h, int *c) {
   uint8_t *buf = NULL;
   size_t len = 0;
-  if (read_file(path, &buf, &len)) return -1;
-  int rc = decode(path, buf, len, req_c, px, w, h, c);
+  if (ac_image_read_file(path, &buf, &len)) return -1;
+  int rc = decode(path, buf, len, req_c, 0, 0, px, w, h, c);
   free(buf);
   return rc;
 }
 
 int ac_image_decode_mem(const uint8_t *buf, size_t len, int req_c, uint8_t **px, int *w, int *h, int *c) {
-  return decode("<memory>", buf, len, req_c, px, w, h, c);
+  return decode("<memory>", buf, len, req_c, 0, 0, px, w, h, c);
 }
 
-void ac_image_free(uint8_t *px) { stbi_image_free(px); }
+int ac_image_decode_named(const char *name, const uint8_t *buf, size_t len, int req_c, int min_w, int min_h,
+                          uint8_t **px, int *w, int *h, int *c) {
+  return decode(name, buf, len, req_c, min_w, min_h, px, w, h, c);
+}
+
+void ac_image_free(uint8_t *px) { free(px); }
+
+int ac_image_info_named(const char *name, const uint8_t *buf, size_t len, int *w, int *h, int *c) {
+  if (len == 0 || len > (size_t)INT32_MAX) return ac_fail("%s: %s", name, len ? "file too large" : "empty file");
+  char why[JMSG_WHY], pr[JMSG_WHY];
+  size_t soi;
+  if (jpeg_start(buf, len, &soi)) {
+    if (ac_jpeg_info(buf + soi, len - soi, w, h, c, why, sizeof why))
+      return ac_fail("%s: %s", name, printable(why, pr, sizeof pr) ? pr : "corrupt JPEG");
+    return 0;
+  }
+  if (pnm_check(name, buf, len) || png_check(name, buf, len)) return -1;
+  const char *reason = NULL;
+  if (ac_stb_info(buf, (int)len, w, h, c, &reason)) {
+    const char *r = printable(reason, pr, sizeof pr);
+    return ac_fail("%s: not a readable image (%s)", name, r ? r : "unknown format");
+  }
+  return 0;
+}
 
 int ac_image_info_file(const char *path, int *w, int *h, int *c) {
   uint8_t *buf = NULL;
   size_t len = 0;
-  if (read_file(path, &buf, &len)) return -1;
-  int rc = 0;
-  if (len == 0 || len > (size_t)INT32_MAX) rc = ac_fail("%s: %s", path, len ? "file too large" : "empty file");
-  else if (jpeg_bad_huffman(buf, len)) rc = ac_fail("%s: corrupt JPEG (Huffman table with more than 256 codes)", path);
-  else if (!stbi_info_from_memory(buf, (int)len, w, h, c)) {
-    const char *why = stbi_failure_reason();
-    rc = ac_fail("%s: not a readable image (%s)", path, why && *why ? why : "unknown format");
-  }
+  if (ac_image_read_file(path, &buf, &len)) return -1;
+  int rc = ac_image_info_named(path, buf, len, w, h, c);
   free(buf);
   return rc;
 }

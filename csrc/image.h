@@ -1,6 +1,6 @@
 /*
- * image.h - image kernels on plain arrays: decoding (stb_image: JPEG, PNG,
- * BMP, TGA, GIF first frame, PNM) into 8-bit pixels, conversion to float
+ * image.h - image kernels on plain arrays: decoding (JPEG with libjpeg-turbo;
+ * PNG, BMP, TGA, GIF first frame, PNM with stb_image) into 8-bit pixels, conversion to float
  * C x H x W planes in [0, 1], encoding PNG / JPEG (stb_image_write, written
  * to a temporary name then renamed), resizing (bilinear when enlarging, area
  * averaging when shrinking, chosen per axis), crop, pad, RGB <-> grey and
@@ -26,12 +26,24 @@
 /* Decodes a file / a memory buffer into interleaved 8-bit pixels (HWC) with
  * `req_c` channels (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA; 0 = as stored).
  * *c receives the channel count of the returned buffer. Free with
- * ac_image_free. Errors name the file and stb_image's reason. */
+ * ac_image_free. Errors name the file (a buffer in memory is "<memory>")
+ * and the decoder's reason, as printable text. Images of more than
+ * AC_IMAGE_MAX_BYTES (2 GiB) of pixels are refused before allocating. */
 int ac_image_decode_file(const char *path, int req_c, uint8_t **px, int *w, int *h, int *c);
 int ac_image_decode_mem(const uint8_t *buf, size_t len, int req_c, uint8_t **px, int *w, int *h, int *c);
+/* Decodes an encoded file held in memory, naming it `name` in errors. A JPEG
+ * is decoded at the smallest DCT scale n/8 (n = 1..8) whose size is at least
+ * min_w x min_h (libjpeg-turbo's scaled IDCT: much faster than decoding the
+ * whole image and shrinking it); 0, 0 or any other format: full size. */
+int ac_image_decode_named(const char *name, const uint8_t *buf, size_t len, int req_c, int min_w, int min_h,
+                          uint8_t **px, int *w, int *h, int *c);
 void ac_image_free(uint8_t *px);
 /* Width, height and stored channels without decoding the pixels. */
 int ac_image_info_file(const char *path, int *w, int *h, int *c);
+int ac_image_info_named(const char *name, const uint8_t *buf, size_t len, int *w, int *h, int *c);
+/* Reads a whole file (malloc'ed) with the decoders' error message
+ * "<path>: cannot open (<reason>)". */
+int ac_image_read_file(const char *path, uint8_t **buf, size_t *len);
 
 /* HWC u8 with `c` channels -> CHW f32 in [0,1] with `oc` channels (1 or 3;
  * or oc == c). 3/4 -> 1 uses ITU-R BT.601 luma; 1/2 -> 3 replicates grey;

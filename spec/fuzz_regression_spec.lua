@@ -37,13 +37,34 @@ local expected = {
       "load_npy: spec/fixtures/fuzz/npy/empty_dim_stride_overflow.npy: tensor of that shape is too large",
   },
   image = {
-    -- stb_image 2.27 wrote past its Huffman arrays on this one; the wrapper refuses it first
-    ["jpeg_dht_counts_over_256.bin"] = "image.decode: <memory>: corrupt JPEG (Huffman table with more than 256 codes)",
-    -- an 85-byte PNG whose IDAT length field claims 1.4 GB: stb_image reallocates that much before
-    -- finding the data missing (memory amplification, not a crash)
-    ["png_idat_length_claims_1_4_gb.bin"] = "image.decode: <memory>: cannot decode image (outofdata)",
-    -- a number in a PNM header overflowing int (undefined behaviour in stb_image 2.27, answered as too large)
-    ["pnm_header_integer_overflow.bin"] = "image.decode: <memory>: cannot decode image (too large)",
+    -- JPEG goes to libjpeg-turbo (csrc/jpegdec.c), never to stb_image 2.27, whose Huffman code wrote
+    -- past its arrays on the first three and read outside its table (or aborted) on the fourth.
+    -- A DHT segment declaring more than 256 codes:
+    ["jpeg_dht_counts_over_256.bin"] = "image.decode: <memory>: corrupt JPEG (Bogus Huffman table definition)",
+    -- the same table cut by the end of the file:
+    ["jpeg_dht_cut_by_eof_counts_over_256.bin"] =
+      "image.decode: <memory>: truncated or corrupt JPEG (no end-of-image marker)",
+    -- the same behind 0xFF fill bytes before the SOI marker (the format test skips them too):
+    ["jpeg_ff_fill_before_soi_dht_over_256.bin"] = "image.decode: <memory>: corrupt JPEG (Bogus Huffman table definition)",
+    -- a code missing from a Huffman table (stb_image read at index -64983); libjpeg-turbo stops earlier
+    -- on this file, at its undefined quantisation table:
+    ["jpeg_huffman_code_negative_index.bin"] =
+      "image.decode: <memory>: corrupt JPEG (Quantization table 0x00 was not defined)",
+    -- a 16-bit PGM with almost no pixel data: stb_image read past its buffer and succeeded
+    ["pgm_16bit_short_data_heap_overread.bin"] = "image.decode: <memory>: truncated PNM: header says 15 x 3, " ..
+      "1 channel of 16 bits, needs 90 bytes of pixels, file has 6",
+    -- an 85-byte PNG whose IDAT length field claims 1.4 GB: stb_image reallocated that much before
+    -- finding the data missing; chunk lengths are now checked against the file first
+    ["png_idat_length_claims_1_4_gb.bin"] = "image.decode: <memory>: cannot decode image (PNG chunk IDAT says " ..
+      "1493172252 bytes, the file has 44 left: truncated or corrupt)",
+    -- an empty IDAT chunk before any image data: stb_image 2.27 applies an offset to a NULL pointer
+    -- (undefined behaviour); refused first. The message quoted from stb_image used to end in non-text
+    -- bytes (see "unknown critical PNG chunk" below).
+    ["png_null_idata_plus_offset.bin"] =
+      "image.decode: <memory>: cannot decode image (empty PNG IDAT chunk before the image data)",
+    -- a number in a PNM header overflowing int in stb_image 2.27's parser (undefined behaviour):
+    -- refused by the header check first
+    ["pnm_header_integer_overflow.bin"] = "image.decode: <memory>: cannot decode image (PNM width larger than 65535)",
   },
 }
 
@@ -162,39 +183,125 @@ describe("fuzz regressions: int64 through strided copies", function()
   end)
 end)
 
-describe("fuzz regressions: open issues", function()
-  -- spec/fixtures/fuzz/image/jpeg_dht_cut_by_eof_counts_over_256.bin: a DHT segment whose length
-  -- field runs past the end of the file; stb_image reads the missing count bytes as 0, the table's
-  -- counts still sum past 256 and stb_image 2.27 writes past stbi__huffman.size[257]. The check in
-  -- csrc/image.c (jpeg_bad_huffman) only looks at tables whose 17 header bytes are all inside the
-  -- file, so this one reaches stb_image (today: "cannot decode image (bad code lengths)" after the
-  -- out-of-bounds write). Fix: count the bytes that are there for a table cut by the end of the file.
-  -- spec/fixtures/fuzz/image/jpeg_ff_fill_before_soi_dht_over_256.bin: 0xFF fill bytes before the
-  -- SOI marker. stb_image skips them and decodes the JPEG, but csrc/image.c only treats a file as
-  -- JPEG when it starts with FF D8, so neither its Huffman-table check nor its truncated-JPEG check
-  -- runs, and the oversized table reaches stb_image. Fix: skip leading FF bytes in both checks.
-  pending("image: 0xFF fill bytes before the JPEG SOI marker do not bypass the Huffman-table and " ..
-    "truncation checks ('image.decode: <memory>: corrupt JPEG (Huffman table with more than 256 codes)')")
-  -- spec/fixtures/fuzz/image/jpeg_huffman_code_negative_index.bin: entropy-coded data holding a
-  -- code that is not in the table. stb_image 2.27's stbi__jpeg_huff_decode computes a negative
-  -- symbol index (-64983 here) and reads h->size[c] / h->values[c] out of bounds; its STBI_ASSERT on
-  -- that read is compiled into Debian's libstb.so, so a crafted file can abort the process (fixed
-  -- upstream in 2.28: "if (c < 0 || c >= 256) return -1"). The wrapper cannot see this without
-  -- decoding; the fix is an stb_image with that check (a patched copy built into the library).
-  pending("image: a JPEG with an invalid Huffman code is an error, never an out-of-bounds read or an abort " ..
-    "(needs stb_image >= 2.28's check in stbi__jpeg_huff_decode)")
-  -- spec/fixtures/fuzz/image/pgm_16bit_short_data_heap_overread.bin: a 16-bit PGM (maxval 515) with
-  -- almost no pixel data. stb_image 2.27 ignores the short read and stbi__convert_16_to_8 reads past
-  -- its buffer; the call SUCCEEDS with heap bytes as pixels. The same happens with any truncated
-  -- 8-bit PNM ("P5\n4 4\n255\n" + 3 bytes decodes to 16 pixels of uninitialised memory that change
-  -- from run to run). Fix in csrc/image.c: for P5/P6 check that the data after the header holds
-  -- w * h * channels * (maxval > 255 ? 2 : 1) bytes.
-  pending("image: a truncated PNM (8- or 16-bit) is an error, not pixels read from uninitialised or " ..
-    "out-of-bounds memory ('image.decode: <memory>: truncated PNM ...')")
-  -- spec/fixtures/fuzz/image/png_null_idata_plus_offset.bin: the error message ends in bytes that
-  -- are not text ("cannot decode image (\xd5\xff\xf2)"): the failure reason the wrapper quotes is
-  -- not a valid string for this PNG.
-  pending("image: every decode error message is printable text")
-  pending("image: a JPEG Huffman table cut by the end of the file with more than 256 codes is refused " ..
-    "before stb_image ('image.decode: <memory>: corrupt JPEG (Huffman table with more than 256 codes)')")
+describe("fuzz regressions: image decode hardening", function()
+  local function fails(want, ...)
+    local ok, e = pcall(...)
+    assert.is_false(ok, "expected an error")
+    assert.are.equal(want, strip(e))
+  end
+  local function jpeg_bytes(c, h, w, seed)
+    ac.manual_seed(seed or 7)
+    local tmp = os.tmpname() .. ".jpg"
+    ac.image.save(tmp, ac.rand(c, h, w), { quality = 90 })
+    local b = read(tmp)
+    os.remove(tmp)
+    return b
+  end
+
+  it("0xFF fill bytes before the SOI marker: the JPEG decoder, never stb_image, and its checks run", function()
+    local b = jpeg_bytes(3, 16, 16)
+    local plain = ac.image.decode(b)
+    local filled = ac.image.decode("\xff\xff\xff" .. b)
+    assert.are.same(plain:shape(), filled:shape())
+    assert.are.equal(0, (plain - filled):abs():max())
+    fails("image.decode: <memory>: truncated or corrupt JPEG (no end-of-image marker)",
+      ac.image.decode, "\xff\xff" .. b:sub(1, #b // 2))
+  end)
+
+  it("a JPEG cut anywhere before its end-of-image marker is an error, never an image", function()
+    local b = jpeg_bytes(3, 24, 24)
+    for n = 2, #b - 1, 7 do
+      local ok, e = pcall(ac.image.decode, b:sub(1, n))
+      assert.is_false(ok, "cut at " .. n)
+      assert.truthy(strip(e):find("^image%.decode: <memory>: [%w ]*JPEG %(.+%)$"), e)
+    end
+  end)
+
+  it("a code missing from a JPEG Huffman table is an error (libjpeg-turbo only warns and fills grey)", function()
+    local b = jpeg_bytes(3, 32, 32)
+    local sos = b:find("\xff\xda", 1, true)
+    local data = sos + 2 + b:byte(sos + 2) * 256 + b:byte(sos + 3)
+    -- stuffed FF bytes in the entropy-coded data: a run of 1 bits, a code no table holds
+    local bad = b:sub(1, data + 9) .. ("\xff\x00"):rep(4) .. b:sub(data + 18)
+    fails("image.decode: <memory>: corrupt JPEG (bad Huffman code)", ac.image.decode, bad)
+  end)
+
+  it("a JPEG announcing a huge image is refused before allocating", function()
+    local b = jpeg_bytes(3, 16, 16)
+    local sof = b:find("\xff\xc0", 1, true)
+    -- SOF0: FF C0, length (2), precision (1), height (2), width (2)
+    local big = b:sub(1, sof + 4) .. string.pack(">I2I2", 60000, 60000) .. b:sub(sof + 9)
+    fails("image.decode: <memory>: image too large (60000 x 60000 x 3 channels is 10800000000 bytes, " ..
+      "more than 2147483647)", ac.image.decode, big)
+  end)
+
+  it("grey, YCbCr and Adobe CMYK / YCCK JPEGs give the requested channel counts, as stb_image did", function()
+    -- spec/fixtures/jpeg: made by tools/make_jpeg_fixtures.c (stb_image_write only writes YCbCr)
+    local g, rgb = read("spec/fixtures/jpeg/grey_16x8.jpg"), jpeg_bytes(3, 8, 16)
+    assert.are.same({ 1, 8, 16 }, ac.image.decode(g):shape())
+    assert.are.same({ 3, 8, 16 }, ac.image.decode(rgb):shape())
+    for c = 1, 4 do
+      assert.are.same({ c, 8, 16 }, ac.image.decode(g, c):shape())
+      assert.are.same({ c, 8, 16 }, ac.image.decode(rgb, c):shape())
+    end
+    local px = function(t, k, x) return math.floor(t[k][1][x] * 255 + 0.5) end
+    assert.are.same({ 0, 240 }, { px(ac.image.decode(g), 1, 1), px(ac.image.decode(g), 1, 16) })
+    local g3 = ac.image.decode(g, 3)
+    assert.are.same({ 240, 240, 240 }, { px(g3, 1, 16), px(g3, 2, 16), px(g3, 3, 16) })
+    local x = ac.image.decode(rgb, 4)
+    assert.are.equal(1, x[4]:min())
+    assert.are.equal(0, (x:narrow(1, 1, 3) - ac.image.decode(rgb, 3)):abs():max())
+    local ga = ac.image.decode(g, 2)
+    assert.are.equal(0, (ga[1] - ac.image.decode(g, 1)[1]):abs():max())
+    assert.are.equal(1, ga[2]:min())
+    -- inverted CMYK, left half red and right half blue; 3 channels as stored
+    for _, name in ipairs({ "adobe_cmyk_16x8.jpg", "adobe_ycck_16x8.jpg" }) do
+      local b = read("spec/fixtures/jpeg/" .. name)
+      local c = ac.image.decode(b)
+      assert.are.same({ 3, 8, 16 }, c:shape())
+      assert.are.same({ 255, 0, 0, 0, 0, 255 }, { px(c, 1, 1), px(c, 2, 1), px(c, 3, 1), px(c, 1, 16), px(c, 2, 16), px(c, 3, 16) })
+      local grey = ac.image.decode(b, 1)
+      assert.is_true(math.abs(px(grey, 1, 1) - 76) <= 1 and math.abs(px(grey, 1, 16) - 28) <= 1)
+      assert.are.same({ 4, 8, 16 }, ac.image.decode(b, 4):shape())
+    end
+  end)
+
+  it("a truncated PNM (8- or 16-bit) is an error, not pixels from memory it never wrote", function()
+    fails("image.decode: <memory>: truncated PNM: header says 4 x 4, 1 channel of 8 bits, needs 16 bytes of " ..
+      "pixels, file has 3", ac.image.decode, "P5\n4 4\n255\n" .. "abc")
+    fails("image.decode: <memory>: truncated PNM: header says 2 x 2, 3 channels of 16 bits, needs 24 bytes of " ..
+      "pixels, file has 23", ac.image.decode, "P6 2 2 65535\n" .. ("x"):rep(23))
+    fails("image.decode: <memory>: truncated PNM: header says 3 x 1, 1 channel of 8 bits, needs 3 bytes of " ..
+      "pixels, file has 0", ac.image.decode, "P5\n# a comment\n3 1\n255\n")
+    -- complete files, comments included, still decode
+    local g = ac.image.decode("P5\n# a comment\n3 1\n255\n" .. string.char(0, 51, 255))
+    assert.are.same({ 0, 51, 255 }, (g * 255 + 0.5):floor():view(3):totable())
+    local g16 = ac.image.decode("P5 2 1 65535\n" .. string.char(0, 0, 255, 255))
+    assert.are.same({ 0, 255 }, (g16 * 255 + 0.5):floor():view(2):totable())
+    local tmp = os.tmpname()
+    local f = assert(io.open(tmp, "wb"))
+    f:write("P5\n4 4\n255\nabc")
+    f:close()
+    local ok, e = pcall(ac.image.info, tmp)
+    os.remove(tmp)
+    assert.is_false(ok)
+    assert.truthy(e:find("truncated PNM", 1, true), e)
+  end)
+
+  it("an unknown critical PNG chunk is named in words, not by the file's bytes", function()
+    -- stb_image 2.27 reports it by copying the chunk type from the file into a static buffer
+    local png = "\x89PNG\r\n\x1a\n" .. string.pack(">I4", 13) .. "IHDR" .. string.pack(">I4I4", 1, 1) ..
+      "\8\0\0\0\0" .. "\0\0\0\0" .. string.pack(">I4", 0) .. "\xd5\xff\xf2\0" .. "\0\0\0\0"
+    fails("image.decode: <memory>: cannot decode image (unknown critical PNG chunk)", ac.image.decode, png)
+  end)
+
+  it("every decode error message of the recorded inputs is printable text", function()
+    for _, name in ipairs(files_of("image")) do
+      local b = read(ROOT .. "/image/" .. name)
+      for c = 0, 4 do
+        local ok, e = pcall(ac.image.decode, b:sub(2), c)
+        if not ok then assert.truthy(not tostring(e):find("[^\32-\126]"), name .. ": " .. e) end
+      end
+    end
+  end)
 end)

@@ -141,6 +141,39 @@ describe("Loader", function()
     end
   end)
 
+  it("JPEGs much larger than the output decode at a DCT scale: close to full decoding + area resizing", function()
+    -- the loader decodes a JPEG at the smallest n/8 scale that keeps the output size (or the face
+    -- box at the output size); the result must stay close to decoding at full size and shrinking
+    local face = ac.synthfer.generate(1, { seed = 5 })[1]
+    for _, s in ipairs({ 256, 512 }) do
+      local g = ac.image.resize(face, s, s)
+      local rgb = ac.zeros(3, s, s)
+      rgb[1]:copy(g[1]); rgb[2]:copy(g[1] * 0.8); rgb[3]:copy(g[1] * 0.6)
+      local p = ("%s/big%d.jpg"):format(dir, s)
+      ac.image.save(p, rgb, { quality = 95 })
+      local full = ac.image.load(p, 3)
+      for _, t in ipairs({ 224, 64, 48 }) do
+        for _, boxed in ipairs({ false, true }) do
+          local box = boxed and ac.tensor({ { s * 0.2, s * 0.1, s * 0.6, s * 0.7 } }) or nil
+          local ds = ac.data.from_files { paths = { p }, labels = { 1 }, channels = 3, boxes = box }
+          local ld = ac.data.Loader(ds, { batch = 1, size = t, workers = 0, seed = 1 })
+          local x
+          for xb in ld:epoch() do x = xb[1]:clone() end
+          ld:close()
+          local ref = full
+          if boxed then
+            local x0, y0 = math.floor(s * 0.2), math.floor(s * 0.1)
+            ref = ac.image.crop(full, y0 + 1, x0 + 1, math.floor(s * 0.8 + 0.5) - y0, math.floor(s * 0.8 + 0.5) - x0)
+          end
+          local d = (x - ac.image.resize(ref, t, t)):abs()
+          local what = ("%d -> %d%s"):format(s, t, boxed and " (box)" or "")
+          assert.is_true(d:mean() < 0.01, what .. ": mean difference " .. d:mean())
+          assert.is_true(d:max() < 0.1, what .. ": largest difference " .. d:max())
+        end
+      end
+    end
+  end)
+
   it("the balanced sampler evens out the classes", function()
     local ds = indexed(100, function(i) return i <= 90 and 1 or 2 end)
     local ld = ac.data.Loader(ds, { batch = 50, balanced = true, epoch_size = 2000, workers = 2, seed = 3 })

@@ -5,7 +5,7 @@
 --   local small = ac.image.resize(img, 48, 48)       -- area when shrinking
 --   ac.image.save("small.png", small)
 --
--- Decoding uses stb_image (JPEG, PNG, BMP, TGA, GIF first frame, PNM);
+-- Decoding uses libjpeg-turbo (JPEG) and stb_image (PNG, BMP, TGA, GIF first frame, PNM);
 -- saving writes PNG or JPEG (by extension) through a temporary file.
 local core = require("adcorre.core")
 
