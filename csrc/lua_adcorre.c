@@ -23,6 +23,7 @@ AREA(synthfer)
 AREA(plot)
 AREA(safetensors)
 AREA(convfast)
+AREA(process)
 #undef AREA
 
 int luaopen_adcorre_core(lua_State *L);
@@ -31,7 +32,7 @@ int luaopen_adcorre_core(lua_State *L) {
 #define OPEN(name) if (ac_open_##name) { ac_open_##name(L); }
   OPEN(tensor) OPEN(ops) OPEN(linalg) OPEN(io) OPEN(nn) OPEN(loss)
   OPEN(optim) OPEN(image) OPEN(augment) OPEN(data) OPEN(synthfer) OPEN(plot)
-  OPEN(safetensors) OPEN(convfast)
+  OPEN(safetensors) OPEN(convfast) OPEN(process)
 #undef OPEN
   return 1;
 }
