@@ -122,6 +122,28 @@ static int png_check(const char *name, const uint8_t *b, size_t n) {
   return 0;
 }
 
+/* n pixels of `from` channels -> `to` channels, with stb_image's rules
+ * (grey = (77 R + 150 G + 29 B) >> 8, grey replicated, alpha 255 when
+ * added, dropped when not asked for). NULL when out of memory. */
+static uint8_t *convert_channels(const uint8_t *src, int64_t n, int from, int to) {
+  uint8_t *dst = malloc((size_t)(n * to));
+  if (!dst) return NULL;
+  for (int64_t i = 0; i < n; i++) {
+    const uint8_t *p = src + i * from;
+    uint8_t *q = dst + i * to;
+    const uint8_t y = from >= 3 ? (uint8_t)((p[0] * 77 + p[1] * 150 + p[2] * 29) >> 8) : p[0];
+    const uint8_t a = (from == 2 || from == 4) ? p[from - 1] : 255;
+    if (to <= 2) q[0] = y;
+    else {
+      q[0] = from >= 3 ? p[0] : y;
+      q[1] = from >= 3 ? p[1] : y;
+      q[2] = from >= 3 ? p[2] : y;
+    }
+    if (to == 2 || to == 4) q[to - 1] = a;
+  }
+  return dst;
+}
+
 static int decode(const char *name, const uint8_t *buf, size_t len, int req_c, int min_w, int min_h, uint8_t **px,
                   int *w, int *h, int *c) {
   if (req_c < 0 || req_c > 4) return ac_fail("%s: channels must be 0..4, got %d", name, req_c);
@@ -135,9 +157,19 @@ static int decode(const char *name, const uint8_t *buf, size_t len, int req_c, i
     return 0;
   }
   if (pnm_check(name, buf, len) || png_check(name, buf, len)) return -1;
+  /* stb_image 2.27 converts the channels of a 16-bit PNM as if it were
+   * 8-bit, then reads twice that buffer's size (fixed in 2.28): PNM is
+   * decoded as stored and converted here. */
+  const int pnm = buf[0] == 'P' && len > 1 && (buf[1] == '5' || buf[1] == '6');
   int iw = 0, ih = 0, ic = 0;
   const char *reason = NULL;
-  uint8_t *p = ac_stb_load(buf, (int)len, req_c, &iw, &ih, &ic, &reason);
+  uint8_t *p = ac_stb_load(buf, (int)len, pnm ? 0 : req_c, &iw, &ih, &ic, &reason);
+  if (p && pnm && req_c && req_c != ic && iw > 0 && ih > 0) {
+    uint8_t *q = convert_channels(p, (int64_t)iw * ih, ic, req_c);
+    free(p);
+    if (!q) return ac_fail("%s: out of memory converting a %d x %d image to %d channels", name, iw, ih, req_c);
+    p = q;
+  }
   if (!p) {
     const char *r = printable(reason, pr, sizeof pr);
     return ac_fail("%s: cannot decode image (%s)", name, r ? r : "corrupt, truncated or unknown format");

@@ -278,6 +278,13 @@ describe("fuzz regressions: image decode hardening", function()
     assert.are.same({ 0, 51, 255 }, (g * 255 + 0.5):floor():view(3):totable())
     local g16 = ac.image.decode("P5 2 1 65535\n" .. string.char(0, 0, 255, 255))
     assert.are.same({ 0, 255 }, (g16 * 255 + 0.5):floor():view(2):totable())
+    -- a 16-bit PNM asked for other channels: stb_image 2.27 converted it as 8-bit data and read twice
+    -- that buffer (spec/fixtures/fuzz/image/pgm_16bit_channel_conversion_overread.bin); now converted
+    -- by the library after decoding as stored
+    local rgba = ac.image.decode("P5 2 1 65535\n" .. string.char(0, 0, 255, 255), 4)
+    assert.are.same({ 0, 255, 0, 255, 0, 255, 255, 255 }, (rgba * 255 + 0.5):floor():view(8):totable())
+    local grey = ac.image.decode("P6 2 1 65535\n" .. string.char(255, 255, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255), 1)
+    assert.are.same({ 76, 28 }, (grey * 255 + 0.5):floor():view(2):totable())
     local tmp = os.tmpname()
     local f = assert(io.open(tmp, "wb"))
     f:write("P5\n4 4\n255\nabc")
