@@ -1,19 +1,19 @@
 /*
  * adcorre_loss.c - kernels of the Ad-Corre loss: epsilon-guarded row
- * correlation, softmax cross-entropy, FD (adaptive weights, one sgemm per
- * embedding), MD ("present" / "reference" class means), ED, the gradient of
- * each with respect to the logits and every embedding, and the confusion
- * history ring. The definitions are in adcorre_loss.h; doc/loss.md derives
+ * correlation, softmax cross-entropy, FD (adaptive weights, one GEMM per
+ * embedding on the library's own kernels), MD ("present" / "reference"
+ * class means), ED, the gradient of each with respect to the logits and
+ * every embedding, and the confusion history ring. The definitions are in adcorre_loss.h; doc/loss.md derives
  * the gradients.
  */
 #include "adcorre_loss.h"
 
-#include <cblas.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "conv_fast.h"
 #include "parallel.h"
 #include "tensor.h"
 
@@ -112,8 +112,8 @@ int ac_corrcoef(const float *X, int64_t n, int64_t m, double eps, float *R, floa
     return ac_fail("corrcoef: matrix [%lld, %lld] must have 1..%d rows and columns", (long long)n,
                    (long long)m, INT_MAX);
   ac_rownorm_forward(X, n, m, eps, U_scratch, s_scratch);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n, (int)m, 1.0f, U_scratch,
-              (int)m, U_scratch, (int)m, 0.0f, R, (int)n);
+  /* the library's own GEMM (not OpenBLAS: no BLAS threads woken for a small product) */
+  ac_gemm_nt(n, n, m, 1.0f, U_scratch, m, U_scratch, m, 0, R, n);
   return 0;
 }
 
@@ -307,11 +307,18 @@ static void rownorm_task(void *vctx, int64_t r0, int64_t r1, int tid) {
                 c->L->s + r);
 }
 
-static void fd_dot_task(void *vctx, int64_t r0, int64_t r1, int tid) {
+/* Embeddings [j0, j1): V_j = A U_j with the library's GEMM (the products are
+ * small: OpenBLAS would wake its own threads, which then spin against the
+ * pool), then rowval = <u_r, v_r> for the rows of embedding j. */
+static void fd_dot_task(void *vctx, int64_t j0, int64_t j1, int tid) {
   row_ctx *c = vctx;
   (void)tid;
-  for (int64_t r = r0; r < r1; r++)
-    c->L->rowval[r] = dot_f(c->L->U + r * c->d, c->L->V + r * c->d, c->d);
+  int64_t B = c->B, d = c->d;
+  for (int64_t j = j0; j < j1; j++) {
+    ac_gemm_nn(B, d, B, 1.0f, c->L->A, B, c->L->U + j * B * d, d, 0, c->L->V + j * B * d, d);
+    for (int64_t r = j * B; r < (j + 1) * B; r++)
+      c->L->rowval[r] = dot_f(c->L->U + r * d, c->L->V + r * d, d);
+  }
 }
 
 /* FD: A = W o Omega, V_j = A U_j, value = sum W - sum_a <u_a, V_a>. */
@@ -333,10 +340,7 @@ static double fd_forward(ac_adcorre *L, row_ctx *ctx, int64_t B, int64_t k, int6
       L->A[a * B + b] = (float)(y[a] == y[b] ? W : -W);
     }
   }
-  for (int64_t j = 0; j < k; j++)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)B, (int)d, (int)B, 1.0f, L->A,
-                (int)B, L->U + j * B * d, (int)d, 0.0f, L->V + j * B * d, (int)d);
-  ac_parallel_for(k * B, row_grain(d), fd_dot_task, ctx);
+  ac_parallel_for(k, B * B * d >= 65536 ? 1 : 65536 / (B * B * d) + 1, fd_dot_task, ctx);
   double total = 0.0;
   for (int64_t j = 0; j < k; j++) {
     double dot = 0.0;
