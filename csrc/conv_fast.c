@@ -616,18 +616,173 @@ static void g1_backward_input_task(void *vctx, int64_t begin, int64_t end, int t
   }
 }
 
-/* parts[tid] [O, K] += gy[n][:, strip] colsT[strip, K], over samples [begin, end). */
-static void g1_params_task(void *vctx, int64_t begin, int64_t end, int tid) {
-  g1_ctx *t = vctx;
+/* ----------------------------------------------------------------------
+ * Weight gradient of the groups == 1 convolutions as one GEMM over every
+ * sample: gw [O, K] += scale * gy [O, N*P] cols [N*P, K], the reduction
+ * running over all N * P output positions. Its columns are cut into panels
+ * of at most 256 (K), its rows into blocks of at most 256 (O); each task
+ * owns one tile of gw (and, for small weights, one group of samples, with
+ * its own [O, K] partial sums) and walks its positions in chunks of at most
+ * 256 that stay inside one sample: the chunk's im2col columns for the
+ * panel are packed once, transposed, into [32-column strip][position][32]
+ * (contiguous B strips for the micro-kernel; a 1x1 stride-1 input is
+ * transposed 16 x 16 in registers), then every 8-row block of gy's rows
+ * runs against them. The split depends on the shapes only, so the result
+ * does not depend on the thread count.
+ * ---------------------------------------------------------------------- */
+
+#define GW_PANEL 256 /* K columns per tile */
+#define GW_ROWS 256  /* O rows per tile (at most) */
+#define GW_TASKS 8   /* tasks aimed at */
+
+typedef struct {
+  int64_t ncp, nc;   /* panel width (multiple of 32) and panels */
+  int64_t orow, no;  /* rows per block (multiple of 8) and blocks */
+  int64_t nk;        /* sample groups (each with its own partial sums when > 1) */
+  int64_t kcw, nkc;  /* positions per chunk and chunks per sample */
+} gw_plan;
+
+static void gw_plan_for(const ac_conv2d_cfg *c, gw_plan *pl) {
+  int64_t K = c->C * c->kh * c->kw, O = c->O, P = c->OH * c->OW;
+  pl->nc = (K + GW_PANEL - 1) / GW_PANEL;
+  pl->ncp = ((K + pl->nc - 1) / pl->nc + 31) / 32 * 32;
+  pl->nc = (K + pl->ncp - 1) / pl->ncp;
+  pl->no = (O + GW_ROWS - 1) / GW_ROWS;
+  pl->nk = 1;
+  /* small weights: split the samples first (the partial sums are small) */
+  while (pl->nc * pl->no * pl->nk < GW_TASKS && pl->nk * 2 <= c->N &&
+         pl->nk * 2 * O * K <= ((int64_t)1 << 18))
+    pl->nk *= 2;
+  /* then the rows, down to blocks of 32 (each block packs its own columns) */
+  for (;;) {
+    int64_t orow = ((O + pl->no - 1) / pl->no + 7) / 8 * 8;
+    if (pl->nc * pl->no * pl->nk >= GW_TASKS || orow < 64) break;
+    pl->no *= 2;
+  }
+  pl->orow = ((O + pl->no - 1) / pl->no + 7) / 8 * 8;
+  pl->no = (O + pl->orow - 1) / pl->orow;
+  pl->nkc = (P + GEMM_KC - 1) / GEMM_KC;
+  pl->kcw = ((P + pl->nkc - 1) / pl->nkc + 15) / 16 * 16;
+  if (pl->kcw > GEMM_KC) pl->kcw = GEMM_KC;
+  pl->nkc = (P + pl->kcw - 1) / pl->kcw;
+}
+
+/* Floats of one thread's packed columns. */
+static int64_t gw_packsz(const gw_plan *pl) { return pl->kcw * pl->ncp; }
+
+/* Portable packing: dst[(k - j0) / 32][p - p0][(k - j0) % 32] = column k of
+ * the im2col matrix at output position p, for k in [j0, j1). */
+static void gw_pack_generic(const ac_conv2d_cfg *c, const float *xn, int64_t p0, int64_t p1,
+                            int64_t j0, int64_t j1, float *dst) {
+  int64_t S = p1 - p0;
+  for (int64_t k = j0; k < j1; k++) {
+    int64_t ci = k / (c->kh * c->kw), i = (k / c->kw) % c->kh, j = k % c->kw;
+    float *col = dst + ((k - j0) / 32) * S * 32 + (k - j0) % 32;
+    const float *xp = xn + ci * c->H * c->W;
+    for (int64_t p = p0; p < p1;) {
+      int64_t oh = p / c->OW, ow0 = p % c->OW;
+      int64_t run = c->OW - ow0 < p1 - p ? c->OW - ow0 : p1 - p;
+      int64_t h = oh * c->sh - c->pt + i;
+      float *d = col + (p - p0) * 32;
+      if (h < 0 || h >= c->H) {
+        for (int64_t q = 0; q < run; q++) d[q * 32] = 0.0f;
+      } else {
+        const float *xr = xp + h * c->W;
+        for (int64_t q = 0; q < run; q++) {
+          int64_t ww = (ow0 + q) * c->sw - c->pl + j;
+          d[q * 32] = (ww >= 0 && ww < c->W) ? xr[ww] : 0.0f;
+        }
+      }
+      p += run;
+    }
+  }
+}
+
+__attribute__((target("avx512f"))) static void tr16_avx512(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; i++) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; i++) {
+    r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+    r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+    r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+    r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+  }
+  for (int h = 0; h < 2; h++)
+    for (int i = 0; i < 4; i++) {
+      t[8 * h + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0x88);
+      t[8 * h + 4 + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0xDD);
+    }
+  for (int i = 0; i < 8; i++) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88);
+    r[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xDD);
+  }
+}
+
+/* The same for a 1x1 stride-1 unpadded convolution (column k is input
+ * channel k): 16 channels x 16 positions per register transpose, masked at
+ * the ragged ends. */
+__attribute__((target("avx512f"))) static void gw_pack1x1_avx512(const ac_conv2d_cfg *c,
+                                                                  const float *xn, int64_t p0,
+                                                                  int64_t p1, int64_t j0,
+                                                                  int64_t j1, float *dst) {
+  int64_t S = p1 - p0, P = c->H * c->W;
+  for (int64_t k0 = j0; k0 < j1; k0 += 16) {
+    int64_t nk = j1 - k0 < 16 ? j1 - k0 : 16;
+    float *d = dst + ((k0 - j0) / 32) * S * 32 + (k0 - j0) % 32;
+    for (int64_t q0 = 0; q0 < S; q0 += 16) {
+      int64_t nq = S - q0 < 16 ? S - q0 : 16;
+      __mmask16 m = lanes(nq);
+      __m512 r[16];
+      for (int64_t i = 0; i < 16; i++)
+        r[i] = i < nk ? _mm512_maskz_loadu_ps(m, xn + (k0 + i) * P + p0 + q0) : _mm512_setzero_ps();
+      tr16_avx512(r);
+      for (int64_t q = 0; q < nq; q++) _mm512_storeu_ps(d + (q0 + q) * 32, r[q]);
+    }
+  }
+}
+
+typedef struct {
+  const ac_conv2d_cfg *c;
+  const float *x, *gy;
+  float *gw, *parts, *pack;
+  float scale;
+  gw_plan pl;
+} gw_ctx;
+
+/* task = (sample group, row block, panel) */
+static void gw_task(void *vctx, int64_t begin, int64_t end, int tid) {
+  gw_ctx *t = vctx;
   const ac_conv2d_cfg *c = t->c;
-  int64_t P = c->OH * c->OW, K = c->C * c->kh * c->kw;
-  float *cols = t->cols + tid * t->colsz, *part = t->parts + tid * t->partsz;
-  for (int64_t n = begin; n < end; n++) {
-    const float *xn = t->x + n * c->C * c->H * c->W;
-    for (int64_t p0 = 0; p0 < P; p0 += t->sw) {
-      int64_t p1 = p0 + t->sw < P ? p0 + t->sw : P, S = p1 - p0;
-      im2col_strip(c, xn, p0, p1, cols, 1);
-      ac_gemm_nn(c->O, K, S, 1.0f, t->gy + n * c->O * P + p0, P, cols, K, 1, part, K);
+  const gw_plan *pl = &t->pl;
+  int64_t P = c->OH * c->OW, K = c->C * c->kh * c->kw, OK = c->O * K;
+  int fast1x1 = is_direct1x1(c) && use_avx512();
+  float *pack = t->pack + tid * gw_packsz(pl);
+  for (int64_t q = begin; q < end; q++) {
+    int64_t cb = q % pl->nc, ob = (q / pl->nc) % pl->no, g = q / (pl->nc * pl->no);
+    int64_t j0 = cb * pl->ncp, j1 = j0 + pl->ncp < K ? j0 + pl->ncp : K;
+    int64_t o0 = ob * pl->orow, o1 = o0 + pl->orow < c->O ? o0 + pl->orow : c->O;
+    int64_t n0 = g * c->N / pl->nk, n1 = (g + 1) * c->N / pl->nk;
+    /* one group: straight into gw (alpha = scale); several: into the group's partials */
+    float *C = pl->nk > 1 ? t->parts + g * OK : t->gw;
+    float alpha = pl->nk > 1 ? 1.0f : t->scale;
+    int acc = pl->nk > 1 ? 0 : 1;
+    if (o0 >= o1 || j0 >= j1) continue;
+    for (int64_t n = n0; n < n1; n++) {
+      const float *xn = t->x + n * c->C * c->H * c->W, *gyn = t->gy + n * c->O * P;
+      for (int64_t p0 = 0; p0 < P; p0 += pl->kcw) {
+        int64_t p1 = p0 + pl->kcw < P ? p0 + pl->kcw : P, S = p1 - p0;
+        if (fast1x1)
+          gw_pack1x1_avx512(c, xn, p0, p1, j0, j1, pack);
+        else
+          gw_pack_generic(c, xn, p0, p1, j0, j1, pack);
+        for (int64_t s0 = j0; s0 < j1; s0 += 32)
+          ac_gemm_nn(o1 - o0, j1 - s0 < 32 ? j1 - s0 : 32, S, alpha, gyn + o0 * P + p0, P,
+                     pack + ((s0 - j0) / 32) * S * 32, 32, acc, C + o0 * K + s0, K);
+        acc = 1;
+      }
     }
   }
 }
@@ -641,11 +796,12 @@ static void g1_params_task(void *vctx, int64_t begin, int64_t end, int tid) {
  * (when C % 8 == 0; otherwise the im2col path).
  * ====================================================================== */
 
-static int is_small_dense(const ac_conv2d_cfg *c) {
+static int is_small_dense_shape(const ac_conv2d_cfg *c) {
   return c->groups == 1 && c->sh == 1 && c->sw == 1 && c->pt == 0 && c->pl == 0 && c->pb == 0 &&
-         c->pr == 0 && c->kw == 3 && c->kh >= 1 && c->kh <= 7 && c->O % 8 == 0 && c->O <= 32 &&
-         use_avx512();
+         c->pr == 0 && c->kw == 3 && c->kh >= 1 && c->kh <= 7 && c->O % 8 == 0 && c->O <= 32;
 }
+
+static int is_small_dense(const ac_conv2d_cfg *c) { return is_small_dense_shape(c) && use_avx512(); }
 
 __attribute__((target("avx512f"))) static void sd_forward_row(const ac_conv2d_cfg *c, float *yn,
                                                                const float *xn, const float *w,
@@ -797,10 +953,20 @@ static int64_t g1_colsz(const ac_conv2d_cfg *c) {
   return c->C * c->kh * c->kw * strip_width(c);
 }
 
+/* Scratch: per-thread im2col strips (forward, input gradient; none for a
+ * direct 1x1), per-thread partial sums (small dense kernels' weight
+ * gradient), or per-thread packed columns + the sample groups' partial sums
+ * (the weight-gradient GEMM). */
 int64_t ac_convfast_workspace(const ac_conv2d_cfg *c) {
   if (!ac_convfast_supports(c) || is_dw3(c)) return 0;
-  int64_t nt = ac_get_num_threads(), K = c->C * c->kh * c->kw;
-  return c->O * K + nt * (g1_colsz(c) + c->O * K);
+  int64_t nt = ac_get_num_threads(), OK = c->O * c->C * c->kh * c->kw;
+  int64_t need = is_direct1x1(c) ? 0 : nt * g1_colsz(c);
+  /* both weight-gradient paths: the dispatch (forced generic in tests) picks one per call */
+  if (is_small_dense_shape(c) && need < nt * OK) need = nt * OK;
+  gw_plan pl;
+  gw_plan_for(c, &pl);
+  int64_t g = nt * gw_packsz(&pl) + (pl.nk > 1 ? pl.nk * OK : 0);
+  return need > g ? need : g;
 }
 
 static int check(const ac_conv2d_cfg *c, const float *ws) {
@@ -818,7 +984,7 @@ int ac_convfast_forward(const ac_conv2d_cfg *c, float *y, const float *x, const 
     return 0;
   }
   int64_t K = c->C * c->kh * c->kw, nt = ac_get_num_threads();
-  g1_ctx t = {c, x, w, b, NULL, NULL, y, NULL, ws + c->O * K, NULL, nstrips(c), g1_colsz(c), 0,
+  g1_ctx t = {c, x, w, b, NULL, NULL, y, NULL, ws, NULL, nstrips(c), g1_colsz(c), 0,
               strip_width(c), 1, c->O};
   (void)nt;
   if (is_small_dense(c)) {
@@ -840,7 +1006,7 @@ int ac_convfast_backward_input(const ac_conv2d_cfg *c, float *gx, const float *g
   }
   int64_t K = c->C * c->kh * c->kw;
   const float *wt = NULL; /* W is read transposed by the TN GEMM: no copy */
-  g1_ctx t = {c, NULL, w, NULL, gy, wt, NULL, gx, ws + c->O * K, NULL, nstrips(c), g1_colsz(c), 0,
+  g1_ctx t = {c, NULL, w, NULL, gy, wt, NULL, gx, ws, NULL, nstrips(c), g1_colsz(c), 0,
               strip_width(c), 1, K};
   if (is_small_dense(c) && c->C % 8 == 0) {
     ac_parallel_for(c->N * c->H, grain_for(c->O * K * c->W), sd_backward_input_task, &t);
@@ -865,15 +1031,30 @@ int ac_convfast_backward_params(const ac_conv2d_cfg *c, float *gw, float *gb, co
     return 0;
   }
   int64_t K = c->C * c->kh * c->kw, nt = ac_get_num_threads(), OK = c->O * K;
-  float *parts = ws + c->O * K + nt * g1_colsz(c);
-  memset(parts, 0, sizeof(float) * (size_t)(nt * OK));
-  g1_ctx t = {c, x, NULL, NULL, gy, NULL, NULL, NULL, ws + c->O * K, parts, nstrips(c),
-              g1_colsz(c), OK, strip_width(c), 1, c->O};
-  ac_parallel_for(c->N, 1, is_small_dense(c) ? sd_params_task : g1_params_task, &t);
-  for (int64_t e = 0; e < OK; e++) {
-    float s = 0.0f;
-    for (int64_t th = 0; th < nt; th++) s += parts[th * OK + e];
-    gw[e] += scale * s;
+  if (is_small_dense(c)) {
+    float *parts = ws;
+    memset(parts, 0, sizeof(float) * (size_t)(nt * OK));
+    g1_ctx t = {c, x, NULL, NULL, gy, NULL, NULL, NULL, NULL, parts, nstrips(c), g1_colsz(c), OK,
+                strip_width(c), 1, c->O};
+    ac_parallel_for(c->N, 1, sd_params_task, &t);
+    for (int64_t e = 0; e < OK; e++) {
+      float s = 0.0f;
+      for (int64_t th = 0; th < nt; th++) s += parts[th * OK + e];
+      gw[e] += scale * s;
+    }
+  } else {
+    gw_ctx t = {c, x, gy, gw, NULL, ws, scale, {0}};
+    gw_plan_for(c, &t.pl);
+    t.parts = ws + nt * gw_packsz(&t.pl);
+    int64_t tasks = t.pl.nk * t.pl.no * t.pl.nc;
+    int64_t per = t.pl.orow * t.pl.ncp * P * (c->N / t.pl.nk);
+    ac_parallel_for(tasks, per >= 65536 ? 1 : (65536 + per - 1) / per, gw_task, &t);
+    if (t.pl.nk > 1)
+      for (int64_t e = 0; e < OK; e++) {
+        float s = 0.0f;
+        for (int64_t g = 0; g < t.pl.nk; g++) s += t.parts[g * OK + e];
+        gw[e] += scale * s;
+      }
   }
   if (gb)
     for (int64_t o = 0; o < c->O; o++) {

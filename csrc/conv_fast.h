@@ -8,9 +8,9 @@
  *   - every groups == 1 convolution (1x1 pointwise included): im2col of a
  *     strip of output positions into per-thread scratch (no copy at all for
  *     1x1 stride-1 unpadded ones) and a register-blocked GEMM micro-kernel,
- *     parallel over (sample, strip); the weight gradient goes through
- *     per-thread partial sums reduced in a fixed order (deterministic for a
- *     given thread count).
+ *     parallel over (sample, strip); the weight gradient is one GEMM over
+ *     every sample (reduction over N * positions) on tiles of the weight,
+ *     split by the shapes alone (the same result on any thread count).
  * Same conventions as nn.h: NCHW, weight [O, C/groups, kh, kw], forward and
  * input gradient OVERWRITE, the parameter gradient ACCUMULATES scale * dL/dw.
  *

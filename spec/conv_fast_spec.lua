@@ -56,6 +56,8 @@ local cases = {
   {"pointwise 1x1, 5x9 (45 positions)", {2, 7, 5, 9}, {13, 7, 1, 1}, {1, 1, 0, 0, 0, 0, 1}, true},
   {"pointwise 1x1, 23x23 (3 strips)", {2, 16, 23, 23}, {40, 16, 1, 1}, {1, 1, 0, 0, 0, 0, 1}, false},
   {"pointwise 1x1, 300 channels (2 K blocks)", {2, 300, 4, 5}, {9, 300, 1, 1}, {1, 1, 0, 0, 0, 0, 1}, false},
+  {"pointwise 1x1, 270 outputs, 3 samples, 19x17 (weight gradient: two row blocks, two sample groups, ragged chunks)", {3, 40, 19, 17}, {270, 40, 1, 1}, {1, 1, 0, 0, 0, 0, 1}, true},
+  {"pointwise 1x1, 520 -> 300, one sample (weight gradient: three column panels, four row blocks)", {1, 520, 5, 7}, {300, 520, 1, 1}, {1, 1, 0, 0, 0, 0, 1}, false},
   {"pointwise 1x1 stride 2 (shortcut)", {3, 6, 11, 11}, {10, 6, 1, 1}, {2, 2, 0, 0, 0, 0, 1}, false},
   {"3x3 valid, 1 -> 8 channels", {2, 1, 12, 12}, {8, 1, 3, 3}, {1, 1, 0, 0, 0, 0, 1}, false},
   {"3x3 stride 2 valid, 3 -> 10 channels, 19x19 (more than one strip)", {2, 3, 37, 37}, {10, 3, 3, 3}, {2, 2, 0, 0, 0, 0, 1}, true},
