@@ -132,12 +132,62 @@ DEF_MK512T(6)
 DEF_MK512T(7)
 DEF_MK512T(8)
 
+/* Ragged last columns (at most 16): one vector of B per k and up to 16 rows
+ * of A (16 accumulators again), so a 361- or 100-column product does not
+ * pay a full 32-column strip for its last 9 or 4 columns. AIDX is the index
+ * of A's element (row r, column k): r * lda + k, or k * lda + r transposed. */
+#define DEF_MK512V(NAME, R, AIDX)                                                               \
+  __attribute__((target("avx512f"))) static void NAME##_##R(                                   \
+      int64_t kc, const float *A, int64_t lda, const float *B, int64_t ldb, float *C,           \
+      int64_t ldc, __mmask16 m0, __mmask16 m1, float alpha, int acc) {                          \
+    (void)m1;                                                                                  \
+    __m512 c0[R];                                                                              \
+    _Pragma("GCC unroll 16") for (int r = 0; r < R; r++) c0[r] = _mm512_setzero_ps();          \
+    for (int64_t k = 0; k < kc; k++) {                                                         \
+      __m512 b0 = _mm512_maskz_loadu_ps(m0, B + k * ldb);                                      \
+      _Pragma("GCC unroll 16") for (int r = 0; r < R; r++)                                     \
+        c0[r] = _mm512_fmadd_ps(_mm512_set1_ps(A[AIDX]), b0, c0[r]);                           \
+    }                                                                                          \
+    __m512 va = _mm512_set1_ps(alpha);                                                         \
+    _Pragma("GCC unroll 16") for (int r = 0; r < R; r++) {                                     \
+      __m512 v0 = _mm512_mul_ps(va, c0[r]);                                                    \
+      if (acc) v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, C + r * ldc));                 \
+      _mm512_mask_storeu_ps(C + r * ldc, m0, v0);                                              \
+    }                                                                                          \
+  }
+#define DEF_MK512V_BOTH(R) DEF_MK512V(mk512v, R, r * lda + k) DEF_MK512V(mk512vt, R, k * lda + r)
+DEF_MK512V_BOTH(1)
+DEF_MK512V_BOTH(2)
+DEF_MK512V_BOTH(3)
+DEF_MK512V_BOTH(4)
+DEF_MK512V_BOTH(5)
+DEF_MK512V_BOTH(6)
+DEF_MK512V_BOTH(7)
+DEF_MK512V_BOTH(8)
+DEF_MK512V_BOTH(9)
+DEF_MK512V_BOTH(10)
+DEF_MK512V_BOTH(11)
+DEF_MK512V_BOTH(12)
+DEF_MK512V_BOTH(13)
+DEF_MK512V_BOTH(14)
+DEF_MK512V_BOTH(15)
+DEF_MK512V_BOTH(16)
+
 typedef void (*mk512_fn)(int64_t, const float *, int64_t, const float *, int64_t, float *, int64_t,
                          __mmask16, __mmask16, float, int);
 static const mk512_fn mk512[GEMM_MR + 1] = {NULL,     mk512_1, mk512_2, mk512_3, mk512_4,
                                             mk512_5, mk512_6, mk512_7, mk512_8};
 static const mk512_fn mk512t[GEMM_MR + 1] = {NULL,      mk512t_1, mk512t_2, mk512t_3, mk512t_4,
                                              mk512t_5, mk512t_6, mk512t_7, mk512t_8};
+#define GEMM_MRV 16
+static const mk512_fn mk512v[GEMM_MRV + 1] = {
+    NULL,       mk512v_1,   mk512v_2,   mk512v_3,   mk512v_4,  mk512v_5,
+    mk512v_6,   mk512v_7,   mk512v_8,   mk512v_9,   mk512v_10, mk512v_11,
+    mk512v_12,  mk512v_13,  mk512v_14,  mk512v_15,  mk512v_16};
+static const mk512_fn mk512vt[GEMM_MRV + 1] = {
+    NULL,       mk512vt_1,  mk512vt_2,  mk512vt_3,  mk512vt_4,  mk512vt_5,
+    mk512vt_6,  mk512vt_7,  mk512vt_8,  mk512vt_9,  mk512vt_10, mk512vt_11,
+    mk512vt_12, mk512vt_13, mk512vt_14, mk512vt_15, mk512vt_16};
 
 static __mmask16 lanes(int64_t n) {
   if (n <= 0) return 0;
@@ -147,24 +197,35 @@ static __mmask16 lanes(int64_t n) {
 
 static void gemm_avx512(int ta, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                         int64_t lda, const float *B, int64_t ldb, int beta, float *C, int64_t ldc) {
-  const mk512_fn *mk = ta ? mk512t : mk512;
+  const mk512_fn *mk = ta ? mk512t : mk512, *mkv = ta ? mk512vt : mk512v;
   /* 256-column panels of B; in each, k blocks of 256, then 8-row blocks of A
    * (8 x 256 floats, L1-resident), then 32-column strips: the 256 x 256
-   * block of B (256 KB) stays in L2 across the row blocks */
+   * block of B (256 KB) stays in L2 across the row blocks. A last strip of
+   * at most 16 columns runs separately, 16 rows at a time, one vector wide. */
   for (int64_t c0 = 0; c0 < N; c0 += GEMM_NC) {
     int64_t c1 = N - c0 < GEMM_NC ? N : c0 + GEMM_NC;
+    int64_t rag = (c1 - c0) % 32 <= 16 ? (c1 - c0) % 32 : 0; /* one-vector last strip */
+    int64_t cm = c1 - rag;
     for (int64_t k0 = 0; k0 < K; k0 += GEMM_KC) {
       int64_t kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
       int acc = beta || k0 > 0;
-      for (int64_t i0 = 0; i0 < M; i0 += GEMM_MR) {
-        int64_t mr = M - i0 < GEMM_MR ? M - i0 : GEMM_MR;
-        const float *Ab = ta ? A + k0 * lda + i0 : A + i0 * lda + k0;
-        for (int64_t n0 = c0; n0 < c1; n0 += 32) {
-          int64_t w = c1 - n0 < 32 ? c1 - n0 : 32;
-          mk[mr](kc, Ab, lda, B + k0 * ldb + n0, ldb, C + i0 * ldc + n0, ldc, lanes(w),
-                 lanes(w - 16), alpha, acc);
+      if (cm > c0)
+        for (int64_t i0 = 0; i0 < M; i0 += GEMM_MR) {
+          int64_t mr = M - i0 < GEMM_MR ? M - i0 : GEMM_MR;
+          const float *Ab = ta ? A + k0 * lda + i0 : A + i0 * lda + k0;
+          for (int64_t n0 = c0; n0 < cm; n0 += 32) {
+            int64_t w = cm - n0 < 32 ? cm - n0 : 32;
+            mk[mr](kc, Ab, lda, B + k0 * ldb + n0, ldb, C + i0 * ldc + n0, ldc, lanes(w),
+                   lanes(w - 16), alpha, acc);
+          }
         }
-      }
+      if (rag)
+        for (int64_t i0 = 0; i0 < M; i0 += GEMM_MRV) {
+          int64_t mr = M - i0 < GEMM_MRV ? M - i0 : GEMM_MRV;
+          const float *Ab = ta ? A + k0 * lda + i0 : A + i0 * lda + k0;
+          mkv[mr](kc, Ab, lda, B + k0 * ldb + cm, ldb, C + i0 * ldc + cm, ldc, lanes(rag), 0,
+                  alpha, acc);
+        }
     }
   }
 }
