@@ -459,6 +459,93 @@ __attribute__((target("avx512f"))) static void dw3_params_plane_avx512(double *o
   for (int t = 0; t < 9; t++) out[t] += _mm512_reduce_add_ps(acc[t]);
 }
 
+/* Planes narrower than DW3_FLAT_W run as one flat array of H * W positions,
+ * 16 consecutive positions per vector whatever the row length (a 19-wide
+ * row would otherwise fill 19 of 32 lanes, a 6-wide one 6 of 16): each tap
+ * is a masked load at a fixed offset (-W-1 .. W+1), the lanes whose
+ * neighbour lies in another row or outside the plane masked off. The
+ * column of each lane is carried in an integer vector. */
+#define DW3_FLAT_W 32
+
+typedef struct {
+  __mmask16 m[9]; /* tap (i, j) valid, for the 16 positions from p */
+} dw3_masks;
+
+__attribute__((target("avx512f"))) static inline void dw3_flat_masks(dw3_masks *k, __m512i col,
+                                                                      int64_t p, int64_t H,
+                                                                      int64_t W) {
+  int64_t HW = H * W;
+  __mmask16 m = lanes(HW - p);
+  __mmask16 ml = m & _mm512_cmpneq_epi32_mask(col, _mm512_setzero_si512());
+  __mmask16 mr = m & _mm512_cmpneq_epi32_mask(col, _mm512_set1_epi32((int)(W - 1)));
+  __mmask16 mu = (__mmask16)(m & ~lanes(W - p)); /* p + l >= W: a row above */
+  __mmask16 md = (__mmask16)(m & lanes(HW - W - p)); /* p + l + W < HW: a row below */
+  k->m[0] = mu & ml, k->m[1] = mu, k->m[2] = mu & mr;
+  k->m[3] = ml, k->m[4] = m, k->m[5] = mr;
+  k->m[6] = md & ml, k->m[7] = md, k->m[8] = md & mr;
+}
+
+/* col + 16 modulo W (lanes hold columns in [0, W)). */
+__attribute__((target("avx512f"))) static inline __m512i dw3_next_col(__m512i col, int64_t W) {
+  __m512i vw = _mm512_set1_epi32((int)W);
+  col = _mm512_add_epi32(col, _mm512_set1_epi32(16));
+  for (;;) {
+    __mmask16 ge = _mm512_cmpge_epi32_mask(col, vw);
+    if (!ge) return col;
+    col = _mm512_mask_sub_epi32(col, ge, col, vw);
+  }
+}
+
+__attribute__((target("avx512f"))) static void dw3_flat_avx512(float *y, const float *x,
+                                                                int64_t H, int64_t W,
+                                                                const float *w, float bias) {
+  int64_t HW = H * W, off[9];
+  __m512 wv[9];
+  for (int t = 0; t < 9; t++) {
+    wv[t] = _mm512_set1_ps(w[t]);
+    off[t] = (t / 3 - 1) * W + (t % 3 - 1);
+  }
+  __m512 vb = _mm512_set1_ps(bias);
+  __m512i col = dw3_next_col(
+      _mm512_sub_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                       _mm512_set1_epi32(16)),
+      W);
+  for (int64_t p = 0; p < HW; p += 16) {
+    dw3_masks k;
+    dw3_flat_masks(&k, col, p, H, W);
+    __m512 acc = vb;
+    for (int t = 0; t < 9; t++)
+      acc = _mm512_fmadd_ps(wv[t], _mm512_maskz_loadu_ps(k.m[t], x + p + off[t]), acc);
+    _mm512_mask_storeu_ps(y + p, k.m[4], acc);
+    col = dw3_next_col(col, W);
+  }
+}
+
+__attribute__((target("avx512f"))) static void dw3_params_flat_avx512(double *out,
+                                                                       const float *x,
+                                                                       const float *gy,
+                                                                       int64_t H, int64_t W) {
+  int64_t HW = H * W, off[9];
+  __m512 acc[9];
+  for (int t = 0; t < 9; t++) {
+    acc[t] = _mm512_setzero_ps();
+    off[t] = (t / 3 - 1) * W + (t % 3 - 1);
+  }
+  __m512i col = dw3_next_col(
+      _mm512_sub_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                       _mm512_set1_epi32(16)),
+      W);
+  for (int64_t p = 0; p < HW; p += 16) {
+    dw3_masks k;
+    dw3_flat_masks(&k, col, p, H, W);
+    __m512 g = _mm512_maskz_loadu_ps(k.m[4], gy + p);
+    for (int t = 0; t < 9; t++)
+      acc[t] = _mm512_fmadd_ps(g, _mm512_maskz_loadu_ps(k.m[t], x + p + off[t]), acc[t]);
+    col = dw3_next_col(col, W);
+  }
+  for (int t = 0; t < 9; t++) out[t] += _mm512_reduce_add_ps(acc[t]);
+}
+
 typedef struct {
   const ac_conv2d_cfg *c;
   float *out, *gw, *gb;
@@ -479,7 +566,8 @@ static void dw3_planes_task(void *vctx, int64_t begin, int64_t end, int tid) {
     for (int k = 0; k < 9; k++) wk[k] = t->w[ch * 9 + (t->flip ? 8 - k : k)];
     float bias = t->b ? t->b[ch] : 0.0f;
     if (v)
-      dw3_plane_avx512(t->out + q * HW, t->in + q * HW, c->H, c->W, wk, bias);
+      (c->W < DW3_FLAT_W ? dw3_flat_avx512 : dw3_plane_avx512)(t->out + q * HW, t->in + q * HW,
+                                                               c->H, c->W, wk, bias);
     else
       dw3_plane_generic(t->out + q * HW, t->in + q * HW, c->H, c->W, wk, bias);
   }
@@ -496,7 +584,8 @@ static void dw3_params_task(void *vctx, int64_t begin, int64_t end, int tid) {
     for (int64_t n = 0; n < c->N; n++) {
       const float *xp = t->x + (n * c->C + ch) * HW, *gp = t->in + (n * c->C + ch) * HW;
       if (v)
-        dw3_params_plane_avx512(acc, xp, gp, c->H, c->W);
+        (c->W < DW3_FLAT_W ? dw3_params_flat_avx512 : dw3_params_plane_avx512)(acc, xp, gp,
+                                                                                c->H, c->W);
       else
         dw3_params_plane_generic(acc, xp, gp, c->H, c->W);
       if (t->gb) {
