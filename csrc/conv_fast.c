@@ -271,32 +271,56 @@ static void gemm_nt_generic(int64_t M, int64_t N, int64_t K, float alpha, const 
     }
 }
 
+__attribute__((target("avx512f"))) static void tr16_avx512(__m512 r[16]);
+
+/* dst[k][j - j0] = src[j][k0 + k] for rows j in [j0, j1) (at most 32) and
+ * k in [0, kc): a block of rows transposed into a [kc][32] strip, 16 x 16
+ * in registers, masked at the ragged ends (lanes beyond j1 - j0 get 0). */
+__attribute__((target("avx512f"))) static void pack_t32_avx512(const float *src, int64_t ld,
+                                                                int64_t j0, int64_t j1,
+                                                                int64_t k0, int64_t kc,
+                                                                float *dst) {
+  for (int64_t h = j0; h < j1; h += 16) {
+    int64_t nj = j1 - h < 16 ? j1 - h : 16;
+    float *d = dst + (h - j0);
+    for (int64_t q0 = 0; q0 < kc; q0 += 16) {
+      int64_t nq = kc - q0 < 16 ? kc - q0 : 16;
+      __mmask16 m = lanes(nq);
+      __m512 r[16];
+      for (int64_t i = 0; i < 16; i++)
+        r[i] = i < nj ? _mm512_maskz_loadu_ps(m, src + (h + i) * ld + k0 + q0) : _mm512_setzero_ps();
+      tr16_avx512(r);
+      for (int64_t q = 0; q < nq; q++) _mm512_storeu_ps(d + (q0 + q) * 32, r[q]);
+    }
+  }
+}
+
+/* C = alpha A B^T (+ C): each 32-row block of B (32 columns of C) and K
+ * block is transposed once into a [256][32] strip on the stack, then every
+ * 8-row block of A runs the NN micro-kernel against it. */
 __attribute__((target("avx512f"))) static void gemm_nt_avx512(int64_t M, int64_t N, int64_t K,
                                                               float alpha, const float *A,
                                                               int64_t lda, const float *B,
                                                               int64_t ldb, int beta, float *C,
                                                               int64_t ldc) {
-  for (int64_t i0 = 0; i0 < M; i0 += 4) {
-    int64_t mi = M - i0 < 4 ? M - i0 : 4;
-    for (int64_t j0 = 0; j0 < N; j0 += 4) {
-      int64_t nj = N - j0 < 4 ? N - j0 : 4;
-      __m512 acc[4][4];
-      for (int r = 0; r < 4; r++)
-        for (int q = 0; q < 4; q++) acc[r][q] = _mm512_setzero_ps();
-      for (int64_t k = 0; k < K; k += 16) {
-        __mmask16 m = lanes(K - k);
-        __m512 a[4], b[4];
-        for (int r = 0; r < 4; r++)
-          a[r] = r < mi ? _mm512_maskz_loadu_ps(m, A + (i0 + r) * lda + k) : _mm512_setzero_ps();
-        for (int q = 0; q < 4; q++)
-          b[q] = q < nj ? _mm512_maskz_loadu_ps(m, B + (j0 + q) * ldb + k) : _mm512_setzero_ps();
-        for (int r = 0; r < 4; r++)
-          for (int q = 0; q < 4; q++) acc[r][q] = _mm512_fmadd_ps(a[r], b[q], acc[r][q]);
-      }
-      for (int r = 0; r < mi; r++)
-        for (int q = 0; q < nj; q++) {
-          float *c = C + (i0 + r) * ldc + j0 + q;
-          *c = alpha * _mm512_reduce_add_ps(acc[r][q]) + (beta ? *c : 0.0f);
+  float strip[GEMM_KC * 32] __attribute__((aligned(64)));
+  for (int64_t n0 = 0; n0 < N; n0 += 32) {
+    int64_t w = N - n0 < 32 ? N - n0 : 32;
+    for (int64_t k0 = 0; k0 < K; k0 += GEMM_KC) {
+      int64_t kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
+      int acc = beta || k0 > 0;
+      pack_t32_avx512(B, ldb, n0, n0 + w, k0, kc, strip);
+      if (w > 16)
+        for (int64_t i0 = 0; i0 < M; i0 += GEMM_MR) {
+          int64_t mr = M - i0 < GEMM_MR ? M - i0 : GEMM_MR;
+          mk512[mr](kc, A + i0 * lda + k0, lda, strip, 32, C + i0 * ldc + n0, ldc, lanes(w),
+                    lanes(w - 16), alpha, acc);
+        }
+      else
+        for (int64_t i0 = 0; i0 < M; i0 += GEMM_MRV) {
+          int64_t mr = M - i0 < GEMM_MRV ? M - i0 : GEMM_MRV;
+          mk512v[mr](kc, A + i0 * lda + k0, lda, strip, 32, C + i0 * ldc + n0, ldc, lanes(w), 0,
+                     alpha, acc);
         }
     }
   }
@@ -305,6 +329,11 @@ __attribute__((target("avx512f"))) static void gemm_nt_avx512(int64_t M, int64_t
 void ac_gemm_nt(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                 const float *B, int64_t ldb, int beta, float *C, int64_t ldc) {
   if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    if (!beta)
+      for (int64_t i = 0; i < M; i++) memset(C + i * ldc, 0, sizeof(float) * (size_t)N);
+    return;
+  }
   if (use_avx512())
     gemm_nt_avx512(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   else
@@ -879,19 +908,8 @@ __attribute__((target("avx512f"))) static void gw_pack1x1_avx512(const ac_conv2d
                                                                   int64_t p1, int64_t j0,
                                                                   int64_t j1, float *dst) {
   int64_t S = p1 - p0, P = c->H * c->W;
-  for (int64_t k0 = j0; k0 < j1; k0 += 16) {
-    int64_t nk = j1 - k0 < 16 ? j1 - k0 : 16;
-    float *d = dst + ((k0 - j0) / 32) * S * 32 + (k0 - j0) % 32;
-    for (int64_t q0 = 0; q0 < S; q0 += 16) {
-      int64_t nq = S - q0 < 16 ? S - q0 : 16;
-      __mmask16 m = lanes(nq);
-      __m512 r[16];
-      for (int64_t i = 0; i < 16; i++)
-        r[i] = i < nk ? _mm512_maskz_loadu_ps(m, xn + (k0 + i) * P + p0 + q0) : _mm512_setzero_ps();
-      tr16_avx512(r);
-      for (int64_t q = 0; q < nq; q++) _mm512_storeu_ps(d + (q0 + q) * 32, r[q]);
-    }
-  }
+  for (int64_t s0 = j0; s0 < j1; s0 += 32)
+    pack_t32_avx512(xn, P, s0, j1 - s0 < 32 ? j1 : s0 + 32, p0, S, dst + ((s0 - j0) / 32) * S * 32);
 }
 
 typedef struct {

@@ -14,7 +14,9 @@
  *   convfast_workspace(x_shape, w_shape, geometry) -> floats of scratch
  * Outputs and scratch are allocated when not given (given ones must be
  * contiguous float32 of the right size: the benchmark reuses them).
- *   convfast_gemm(A [M,K], B [K,N], C [M,N] [, alpha [, beta 0|1]])  (C = alpha A B + beta C)
+ *   convfast_gemm(A [M,K], B [K,N], C [M,N] [, alpha [, beta 0|1 [, form]]])  (C = alpha A B + beta C)
+ *     form "nn" (default), "tn" (A given as [K,M]), "nt" (B given as [N,K]); "par-nn",
+ *     "par-tn", "par-nt" run the same on the thread pool (ac_gemm_parallel)
  *   convfast_scale_rows(src, s, dst)   dst[o, ...] = src[o, ...] * s[o]  (batch-norm folding)
  * geometry = {stride_h, stride_w, pad_top, pad_left, pad_bottom, pad_right, groups}.
  */
@@ -234,18 +236,33 @@ static int l_scale_rows(lua_State *L) {
 
 static int l_gemm(lua_State *L) {
   const char *fn = "convfast_gemm";
+  static const char *const forms[] = {"nn", "tn", "nt", "par-nn", "par-tn", "par-nt", NULL};
   ac_tensor *A = f32_contig(L, 1, fn, "A"), *B = f32_contig(L, 2, fn, "B");
   ac_tensor *C = luaT_checkf32(L, 3, fn, "C");
   float alpha = (float)luaL_optnumber(L, 4, 1.0);
   int beta = (int)luaL_optinteger(L, 5, 0);
-  if (A->ndim != 2 || B->ndim != 2 || C->ndim != 2 || A->shape[1] != B->shape[0] ||
-      C->shape[0] != A->shape[0] || C->shape[1] != B->shape[1])
-    luaL_error(L, "%s: shapes A %s, B %s, C %s do not make C = A B", fn, luaT_shape(A),
-               luaT_shape(B), luaT_shape(C));
+  int form = luaL_checkoption(L, 6, "nn", forms), trans = form % 3;
+  if (A->ndim != 2 || B->ndim != 2 || C->ndim != 2)
+    luaL_error(L, "%s: A %s, B %s, C %s must be matrices", fn, luaT_shape(A), luaT_shape(B),
+               luaT_shape(C));
+  int64_t M = trans == 1 ? A->shape[1] : A->shape[0], K = trans == 1 ? A->shape[0] : A->shape[1];
+  int64_t N = trans == 2 ? B->shape[0] : B->shape[1], KB = trans == 2 ? B->shape[1] : B->shape[0];
+  if (K != KB || C->shape[0] != M || C->shape[1] != N)
+    luaL_error(L, "%s: shapes A %s, B %s, C %s do not make C = A B (form %s)", fn, luaT_shape(A),
+               luaT_shape(B), luaT_shape(C), forms[form]);
   if (!ac_is_contiguous(C)) luaL_error(L, "%s: C must be contiguous", fn);
   if (beta != 0 && beta != 1) luaL_error(L, "%s: beta must be 0 or 1", fn);
-  ac_gemm_nn(A->shape[0], B->shape[1], A->shape[1], alpha, ac_f32(A), A->shape[1], ac_f32(B),
-             B->shape[1], beta, ac_f32(C), C->shape[1]);
+  const float *a = ac_f32(A), *b = ac_f32(B);
+  float *c = ac_f32(C);
+  int64_t lda = A->shape[1], ldb = B->shape[1];
+  if (form >= 3)
+    ac_gemm_parallel(trans, M, N, K, alpha, a, lda, b, ldb, beta, c, N);
+  else if (trans == 0)
+    ac_gemm_nn(M, N, K, alpha, a, lda, b, ldb, beta, c, N);
+  else if (trans == 1)
+    ac_gemm_tn(M, N, K, alpha, a, lda, b, ldb, beta, c, N);
+  else
+    ac_gemm_nt(M, N, K, alpha, a, lda, b, ldb, beta, c, N);
   return 0;
 }
 

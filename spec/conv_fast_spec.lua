@@ -89,6 +89,27 @@ for _, path in ipairs({"dispatch", "generic"}) do
       core.convfast_gemm(A, B, C, 1.0, 0)
       assert.is_true(rel(C, ac.matmul(A, B)) <= 1e-5)
     end)
+    -- every form, serial and on the pool: ragged M (one- and 16-row blocks),
+    -- ragged N (a last strip of 1..16 columns runs one vector wide, 17..31
+    -- two), K over one block
+    for _, form in ipairs({"nn", "tn", "nt", "par-nn", "par-tn", "par-nt"}) do
+      it("GEMM " .. form .. " with ragged shapes", function()
+        for _, s in ipairs({{1, 1, 1}, {19, 70, 300}, {33, 17, 5}, {8, 48, 257}, {40, 100, 64}, {3, 31, 16}}) do
+          local M, N, K = s[1], s[2], s[3]
+          local tr = form:sub(-2)
+          local A = tr == "tn" and ac.randn(K, M) or ac.randn(M, K)
+          local B = tr == "nt" and ac.randn(N, K) or ac.randn(K, N)
+          local An = tr == "tn" and A:t():contiguous() or A
+          local Bn = tr == "nt" and B:t():contiguous() or B
+          local C0 = ac.randn(M, N)
+          local C = C0:clone()
+          core.convfast_gemm(A, B, C, 0.5, 1, form)
+          assert.is_true(rel(C, ac.matmul(An, Bn) * 0.5 + C0) <= 1e-5, form .. " " .. table.concat(s, "x"))
+          core.convfast_gemm(A, B, C, 1.0, 0, form)
+          assert.is_true(rel(C, ac.matmul(An, Bn)) <= 1e-5, form .. " " .. table.concat(s, "x"))
+        end
+      end)
+    end
   end)
 end
 
