@@ -602,29 +602,53 @@ static void dw3_planes_task(void *vctx, int64_t begin, int64_t end, int tid) {
   }
 }
 
+/* Channels [begin, end) in blocks of 64; within a block samples outer and
+ * channels inner, so each sample's planes of the block are one contiguous
+ * span (streamed, not one plane per megabyte). With t->out set, each
+ * plane's input gradient is computed first, while its gy plane is in cache. */
+#define DW3_CBLOCK 64
 static void dw3_params_task(void *vctx, int64_t begin, int64_t end, int tid) {
   (void)tid;
   dw3_ctx *t = vctx;
   const ac_conv2d_cfg *c = t->c;
   int64_t HW = c->H * c->W;
   int v = use_avx512();
-  for (int64_t ch = begin; ch < end; ch++) {
-    double acc[9] = {0}, bacc = 0;
-    for (int64_t n = 0; n < c->N; n++) {
-      const float *xp = t->x + (n * c->C + ch) * HW, *gp = t->in + (n * c->C + ch) * HW;
-      if (v)
-        (c->W < DW3_FLAT_W ? dw3_params_flat_avx512 : dw3_params_plane_avx512)(acc, xp, gp,
-                                                                                c->H, c->W);
-      else
-        dw3_params_plane_generic(acc, xp, gp, c->H, c->W);
-      if (t->gb) {
-        float s = 0.0f;
-        for (int64_t p = 0; p < HW; p++) s += gp[p];
-        bacc += s;
-      }
+  for (int64_t c0 = begin; c0 < end; c0 += DW3_CBLOCK) {
+    int64_t c1 = end - c0 < DW3_CBLOCK ? end : c0 + DW3_CBLOCK;
+    double acc[DW3_CBLOCK][9], bacc[DW3_CBLOCK];
+    float wk[DW3_CBLOCK][9];
+    for (int64_t ch = c0; ch < c1; ch++) {
+      for (int k = 0; k < 9; k++) acc[ch - c0][k] = 0.0;
+      bacc[ch - c0] = 0.0;
+      if (t->out) /* the input gradient too: the flipped filter over gy */
+        for (int k = 0; k < 9; k++) wk[ch - c0][k] = t->w[ch * 9 + 8 - k];
     }
-    for (int k = 0; k < 9; k++) t->gw[ch * 9 + k] += t->scale * (float)acc[k];
-    if (t->gb) t->gb[ch] += t->scale * (float)bacc;
+    for (int64_t n = 0; n < c->N; n++)
+      for (int64_t ch = c0; ch < c1; ch++) {
+        const float *xp = t->x + (n * c->C + ch) * HW, *gp = t->in + (n * c->C + ch) * HW;
+        if (t->out) {
+          float *gxp = t->out + (n * c->C + ch) * HW;
+          if (v)
+            (c->W < DW3_FLAT_W ? dw3_flat_avx512 : dw3_plane_avx512)(gxp, gp, c->H, c->W,
+                                                                     wk[ch - c0], 0.0f);
+          else
+            dw3_plane_generic(gxp, gp, c->H, c->W, wk[ch - c0], 0.0f);
+        }
+        if (v)
+          (c->W < DW3_FLAT_W ? dw3_params_flat_avx512 : dw3_params_plane_avx512)(
+              acc[ch - c0], xp, gp, c->H, c->W);
+        else
+          dw3_params_plane_generic(acc[ch - c0], xp, gp, c->H, c->W);
+        if (t->gb) {
+          float s = 0.0f;
+          for (int64_t p = 0; p < HW; p++) s += gp[p];
+          bacc[ch - c0] += s;
+        }
+      }
+    for (int64_t ch = c0; ch < c1; ch++) {
+      for (int k = 0; k < 9; k++) t->gw[ch * 9 + k] += t->scale * (float)acc[ch - c0][k];
+      if (t->gb) t->gb[ch] += t->scale * (float)bacc[ch - c0];
+    }
   }
 }
 
@@ -1186,6 +1210,18 @@ int ac_convfast_backward_input(const ac_conv2d_cfg *c, float *gx, const float *g
   }
   else
     ac_parallel_for(c->N, 1, g1_backward_input_task, &t);
+  return 0;
+}
+
+int ac_convfast_fused_backward_ok(const ac_conv2d_cfg *c) {
+  return c->path == AC_CONV_FAST && is_dw3(c);
+}
+
+int ac_convfast_backward_fused(const ac_conv2d_cfg *c, float *gx, float *gw, float *gb,
+                               const float *x, const float *gy, const float *w, float scale) {
+  if (!is_dw3(c)) return ac_fail("conv2d (fast): fused backward is for depthwise 3x3 \"same\" only");
+  dw3_ctx t = {c, gx, gw, gb, gy, x, w, NULL, scale, 1};
+  ac_parallel_for(c->C, 1, dw3_params_task, &t);
   return 0;
 }
 

@@ -39,6 +39,14 @@ int ac_convfast_backward_input(const ac_conv2d_cfg *c, float *gx, const float *g
                                const float *w, float *ws);
 int ac_convfast_backward_params(const ac_conv2d_cfg *c, float *gw, float *gb, const float *x,
                                 const float *gy, float scale, float *ws);
+/* 1 when c is a depthwise 3x3 "same" convolution on the fast path (after
+ * ac_conv2d_setup): ac_convfast_backward_fused then applies. */
+int ac_convfast_fused_backward_ok(const ac_conv2d_cfg *c);
+/* Depthwise 3x3 "same": the input gradient (overwritten) and the weight and
+ * bias gradients (accumulated, scaled) in one pass over gy, plane by plane
+ * (gy read once instead of twice); parallel over channels. */
+int ac_convfast_backward_fused(const ac_conv2d_cfg *c, float *gx, float *gw, float *gb,
+                               const float *x, const float *gy, const float *w, float scale);
 
 /* C[M,N] = alpha * A[M,K] B[K,N] + (beta ? C : 0), all row-major with leading
  * dimensions lda, ldb, ldc (single-threaded; beta is 0 or 1). */

@@ -17,6 +17,9 @@
  *   convfast_gemm(A [M,K], B [K,N], C [M,N] [, alpha [, beta 0|1 [, form]]])  (C = alpha A B + beta C)
  *     form "nn" (default), "tn" (A given as [K,M]), "nt" (B given as [N,K]); "par-nn",
  *     "par-tn", "par-nt" run the same on the thread pool (ac_gemm_parallel)
+ *   convfast_backward_fused(x, gy, w, gx, gw, gb|nil, geometry, scale) -> true when it ran:
+ *     a depthwise 3x3 "same" convolution on the fast path gets gx (overwritten), gw and gb
+ *     (accumulated) in one pass; false (nothing done) for any other configuration
  *   convfast_scale_rows(src, s, dst)   dst[o, ...] = src[o, ...] * s[o]  (batch-norm folding)
  * geometry = {stride_h, stride_w, pad_top, pad_left, pad_bottom, pad_right, groups}.
  */
@@ -221,6 +224,51 @@ static int l_backward_params(lua_State *L) {
   return 0;
 }
 
+static int l_backward_fused(lua_State *L) {
+  const char *fn = "convfast_backward_fused";
+  lua_settop(L, 8);
+  ac_tensor *x = luaT_checkf32(L, 1, fn, "input"), *w = luaT_checkf32(L, 3, fn, "weight");
+  ac_tensor *gw = luaT_checkf32(L, 5, fn, "gradWeight");
+  ac_tensor *gb = lua_isnil(L, 6) ? NULL : luaT_checkf32(L, 6, fn, "gradBias");
+  float scale = (float)luaL_optnumber(L, 8, 1.0);
+  need4(L, x, fn, "input");
+  need4(L, w, fn, "weight");
+  luaL_checktype(L, 7, LUA_TTABLE);
+  ac_conv2d_cfg c;
+  memset(&c, 0, sizeof c);
+  c.N = x->shape[0]; c.C = x->shape[1]; c.H = x->shape[2]; c.W = x->shape[3];
+  c.O = w->shape[0]; c.kh = w->shape[2]; c.kw = w->shape[3];
+  c.sh = geo_int(L, 7, 1, fn); c.sw = geo_int(L, 7, 2, fn);
+  c.pt = geo_int(L, 7, 3, fn); c.pl = geo_int(L, 7, 4, fn);
+  c.pb = geo_int(L, 7, 5, fn); c.pr = geo_int(L, 7, 6, fn);
+  c.groups = geo_int(L, 7, 7, fn);
+  if (c.groups < 1 || w->shape[1] * c.groups != c.C || ac_conv2d_setup(&c) != 0 ||
+      !ac_convfast_fused_backward_ok(&c)) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  x = f32_contig(L, 1, fn, "input");
+  w = f32_contig(L, 3, fn, "weight");
+  ac_tensor *gy = f32_contig(L, 2, fn, "gradOutput");
+  if (gy->ndim != 4 || gy->shape[0] != c.N || gy->shape[1] != c.O || gy->shape[2] != c.OH ||
+      gy->shape[3] != c.OW)
+    luaL_error(L, "%s: gradOutput is %s, expected [%lld, %lld, %lld, %lld]", fn, luaT_shape(gy),
+               (long long)c.N, (long long)c.O, (long long)c.OH, (long long)c.OW);
+  if (!ac_is_contiguous(gw) || ac_numel(gw) != ac_numel(w) || (gb && (!ac_is_contiguous(gb) ||
+      ac_numel(gb) != c.O)))
+    luaL_error(L, "%s: gradWeight %s and gradBias %s must be contiguous and match weight %s", fn,
+               luaT_shape(gw), gb ? luaT_shape(gb) : "nil", luaT_shape(w));
+  ac_tensor *gx = luaT_checkf32(L, 4, fn, "gradInput");
+  if (!ac_is_contiguous(gx) || gx->ndim != 4 || gx->shape[0] != c.N || gx->shape[1] != c.C ||
+      gx->shape[2] != c.H || gx->shape[3] != c.W)
+    luaL_error(L, "%s: gradInput is %s, expected a contiguous tensor shaped like the input %s", fn,
+               luaT_shape(gx), luaT_shape(x));
+  LUAT_CALL(L, fn, ac_convfast_backward_fused(&c, ac_f32(gx), ac_f32(gw), gb ? ac_f32(gb) : NULL,
+                                              ac_f32(x), ac_f32(gy), ac_f32(w), scale));
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 static int l_scale_rows(lua_State *L) {
   const char *fn = "convfast_scale_rows";
   ac_tensor *src = f32_contig(L, 1, fn, "src"), *sc = f32_contig(L, 2, fn, "s");
@@ -276,6 +324,7 @@ void ac_open_convfast(lua_State *L) {
       {"convfast_forward", l_forward},
       {"convfast_backward_input", l_backward_input},
       {"convfast_backward_params", l_backward_params},
+      {"convfast_backward_fused", l_backward_fused},
       {"convfast_gemm", l_gemm},
       {"convfast_scale_rows", l_scale_rows},
       {"convfast_workspace", l_workspace},

@@ -71,6 +71,24 @@ local cases = {
   {"5x3 kernel, padding 2,1", {1, 4, 9, 7}, {6, 4, 5, 3}, {1, 1, 2, 1, 2, 1, 1}, false},
 }
 
+-- the depthwise backward in one pass (input gradient overwritten, weight and
+-- bias gradients accumulated) against the reference kernels
+local function compare_fused(xs, geo, bias)
+  local C = xs[2]
+  local ws = {C, 1, 3, 3}
+  local x, w, gy = ac.randn(table.unpack(xs)), ac.randn(table.unpack(ws)), ac.randn(table.unpack(xs))
+  local gx_ref = ac.zeros(table.unpack(xs))
+  core.nn_conv2d_backward_input(x, gy, w, gx_ref, nil, geo, "ref")
+  local gw0, gb0 = ac.randn(table.unpack(ws)), bias and ac.randn(C) or nil
+  local gw_ref, gb_ref = gw0:clone(), gb0 and gb0:clone()
+  core.nn_conv2d_backward_params(x, gy, gw_ref, gb_ref, nil, geo, 0.5, "ref")
+  local gx, gw, gb = ac.randn(table.unpack(xs)), gw0:clone(), gb0 and gb0:clone()
+  assert.is_true(core.convfast_backward_fused(x, gy, w, gx, gw, gb, geo, 0.5))
+  assert.is_true(rel(gx, gx_ref) <= TOL, "fused input gradient rel " .. rel(gx, gx_ref))
+  assert.is_true(rel(gw - gw0, gw_ref - gw0) <= TOL, "fused gradWeight rel " .. rel(gw - gw0, gw_ref - gw0))
+  if bias then assert.is_true(rel(gb - gb0, gb_ref - gb0) <= TOL) end
+end
+
 for _, path in ipairs({"dispatch", "generic"}) do
   describe("conv_fast (" .. path .. " path) against the reference kernels", function()
     setup(function() core.convfast_force_generic(path == "generic") end)
@@ -79,6 +97,11 @@ for _, path in ipairs({"dispatch", "generic"}) do
     for _, c in ipairs(cases) do
       it(c[1], function() compare(c[2], c[3], c[4], c[5]) end)
     end
+    it("depthwise backward in one pass: 19x19 (flat), 3x44 (rows) with bias, 1x1", function()
+      compare_fused({3, 5, 19, 19}, {1, 1, 1, 1, 1, 1, 5}, false)
+      compare_fused({2, 4, 3, 44}, {1, 1, 1, 1, 1, 1, 4}, true)
+      compare_fused({2, 3, 1, 1}, {1, 1, 1, 1, 1, 1, 3}, false)
+    end)
     it("GEMM with K blocks, ragged M and N, alpha and beta", function()
       local A, B = ac.randn(19, 300), ac.randn(300, 70)
       local C0 = ac.randn(19, 70)
@@ -127,6 +150,20 @@ describe("conv_fast dispatch", function()
     assert.has_error(function()
       core.convfast_forward(ac.randn(1, 4, 8, 8), ac.randn(4, 2, 3, 3), nil, {1, 1, 1, 1, 1, 1, 2})
     end, "convfast_forward: this convolution is not handled by the fast kernels")
+  end)
+  it("runs the one-pass depthwise backward only where it applies", function()
+    local x, w = ac.randn(2, 4, 9, 9), ac.randn(4, 1, 3, 3)
+    local gx, gw = ac.zeros(2, 4, 9, 9), ac.zeros(4, 1, 3, 3)
+    -- stride 2: another kernel; nothing is written
+    assert.is_false(core.convfast_backward_fused(x, ac.randn(2, 4, 5, 5), w, gx, gw, nil, {2, 2, 1, 1, 1, 1, 4}, 1))
+    assert.are.equal(0, gw:abs():max())
+    -- the fast kernels switched off: nn_conv.c's paths
+    core.convfast_enable(false)
+    local ok, ran = pcall(core.convfast_backward_fused, x, ac.randn(2, 4, 9, 9), w, gx, gw, nil, {1, 1, 1, 1, 1, 1, 4}, 1)
+    core.convfast_enable(true)
+    assert.is_true(ok)
+    assert.is_false(ran)
+    assert.is_true(core.convfast_backward_fused(x, ac.randn(2, 4, 9, 9), w, gx, gw, nil, {1, 1, 1, 1, 1, 1, 4}, 1))
   end)
   it("gives the same results on 1 and 2 threads", function()
     ac.manual_seed(3)

@@ -130,6 +130,22 @@ function Conv2d:accGradParameters(input, gradOutput, scale)
     self.gradBias, ws, geo, scale or 1)
 end
 
+--- backward = updateGradInput + accGradParameters; a depthwise 3x3 "same"
+-- convolution on the fast kernels does both in one pass over gradOutput
+-- (core.convfast_backward_fused: each gradOutput plane is read once, not twice).
+function Conv2d:backward(input, gradOutput, scale)
+  if self.groups > 1 and self.groups == self.nin and self.kh == 3 and self.kw == 3 then
+    local s, geo = self:_prepare("backward", input)
+    self:_checkGradOutput("backward", gradOutput, self.output)
+    local gx = self:_resized("gradInput", s)
+    if self:_call("backward", core.convfast_backward_fused, input, gradOutput, self.weight, gx,
+        self.gradWeight, self.gradBias or nil, geo, scale or 1) then
+      return gx
+    end
+  end
+  return Module.backward(self, input, gradOutput, scale)
+end
+
 --- Frees the scratch buffer shared by all convolutions.
 function Conv2d.releaseWorkspace() shared.ws = nil end
 
