@@ -419,14 +419,14 @@ __attribute__((target("avx512f"))) static void dw3_plane_avx512(float *y, const 
                                                                  int64_t H, int64_t W,
                                                                  const float *w, float bias) {
   __m512 wv[9];
-  for (int t = 0; t < 9; t++) wv[t] = _mm512_set1_ps(w[t]);
+  _Pragma("GCC unroll 9") for (int t = 0; t < 9; t++) wv[t] = _mm512_set1_ps(w[t]);
   __m512 vb = _mm512_set1_ps(bias);
   for (int64_t h = 0; h < H; h++) {
     for (int64_t w0 = 0; w0 < W; w0 += 16) {
       int64_t n = W - w0;
       __mmask16 mc = lanes(n), mr = lanes(n - 1);
       __m512 acc = vb;
-      for (int i = 0; i < 3; i++) {
+      _Pragma("GCC unroll 3") for (int i = 0; i < 3; i++) {
         int64_t hh = h + i - 1;
         if (hh < 0 || hh >= H) continue;
         const float *r = x + hh * W;
@@ -465,13 +465,13 @@ __attribute__((target("avx512f"))) static void dw3_params_plane_avx512(double *o
                                                                         const float *gy,
                                                                         int64_t H, int64_t W) {
   __m512 acc[9];
-  for (int t = 0; t < 9; t++) acc[t] = _mm512_setzero_ps();
+  _Pragma("GCC unroll 9") for (int t = 0; t < 9; t++) acc[t] = _mm512_setzero_ps();
   for (int64_t h = 0; h < H; h++) {
     for (int64_t w0 = 0; w0 < W; w0 += 16) {
       int64_t n = W - w0;
       __mmask16 mc = lanes(n), mr = lanes(n - 1);
       __m512 g = _mm512_maskz_loadu_ps(mc, gy + h * W + w0);
-      for (int i = 0; i < 3; i++) {
+      _Pragma("GCC unroll 3") for (int i = 0; i < 3; i++) {
         int64_t hh = h + i - 1;
         if (hh < 0 || hh >= H) continue;
         const float *r = x + hh * W;
@@ -485,7 +485,7 @@ __attribute__((target("avx512f"))) static void dw3_params_plane_avx512(double *o
       }
     }
   }
-  for (int t = 0; t < 9; t++) out[t] += _mm512_reduce_add_ps(acc[t]);
+  _Pragma("GCC unroll 9") for (int t = 0; t < 9; t++) out[t] += _mm512_reduce_add_ps(acc[t]);
 }
 
 /* Planes narrower than DW3_FLAT_W run as one flat array of H * W positions,
@@ -530,7 +530,7 @@ __attribute__((target("avx512f"))) static void dw3_flat_avx512(float *y, const f
                                                                 const float *w, float bias) {
   int64_t HW = H * W, off[9];
   __m512 wv[9];
-  for (int t = 0; t < 9; t++) {
+  _Pragma("GCC unroll 9") for (int t = 0; t < 9; t++) {
     wv[t] = _mm512_set1_ps(w[t]);
     off[t] = (t / 3 - 1) * W + (t % 3 - 1);
   }
@@ -543,7 +543,7 @@ __attribute__((target("avx512f"))) static void dw3_flat_avx512(float *y, const f
     dw3_masks k;
     dw3_flat_masks(&k, col, p, H, W);
     __m512 acc = vb;
-    for (int t = 0; t < 9; t++)
+    _Pragma("GCC unroll 9") for (int t = 0; t < 9; t++)
       acc = _mm512_fmadd_ps(wv[t], _mm512_maskz_loadu_ps(k.m[t], x + p + off[t]), acc);
     _mm512_mask_storeu_ps(y + p, k.m[4], acc);
     col = dw3_next_col(col, W);
@@ -556,7 +556,7 @@ __attribute__((target("avx512f"))) static void dw3_params_flat_avx512(double *ou
                                                                        int64_t H, int64_t W) {
   int64_t HW = H * W, off[9];
   __m512 acc[9];
-  for (int t = 0; t < 9; t++) {
+  _Pragma("GCC unroll 9") for (int t = 0; t < 9; t++) {
     acc[t] = _mm512_setzero_ps();
     off[t] = (t / 3 - 1) * W + (t % 3 - 1);
   }
@@ -568,11 +568,11 @@ __attribute__((target("avx512f"))) static void dw3_params_flat_avx512(double *ou
     dw3_masks k;
     dw3_flat_masks(&k, col, p, H, W);
     __m512 g = _mm512_maskz_loadu_ps(k.m[4], gy + p);
-    for (int t = 0; t < 9; t++)
+    _Pragma("GCC unroll 9") for (int t = 0; t < 9; t++)
       acc[t] = _mm512_fmadd_ps(g, _mm512_maskz_loadu_ps(k.m[t], x + p + off[t]), acc[t]);
     col = dw3_next_col(col, W);
   }
-  for (int t = 0; t < 9; t++) out[t] += _mm512_reduce_add_ps(acc[t]);
+  _Pragma("GCC unroll 9") for (int t = 0; t < 9; t++) out[t] += _mm512_reduce_add_ps(acc[t]);
 }
 
 typedef struct {
@@ -1024,40 +1024,48 @@ __attribute__((target("avx512f"))) static void sd_forward_row(const ac_conv2d_cf
   }
 }
 
+/* The 24 accumulators stay in registers (fully unrolled, fixed indices);
+ * a row's tail vector is handled after the full ones, so the full vectors
+ * need no mask. */
+#define SD_PARAMS_STEP(M, OFF)                                                                \
+  do {                                                                                        \
+    __m512 x0 = _mm512_maskz_loadu_ps(M, xr + (OFF));                                         \
+    __m512 x1 = _mm512_maskz_loadu_ps(M, xr + (OFF) + 1);                                     \
+    __m512 x2 = _mm512_maskz_loadu_ps(M, xr + (OFF) + 2);                                     \
+    _Pragma("GCC unroll 8") for (int r = 0; r < 8; r++) {                                     \
+      __m512 g = _mm512_maskz_loadu_ps(M, gr + r * OP + (OFF));                               \
+      a0[r] = _mm512_fmadd_ps(g, x0, a0[r]);                                                  \
+      a1[r] = _mm512_fmadd_ps(g, x1, a1[r]);                                                  \
+      a2[r] = _mm512_fmadd_ps(g, x2, a2[r]);                                                  \
+    }                                                                                         \
+  } while (0)
+
 __attribute__((target("avx512f"))) static void sd_params_sample(const ac_conv2d_cfg *c,
                                                                  float *part, const float *xn,
                                                                  const float *gyn) {
   const int64_t H = c->H, W = c->W, OW = c->OW, OH = c->OH, OP = OH * OW, C = c->C, kh = c->kh;
-  const int64_t KK = C * kh * 3;
+  const int64_t KK = C * kh * 3, full = OW / 16 * 16;
+  const __mmask16 mt = lanes(OW - full);
   for (int64_t o0 = 0; o0 < c->O; o0 += 8)
     for (int64_t ci = 0; ci < C; ci++)
       for (int64_t i = 0; i < kh; i++) {
-        __m512 acc[8][3];
-        for (int r = 0; r < 8; r++) acc[r][0] = acc[r][1] = acc[r][2] = _mm512_setzero_ps();
+        __m512 a0[8], a1[8], a2[8];
+        _Pragma("GCC unroll 8") for (int r = 0; r < 8; r++) a0[r] = a1[r] = a2[r] = _mm512_setzero_ps();
         for (int64_t oh = 0; oh < OH; oh++) {
           const float *xr = xn + (ci * H + oh + i) * W;
           const float *gr = gyn + o0 * OP + oh * OW;
-          for (int64_t w0 = 0; w0 < OW; w0 += 16) {
-            __mmask16 m = lanes(OW - w0);
-            __m512 x0 = _mm512_maskz_loadu_ps(m, xr + w0);
-            __m512 x1 = _mm512_maskz_loadu_ps(m, xr + w0 + 1);
-            __m512 x2 = _mm512_maskz_loadu_ps(m, xr + w0 + 2);
-            for (int r = 0; r < 8; r++) {
-              __m512 g = _mm512_maskz_loadu_ps(m, gr + r * OP + w0);
-              acc[r][0] = _mm512_fmadd_ps(g, x0, acc[r][0]);
-              acc[r][1] = _mm512_fmadd_ps(g, x1, acc[r][1]);
-              acc[r][2] = _mm512_fmadd_ps(g, x2, acc[r][2]);
-            }
-          }
+          for (int64_t w0 = 0; w0 < full; w0 += 16) SD_PARAMS_STEP((__mmask16)0xFFFF, w0);
+          if (mt) SD_PARAMS_STEP(mt, full);
         }
-        for (int r = 0; r < 8; r++) {
+        _Pragma("GCC unroll 8") for (int r = 0; r < 8; r++) {
           float *pr = part + (o0 + r) * KK + (ci * kh + i) * 3;
-          pr[0] += _mm512_reduce_add_ps(acc[r][0]);
-          pr[1] += _mm512_reduce_add_ps(acc[r][1]);
-          pr[2] += _mm512_reduce_add_ps(acc[r][2]);
+          pr[0] += _mm512_reduce_add_ps(a0[r]);
+          pr[1] += _mm512_reduce_add_ps(a1[r]);
+          pr[2] += _mm512_reduce_add_ps(a2[r]);
         }
       }
 }
+#undef SD_PARAMS_STEP
 
 /* gx[c][h][w] = sum_{o,i,j} gy[o][h-i][w-j] w[o][c][i][j] over valid (h-i, w-j);
  * one input row h of one sample, input channels in blocks of 8 (C % 8 == 0). */
