@@ -230,6 +230,63 @@ static void gemm_avx512(int ta, int64_t M, int64_t N, int64_t K, float alpha, co
   }
 }
 
+/* The same for at most GEMM_NC columns whose B rows lie far apart (an NCHW
+ * plane of a convolution: ldb = H * W, a new page every row or two): each
+ * K block of B is first copied into `pack` as contiguous [32-column
+ * strip][kc][32] (kc x N floats, L2-resident, unit-stride for the
+ * micro-kernel and its prefetchers), then run as gemm_avx512 does. pack
+ * holds GEMM_KC * ceil(N / 32) * 32 floats. */
+__attribute__((target("avx512f"))) static void gemm_avx512_packb(
+    int ta, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
+    int64_t ldb, float *C, int64_t ldc, float *pack) {
+  const mk512_fn *mk = ta ? mk512t : mk512, *mkv = ta ? mk512vt : mk512v;
+  int64_t rag = N % 32 <= 16 ? N % 32 : 0, cm = N - rag;
+  for (int64_t k0 = 0; k0 < K; k0 += GEMM_KC) {
+    int64_t kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
+    int acc = k0 > 0;
+    for (int64_t n0 = 0; n0 < N; n0 += 32) {
+      int64_t w = N - n0 < 32 ? N - n0 : 32;
+      __mmask16 m0 = lanes(w), m1 = lanes(w - 16);
+      float *d = pack + (n0 / 32) * kc * 32;
+      const float *b = B + k0 * ldb + n0;
+      for (int64_t k = 0; k < kc; k++) {
+        _mm512_storeu_ps(d + k * 32, _mm512_maskz_loadu_ps(m0, b + k * ldb));
+        _mm512_storeu_ps(d + k * 32 + 16, _mm512_maskz_loadu_ps(m1, b + k * ldb + 16));
+      }
+    }
+    if (cm > 0)
+      for (int64_t i0 = 0; i0 < M; i0 += GEMM_MR) {
+        int64_t mr = M - i0 < GEMM_MR ? M - i0 : GEMM_MR;
+        const float *Ab = ta ? A + k0 * lda + i0 : A + i0 * lda + k0;
+        for (int64_t n0 = 0; n0 < cm; n0 += 32) {
+          int64_t w = cm - n0 < 32 ? cm - n0 : 32;
+          mk[mr](kc, Ab, lda, pack + (n0 / 32) * kc * 32, 32, C + i0 * ldc + n0, ldc, lanes(w),
+                 lanes(w - 16), 1.0f, acc);
+        }
+      }
+    if (rag)
+      for (int64_t i0 = 0; i0 < M; i0 += GEMM_MRV) {
+        int64_t mr = M - i0 < GEMM_MRV ? M - i0 : GEMM_MRV;
+        const float *Ab = ta ? A + k0 * lda + i0 : A + i0 * lda + k0;
+        mkv[mr](kc, Ab, lda, pack + (cm / 32) * kc * 32, 32, C + i0 * ldc + cm, ldc, lanes(rag), 0,
+                1.0f, acc);
+      }
+  }
+}
+
+/* C [M, N] = A B (ta: A given as [K, M]) for N <= GEMM_NC, B packed through
+ * `pack` on the AVX-512 path (see gemm_avx512_packb); plain otherwise. */
+static void gemm_strip(int ta, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                       const float *B, int64_t ldb, float *C, int64_t ldc, float *pack) {
+  if (M <= 0 || N <= 0) return;
+  if (use_avx512() && K > 0 && N <= GEMM_NC && pack)
+    gemm_avx512_packb(ta, M, N, K, A, lda, B, ldb, C, ldc, pack);
+  else if (ta)
+    ac_gemm_tn(M, N, K, 1.0f, A, lda, B, ldb, 0, C, ldc);
+  else
+    ac_gemm_nn(M, N, K, 1.0f, A, lda, B, ldb, 0, C, ldc);
+}
+
 void ac_gemm_nn(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                 const float *B, int64_t ldb, int beta, float *C, int64_t ldc) {
   if (M <= 0 || N <= 0) return;
@@ -771,17 +828,13 @@ static void g1_forward_task(void *vctx, int64_t begin, int64_t end, int tid) {
     if (o0 >= o1 || S <= 0) continue;
     const float *xn = t->x + n * c->C * c->H * c->W;
     float *yn = t->y + n * c->O * P + p0 + o0 * P;
-    const float *B;
-    int64_t ldb;
     if (direct) {
-      B = xn + p0;
-      ldb = P;
+      /* B = the input's plane rows, H * W apart: packed per K block */
+      gemm_strip(0, o1 - o0, S, K, t->w + o0 * K, K, xn + p0, P, yn, P, t->cols + tid * t->colsz);
     } else {
       im2col_strip(c, xn, p0, p1, cols, 0);
-      B = cols;
-      ldb = S;
+      ac_gemm_nn(o1 - o0, S, K, 1.0f, t->w + o0 * K, K, cols, S, 0, yn, P);
     }
-    ac_gemm_nn(o1 - o0, S, K, 1.0f, t->w + o0 * K, K, B, ldb, 0, yn, P);
     if (t->b)
       for (int64_t o = o0; o < o1; o++) {
         float bv = t->b[o], *r = yn + (o - o0) * P;
@@ -801,9 +854,10 @@ static void g1_backward_input_task(void *vctx, int64_t begin, int64_t end, int t
       int64_t p0 = s * t->sw, p1 = p0 + t->sw < P ? p0 + t->sw : P;
       int64_t k0 = ob * t->ob, k1 = k0 + t->ob < K ? k0 + t->ob : K;
       if (k0 >= k1 || p1 <= p0) continue;
-      /* gx rows k0..k1 = W^T[k0:k1, :] gy: W [O, K] read transposed in place */
-      ac_gemm_tn(k1 - k0, p1 - p0, c->O, 1.0f, t->w + k0, K, t->gy + n * c->O * P + p0,
-                 P, 0, t->gx + n * c->C * P + k0 * P + p0, P);
+      /* gx rows k0..k1 = W^T[k0:k1, :] gy: W [O, K] read transposed in place,
+       * gy's plane rows packed per K block */
+      gemm_strip(1, k1 - k0, p1 - p0, c->O, t->w + k0, K, t->gy + n * c->O * P + p0, P,
+                 t->gx + n * c->C * P + k0 * P + p0, P, t->cols + tid * t->colsz);
     }
     return;
   }
@@ -1149,7 +1203,10 @@ int ac_convfast_preferred(const ac_conv2d_cfg *c) {
   return c->O >= 16;
 }
 
+/* Per-thread scratch of the forward / input-gradient tasks: an im2col strip,
+ * or for a direct 1x1 one packed K block of B (gemm_strip). */
 static int64_t g1_colsz(const ac_conv2d_cfg *c) {
+  if (is_direct1x1(c)) return GEMM_KC * ((strip_width(c) + 31) / 32 * 32);
   return c->C * c->kh * c->kw * strip_width(c);
 }
 
@@ -1160,7 +1217,7 @@ static int64_t g1_colsz(const ac_conv2d_cfg *c) {
 int64_t ac_convfast_workspace(const ac_conv2d_cfg *c) {
   if (!ac_convfast_supports(c) || is_dw3(c)) return 0;
   int64_t nt = ac_get_num_threads(), OK = c->O * c->C * c->kh * c->kw;
-  int64_t need = is_direct1x1(c) ? 0 : nt * g1_colsz(c);
+  int64_t need = nt * g1_colsz(c);
   /* both weight-gradient paths: the dispatch (forced generic in tests) picks one per call */
   if (is_small_dense_shape(c) && need < nt * OK) need = nt * OK;
   gw_plan pl;
