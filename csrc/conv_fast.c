@@ -742,6 +742,15 @@ static void im2col_strip(const ac_conv2d_cfg *c, const float *xn, int64_t p0, in
           float *dst = row + (p - p0) * st;
           if (h < 0 || h >= c->H) {
             for (int64_t q = 0; q < run; q++) dst[q * st] = 0.0f;
+          } else if (st == 1 && c->sw == 1) {
+            /* stride 1: zeros, one contiguous piece of the input row, zeros */
+            const float *xr = xp + h * c->W;
+            int64_t w0 = ow0 - c->pl + j; /* input column of q = 0 */
+            int64_t qa = w0 < 0 ? -w0 : 0, qb = c->W - w0 < run ? c->W - w0 : run;
+            if (qb < qa) qb = qa;
+            for (int64_t q = 0; q < qa; q++) dst[q] = 0.0f;
+            if (qb > qa) memcpy(dst + qa, xr + w0 + qa, sizeof(float) * (size_t)(qb - qa));
+            for (int64_t q = qb; q < run; q++) dst[q] = 0.0f;
           } else {
             const float *xr = xp + h * c->W;
             for (int64_t q = 0; q < run; q++) {
@@ -768,7 +777,18 @@ static void col2im_strip(const ac_conv2d_cfg *c, float *gxn, int64_t p0, int64_t
           int64_t oh = p / c->OW, ow0 = p % c->OW;
           int64_t run = c->OW - ow0 < p1 - p ? c->OW - ow0 : p1 - p;
           int64_t h = oh * c->sh - c->pt + i;
-          if (h >= 0 && h < c->H) {
+          if (h >= 0 && h < c->H && c->sw == 1) {
+            /* stride 1: one contiguous piece of the row */
+            const float *src = row + (p - p0);
+            float *gr = gp + h * c->W;
+            int64_t w0 = ow0 - c->pl + j;
+            int64_t qa = w0 < 0 ? -w0 : 0, qb = c->W - w0 < run ? c->W - w0 : run;
+            if (qb > qa) {
+              float *restrict g = gr + w0 + qa;
+              const float *restrict sq = src + qa;
+              for (int64_t q = 0; q < qb - qa; q++) g[q] += sq[q];
+            }
+          } else if (h >= 0 && h < c->H) {
             const float *src = row + (p - p0);
             float *gr = gp + h * c->W;
             for (int64_t q = 0; q < run; q++) {
