@@ -352,6 +352,39 @@ __attribute__((target("avx512f"))) static void pack_t32_avx512(const float *src,
   }
 }
 
+/* Few rows of A (batch-1 Linear): 4 x 4 dot products of rows, B read once
+ * and not transposed (the product is bound by reading B). */
+__attribute__((target("avx512f"))) static void gemm_nt_dot_avx512(int64_t M, int64_t N, int64_t K,
+                                                              float alpha, const float *A,
+                                                              int64_t lda, const float *B,
+                                                              int64_t ldb, int beta, float *C,
+                                                              int64_t ldc) {
+  for (int64_t i0 = 0; i0 < M; i0 += 4) {
+    int64_t mi = M - i0 < 4 ? M - i0 : 4;
+    for (int64_t j0 = 0; j0 < N; j0 += 4) {
+      int64_t nj = N - j0 < 4 ? N - j0 : 4;
+      __m512 acc[4][4];
+      for (int r = 0; r < 4; r++)
+        for (int q = 0; q < 4; q++) acc[r][q] = _mm512_setzero_ps();
+      for (int64_t k = 0; k < K; k += 16) {
+        __mmask16 m = lanes(K - k);
+        __m512 a[4], b[4];
+        for (int r = 0; r < 4; r++)
+          a[r] = r < mi ? _mm512_maskz_loadu_ps(m, A + (i0 + r) * lda + k) : _mm512_setzero_ps();
+        for (int q = 0; q < 4; q++)
+          b[q] = q < nj ? _mm512_maskz_loadu_ps(m, B + (j0 + q) * ldb + k) : _mm512_setzero_ps();
+        for (int r = 0; r < 4; r++)
+          for (int q = 0; q < 4; q++) acc[r][q] = _mm512_fmadd_ps(a[r], b[q], acc[r][q]);
+      }
+      for (int r = 0; r < mi; r++)
+        for (int q = 0; q < nj; q++) {
+          float *c = C + (i0 + r) * ldc + j0 + q;
+          *c = alpha * _mm512_reduce_add_ps(acc[r][q]) + (beta ? *c : 0.0f);
+        }
+    }
+  }
+}
+
 /* C = alpha A B^T (+ C): each 32-row block of B (32 columns of C) and K
  * block is transposed once into a [256][32] strip on the stack, then every
  * 8-row block of A runs the NN micro-kernel against it. */
@@ -360,6 +393,10 @@ __attribute__((target("avx512f"))) static void gemm_nt_avx512(int64_t M, int64_t
                                                               int64_t lda, const float *B,
                                                               int64_t ldb, int beta, float *C,
                                                               int64_t ldc) {
+  if (M <= 4) {
+    gemm_nt_dot_avx512(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
   float strip[GEMM_KC * 32] __attribute__((aligned(64)));
   for (int64_t n0 = 0; n0 < N; n0 += 32) {
     int64_t w = N - n0 < 32 ? N - n0 : 32;
@@ -432,10 +469,37 @@ static void pgemm_task(void *vctx, int64_t begin, int64_t end, int tid) {
   }
 }
 
+/* Blocks of `rows` (here: columns) of C for products with few rows (batch-1
+ * Linear): the threads share the reading of B. */
+static void pgemm_cols_task(void *vctx, int64_t begin, int64_t end, int tid) {
+  (void)tid;
+  pgemm_ctx *t = vctx;
+  for (int64_t q = begin; q < end; q++) {
+    int64_t j0 = q * t->rows, j1 = j0 + t->rows < t->N ? j0 + t->rows : t->N;
+    const float *B = t->kind == 2 ? t->B + j0 * t->ldb : t->B + j0;
+    float *C = t->C + j0;
+    if (t->kind == 0)
+      ac_gemm_nn(t->M, j1 - j0, t->K, t->alpha, t->A, t->lda, B, t->ldb, t->beta, C, t->ldc);
+    else if (t->kind == 1)
+      ac_gemm_tn(t->M, j1 - j0, t->K, t->alpha, t->A, t->lda, B, t->ldb, t->beta, C, t->ldc);
+    else
+      ac_gemm_nt(t->M, j1 - j0, t->K, t->alpha, t->A, t->lda, B, t->ldb, t->beta, C, t->ldc);
+  }
+}
+
 void ac_gemm_parallel(int trans, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                       int64_t lda, const float *B, int64_t ldb, int beta, float *C, int64_t ldc) {
   if (M <= 0 || N <= 0) return;
   int64_t nt = ac_get_num_threads();
+  if (M < 8 * nt && N >= 64 * nt) {
+    /* too few rows for every thread: blocks of columns (multiples of 32) */
+    int64_t cols = ((N + 2 * nt - 1) / (2 * nt) + 31) / 32 * 32;
+    pgemm_ctx t = {trans, M, N, K, lda, ldb, ldc, cols, alpha, A, B, C, beta};
+    int64_t blocks = (N + cols - 1) / cols;
+    int64_t work = cols * M * (K > 0 ? K : 1);
+    ac_parallel_for(blocks, work >= 65536 ? 1 : (65536 + work - 1) / work, pgemm_cols_task, &t);
+    return;
+  }
   int64_t rows = (M + 2 * nt - 1) / (2 * nt);
   rows = (rows + 7) / 8 * 8;
   if (rows < 8) rows = 8;
