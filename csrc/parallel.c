@@ -7,7 +7,7 @@
  *
  * Hand-off: a region is announced by bumping an atomic ticket
  * (generation * 128 + number of chunks); idle workers spin on it for a short
- * while (AC_SPIN_US, about 50 us, with pause instructions) before sleeping on
+ * while (AC_SPIN_US, about 300 us, with pause instructions) before sleeping on
  * a condition variable, and the caller likewise spins briefly on the pending
  * count before sleeping. Back-to-back regions (a network's layers) then cost
  * a few microseconds each instead of a futex wake-up; an idle pool sleeps.
@@ -33,7 +33,7 @@
 void openblas_set_num_threads(int num_threads);
 
 #define MAX_THREADS 64
-#define AC_SPIN_US 50.0
+#define AC_SPIN_US 300.0
 
 static struct {
   pthread_mutex_t lock;      /* guards sleeping and the fields below */
