@@ -12,6 +12,7 @@
 #include <lua.h>
 #include <lauxlib.h>
 #include "lua_util.h"
+#include "arena.h"
 #include "nn.h"
 #include "random.h"
 
@@ -112,7 +113,8 @@ static int l_buffer(lua_State *L) {
   else if (strcmp(ds, "uint8") == 0) dt = AC_U8;
   else if (strcmp(ds, "float32") != 0) return luaL_error(L, "nn_buffer: unknown dtype '%s'", ds);
   ac_tensor *t = luaT_test(L, 1);
-  if (t && t->storage && t->dtype == dt) {
+  /* (a storage whose arena range was handed back is not reused) */
+  if (t && t->storage && t->dtype == dt && !(t->storage->arena && !t->storage->arena_held)) {
     if (t->ndim == ndim && ac_is_contiguous(t)) {
       int same = 1;
       for (int i = 0; i < ndim; i++) same &= t->shape[i] == shape[i];
@@ -131,6 +133,65 @@ static int l_buffer(lua_State *L) {
     }
   }
   luaT_new(L, dt, ndim, shape);
+  return 1;
+}
+
+/* nn_pool_new(shape_table) -> a float32 tensor of that shape on a range of
+ * the arena (arena.h), contents unspecified: the layers' outputs and input
+ * gradients (Module.lua's pool). */
+static int l_pool_new(lua_State *L) {
+  int64_t shape[AC_MAXDIM];
+  luaL_checktype(L, 1, LUA_TTABLE);
+  int ndim = (int)luaL_len(L, 1);
+  if (ndim > AC_MAXDIM) return luaL_error(L, "nn_pool_new: at most %d dimensions", AC_MAXDIM);
+  size_t numel = 1;
+  for (int i = 0; i < ndim; i++) {
+    lua_geti(L, 1, i + 1);
+    int isnum = 0;
+    lua_Integer v = lua_tointegerx(L, -1, &isnum);
+    lua_pop(L, 1);
+    if (!isnum || v < 0) return luaL_error(L, "nn_pool_new: bad size at dimension %d", i + 1);
+    if (v > 0 && numel > (SIZE_MAX / sizeof(float)) / (size_t)v)
+      return luaL_error(L, "nn_pool_new: tensor of that shape is too large");
+    shape[i] = v;
+    numel *= (size_t)v;
+  }
+  ac_tensor empty;
+  memset(&empty, 0, sizeof empty);
+  ac_tensor *t = luaT_push_move(L, &empty); /* the userdata first: a Lua error leaks nothing */
+  ac_storage *st = ac_storage_new_arena(numel * sizeof(float));
+  if (!st) return luaL_error(L, "nn_pool_new: %s", ac_error());
+  t->storage = st;
+  t->dtype = AC_F32;
+  t->ndim = ndim;
+  memcpy(t->shape, shape, sizeof(int64_t) * (size_t)ndim);
+  ac_contiguous_strides(ndim, shape, t->stride);
+  return 1;
+}
+
+/* nn_pool_release(t): t's arena range goes back to the arena now (views of
+ * t's storage must not be read or written afterwards); false when t's
+ * storage is not an arena range that is still held. */
+static int l_pool_release(lua_State *L) {
+  ac_tensor *t = luaT_check(L, 1);
+  int held = t->storage->arena && t->storage->arena_held;
+  ac_storage_arena_release(t->storage);
+  lua_pushboolean(L, held);
+  return 1;
+}
+
+/* arena_stats() -> bytes mapped, bytes in ranges handed out */
+static int l_arena_stats(lua_State *L) {
+  size_t r, u;
+  ac_arena_stats(&r, &u);
+  lua_pushinteger(L, (lua_Integer)r);
+  lua_pushinteger(L, (lua_Integer)u);
+  return 2;
+}
+
+/* arena_trim() -> bytes given back to the system */
+static int l_arena_trim(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)ac_arena_trim());
   return 1;
 }
 
@@ -851,6 +912,10 @@ static int l_ce_backward_input(lua_State *L) {
 
 static const luaL_Reg nn_funcs[] = {
     {"nn_buffer", l_buffer},
+    {"nn_pool_new", l_pool_new},
+    {"nn_pool_release", l_pool_release},
+    {"arena_stats", l_arena_stats},
+    {"arena_trim", l_arena_trim},
     {"nn_set", l_set},
     {"nn_flat_of", l_flat_of},
     {"nn_same_padding", l_same_padding},

@@ -3,6 +3,7 @@
  * tensor core (see tensor.h). No Lua here.
  */
 #include "tensor.h"
+#include "arena.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -66,7 +67,33 @@ ac_storage *ac_storage_new(size_t nbytes) {
   s->nbytes = nbytes;
   s->refcount = 1;
   s->external = 0;
+  s->arena = NULL;
+  s->arena_held = 0;
   return s;
+}
+
+ac_storage *ac_storage_new_arena(size_t nbytes) {
+  ac_storage *s = calloc(1, sizeof *s);
+  if (!s) { ac_fail("out of memory allocating a storage"); return NULL; }
+  void *owner = NULL;
+  s->data = ac_arena_alloc(nbytes, &owner);
+  if (!s->data) {
+    free(s);
+    ac_fail("out of memory allocating %zu bytes", nbytes);
+    return NULL;
+  }
+  s->nbytes = nbytes;
+  s->refcount = 1;
+  s->external = 1;
+  s->arena = owner;
+  s->arena_held = 1;
+  return s;
+}
+
+void ac_storage_arena_release(ac_storage *s) {
+  if (!s || !s->arena || !s->arena_held) return;
+  ac_arena_free(s->data, s->nbytes);
+  s->arena_held = 0;
 }
 
 void ac_storage_retain(ac_storage *s) {
@@ -76,7 +103,12 @@ void ac_storage_retain(ac_storage *s) {
 void ac_storage_release(ac_storage *s) {
   if (!s) return;
   if (__atomic_sub_fetch(&s->refcount, 1, __ATOMIC_ACQ_REL) == 0) {
-    if (!s->external) free(s->data);
+    if (s->arena) {
+      if (s->arena_held) ac_arena_free(s->data, s->nbytes);
+      ac_arena_unref(s->arena);
+    } else if (!s->external) {
+      free(s->data);
+    }
     free(s);
   }
 }

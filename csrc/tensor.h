@@ -33,6 +33,8 @@ typedef struct ac_storage {
   size_t nbytes;
   int refcount; /* atomic (__atomic builtins) */
   int external; /* 1: data is not ours to free */
+  void *arena;  /* non-NULL: data is a range of the arena (arena.h), this its chunk */
+  int arena_held; /* 1 while the range is this storage's (0 once handed back) */
 } ac_storage;
 
 typedef struct ac_tensor {
@@ -54,6 +56,11 @@ const char *ac_dtype_name(ac_dtype d); /* "float32", "int64", "uint8" */
 
 /* ---- storage --------------------------------------------------------- */
 ac_storage *ac_storage_new(size_t nbytes); /* zero-filled, 64-byte aligned; NULL + ac_fail on OOM */
+/* a storage whose data is an arena range, contents unspecified (layer buffers) */
+ac_storage *ac_storage_new_arena(size_t nbytes);
+/* hands s's arena range back now (views of s must not be used afterwards:
+ * their memory goes to the next buffer); no-op for other storages */
+void ac_storage_arena_release(ac_storage *s);
 void ac_storage_retain(ac_storage *s);
 void ac_storage_release(ac_storage *s);
 

@@ -118,10 +118,12 @@ describe("released outputs and recycled gradients", function()
   -- and every batch-norm output (Sequential.recomputeMin)
   local saved_min
   setup(function()
-    saved_min = { nn.Sequential.releaseMin, nn.Sequential.recomputeMin }
-    nn.Sequential.releaseMin, nn.Sequential.recomputeMin = 0, 0
+    saved_min = { nn.Sequential.releaseMin, nn.Sequential.recomputeMin, nn.SeparableConv2d.recomputeMin }
+    nn.Sequential.releaseMin, nn.Sequential.recomputeMin, nn.SeparableConv2d.recomputeMin = 0, 0, 0
   end)
-  teardown(function() nn.Sequential.releaseMin, nn.Sequential.recomputeMin = saved_min[1], saved_min[2] end)
+  teardown(function()
+    nn.Sequential.releaseMin, nn.Sequential.recomputeMin, nn.SeparableConv2d.recomputeMin = saved_min[1], saved_min[2], saved_min[3]
+  end)
 
   it("a small input keeps every output; a large one releases what no backward reads", function()
     -- the Dropout's output is read only by the ReLU's forward (its backward reads its own output)
@@ -318,10 +320,12 @@ end)
 describe("gradient checkpointing", function()
   local saved_min
   setup(function()
-    saved_min = { nn.Sequential.releaseMin, nn.Sequential.recomputeMin }
-    nn.Sequential.releaseMin, nn.Sequential.recomputeMin = 0, 0
+    saved_min = { nn.Sequential.releaseMin, nn.Sequential.recomputeMin, nn.SeparableConv2d.recomputeMin }
+    nn.Sequential.releaseMin, nn.Sequential.recomputeMin, nn.SeparableConv2d.recomputeMin = 0, 0, 0
   end)
-  teardown(function() nn.Sequential.releaseMin, nn.Sequential.recomputeMin = saved_min[1], saved_min[2] end)
+  teardown(function()
+    nn.Sequential.releaseMin, nn.Sequential.recomputeMin, nn.SeparableConv2d.recomputeMin = saved_min[1], saved_min[2], saved_min[3]
+  end)
 
   local function grads_of(s)
     local _, gs = s:parameters()
@@ -364,5 +368,116 @@ describe("gradient checkpointing", function()
     local blk = b.trunk.modules[9]
     assert.is_not_nil(blk.output)
     blk.modules[1]:apply(function(m) assert.is_nil(rawget(m, "output"), tostring(m)) end)
+  end)
+end)
+
+describe("separable convolution: the depthwise output recomputed in the backward", function()
+  local saved
+  setup(function() saved = nn.SeparableConv2d.recomputeMin end)
+  teardown(function() nn.SeparableConv2d.recomputeMin = saved end)
+
+  local function sep()
+    ac.manual_seed(41)
+    return nn.SeparableConv2d(4, 6, 3, 1, "same")
+  end
+
+  it("releases it after the forward from recomputeMin elements on, with the gradients of keeping it", function()
+    local x = ac.randn(2, 4, 7, 7)
+    local gy = ac.randn(2, 6, 7, 7)
+    nn.SeparableConv2d.recomputeMin = 0
+    local a, b, u = sep(), sep(), sep()
+    b:keepOutputs()
+    for step = 1, 2 do
+      for _, m in ipairs({a, b, u}) do m:zeroGradParameters(); m:forward(x) end
+      assert.is_nil(rawget(a.depthwise, "output"))      -- released
+      assert.is_not_nil(rawget(b.depthwise, "output"))  -- kept
+      local ga, gb = a:backward(x, gy):clone(), b:backward(x, gy):clone()
+      local gu = u:updateGradInput(x, gy):clone()       -- two-phase protocol
+      u:accGradParameters(x, gy)
+      assert.are.equal(0, maxdiff(ga, gb), "step " .. step)
+      assert.are.equal(0, maxdiff(ga, gu), "step " .. step)
+      local _, da = a:parameters()
+      local _, db = b:parameters()
+      local _, du = u:parameters()
+      for i = 1, #da do
+        assert.are.equal(0, maxdiff(da[i], db[i]), "step " .. step)
+        assert.are.equal(0, maxdiff(da[i], du[i]), "step " .. step)
+      end
+    end
+    -- below the threshold (2 x 4 x 7 x 7 = 392 elements) it stays
+    nn.SeparableConv2d.recomputeMin = 393
+    a:forward(x)
+    assert.is_not_nil(rawget(a.depthwise, "output"))
+    nn.SeparableConv2d.recomputeMin = 392
+    a:forward(x)
+    assert.is_nil(rawget(a.depthwise, "output"))
+    -- evaluation mode keeps it (no backward to recompute for)
+    a:evaluate()
+    a:forward(x)
+    assert.is_not_nil(rawget(a.depthwise, "output"))
+  end)
+
+  it("a backward before any forward is still an error naming the layer", function()
+    nn.SeparableConv2d.recomputeMin = 0
+    local m = sep()
+    assert.has_error(function() m:backward(ac.randn(2, 4, 7, 7), ac.randn(2, 6, 7, 7)) end)
+  end)
+end)
+
+describe("the buffers' arena", function()
+  local core = require("adcorre.core")
+  local MiB = 1048576
+
+  it("merges a handed-back range with its free neighbours, so a larger request fits in it", function()
+    -- three ranges of 8 MiB, taken one after the other, then the first two
+    -- handed back: a 16 MiB request takes their place without mapping more
+    local a = core.nn_pool_new({2 * MiB})
+    local b = core.nn_pool_new({2 * MiB})
+    local c = core.nn_pool_new({2 * MiB})
+    a:fill(1); b:fill(2); c:fill(3)
+    local reserved0, used0 = core.arena_stats()
+    assert.is_true(core.nn_pool_release(a))
+    assert.is_true(core.nn_pool_release(b))
+    assert.is_false(core.nn_pool_release(b))          -- only once
+    local reserved1, used1 = core.arena_stats()
+    assert.are.equal(used0 - 16 * MiB, used1)
+    assert.are.equal(reserved0, reserved1)
+    local d = core.nn_pool_new({4 * MiB})
+    local reserved2, used2 = core.arena_stats()
+    assert.are.equal(reserved0, reserved2)             -- nothing new mapped
+    assert.are.equal(used0, used2)
+    d:fill(4)
+    assert.are.equal(3, c:min())                       -- the neighbour is untouched
+    assert.are.equal(3, c:max())
+    assert.are.same({4 * MiB}, d:shape())
+    assert.are.equal("float32", d:dtype())
+    -- a storage whose range went back is never written through nn_buffer
+    local e = core.nn_buffer(a, {16})
+    assert.is_false(e:is_same_storage(a))
+    core.nn_pool_release(c)
+    core.nn_pool_release(d)
+  end)
+
+  it("gives a range back when its last view is collected, and trims unused mappings", function()
+    collectgarbage(); collectgarbage()
+    local _, used0 = core.arena_stats()
+    do
+      local t = core.nn_pool_new({3 * MiB})
+      local v = t:view(-1):narrow(1, 1, 10)
+      t = nil
+      collectgarbage(); collectgarbage()
+      local _, u = core.arena_stats()
+      assert.are.equal(used0 + 12 * MiB, u)              -- the view keeps it
+      v:fill(0)
+    end
+    collectgarbage(); collectgarbage()
+    local _, used1 = core.arena_stats()
+    assert.are.equal(used0, used1)
+    assert.is_true(math.type(core.arena_trim()) == "integer")
+  end)
+
+  it("rejects bad shapes", function()
+    assert.has_error(function() core.nn_pool_new({2, -1}) end, "nn_pool_new: bad size at dimension 2")
+    assert.has_error(function() core.nn_pool_new({2 ^ 40, 2 ^ 40}) end)
   end)
 end)

@@ -294,9 +294,9 @@ end
 ----------------------------------------------------------------------------
 -- activation and gradient memory: one pool of float32 buffers
 ----------------------------------------------------------------------------
--- Outputs and input gradients taken through _resized come from a pool of
--- free buffers (keyed by element count) shared by all modules, and go back
--- to it when no backward needs them any more:
+-- Outputs and input gradients taken through _resized are buffers of a pool
+-- shared by all modules, and go back to it when no backward needs them any
+-- more:
 --  * Sequential:forward hands back the output of a child once the next
 --    child has read it when neither of them needs it in its backward (a
 --    max-pool's or an Add's output, a batch norm's output read by a
@@ -305,68 +305,65 @@ end
 --    gradient once the child before it has used it, and every output inside
 --    a child once the child's backward is done; ConcatTable:backward sums its
 --    members' input gradients into the first one and hands back the others.
--- The next module that needs a buffer of that many elements takes it, so a
--- training step keeps what is live at one time (not one buffer per layer),
--- gradients reuse the memory of consumed activations, and a steady loop
--- still allocates nothing (the pool is refilled every step). The outermost
--- module's output and gradInput are always kept; released fields are nil.
--- updateGradInput / accGradParameters called separately (Torch's two-phase
--- protocol) release nothing. m:keepOutputs() turns the releases off.
--- free[cap] lists the free buffers of `cap` elements; cap[t] is the
--- capacity of the storage under t (t may be a smaller view of it).
+-- So a training step keeps what is live at one time (not one buffer per
+-- layer) and gradients reuse the memory of consumed activations. The
+-- outermost module's output and gradInput are always kept; released fields
+-- are nil. updateGradInput / accGradParameters called separately (Torch's
+-- two-phase protocol) release nothing. m:keepOutputs() turns the releases
+-- off.
+-- The buffers are ranges of one arena (csrc/arena.c): a buffer handed back
+-- returns its range at once, merged with its free neighbours, so memory
+-- freed by one shape serves the next request of any shape (free lists per
+-- size kept ~450 MB of Xception's training peak idle); taking a range is a
+-- best-fit search with no system call, and pages once written stay mapped,
+-- so a steady loop neither faults nor zeroes memory.
+-- owner[t] is the module whose field holds pool buffer t; cap[t] the
+-- elements of t's range (t may be a smaller view of it).
 local weak = {__mode = "k"}
-local pool = {free = {}, owner = setmetatable({}, weak), cap = setmetatable({}, weak)}
--- A request takes the smallest free buffer that holds it, if that is at
--- most POOL_SLACK times its size (the network's shapes repeat, so most
--- requests find their own size; this lets gradients reuse activations of
--- other shapes).
-local POOL_SLACK = 2
+local pool = {owner = setmetatable({}, weak), cap = setmetatable({}, weak)}
 
-local function take(n)
-  local best
-  for cap, list in pairs(pool.free) do
-    if #list > 0 and cap >= n and cap <= POOL_SLACK * n and (best == nil or cap < best) then best = cap end
-  end
-  if best then return table.remove(pool.free[best]), best end
-  return nil
-end
-
---- self[field] resized to `shape` (reusing its storage when possible; an
---- empty "output" or "gradInput" field takes a buffer from the pool).
-function Module:_resized(field, shape, dtype)
-  local cur = self[field]
-  local pooled = (field == "gradInput" or field == "output") and (dtype == nil or dtype == "float32")
-  local cap
-  if pooled then
-    if cur == nil then
-      local n = 1
-      for _, d in ipairs(shape) do n = n * d end
-      cur, cap = take(n)
-    else
-      cap = pool.cap[cur]
-    end
-  end
-  local t = core.nn_buffer(cur, shape, dtype)
-  self[field] = t
-  if pooled then
-    pool.owner[t] = self
-    if not rawequal(t, cur) then
-      local n = t:numel()
-      pool.cap[t] = (cap and cap > n) and cap or n
-    end
-  end
-  return t
+local function numel_of(shape)
+  local n = 1
+  for _, d in ipairs(shape) do n = n * d end
+  return n
 end
 
 local function give_back(t)
   pool.owner[t] = nil
-  local n = pool.cap[t] or t:numel()
-  local list = pool.free[n]
-  if not list then
-    list = {}
-    pool.free[n] = list
+  pool.cap[t] = nil
+  core.nn_pool_release(t)
+end
+
+--- self[field] resized to `shape` (reusing its storage when it is large
+--- enough; an empty "output" or "gradInput" field takes a new arena range).
+function Module:_resized(field, shape, dtype)
+  local cur = self[field]
+  local pooled = (field == "gradInput" or field == "output") and (dtype == nil or dtype == "float32")
+  if not pooled then
+    local t = core.nn_buffer(cur, shape, dtype)
+    self[field] = t
+    return t
   end
-  list[#list + 1] = t
+  local n = numel_of(shape)
+  local cap = cur ~= nil and pool.cap[cur] or nil
+  if cap and cap < n and rawequal(pool.owner[cur], self) then
+    give_back(cur) -- too small: its range goes back, a larger one is taken
+    cur, cap = nil, nil
+  end
+  local t
+  if cur == nil then
+    t = core.nn_pool_new(shape)
+    cap = n
+  else
+    t = core.nn_buffer(cur, shape)
+    if not (cap and t:is_same_storage(cur)) then cap = nil end
+  end
+  self[field] = t
+  if cap then
+    pool.owner[t] = self
+    pool.cap[t] = cap
+  end
+  return t
 end
 
 -- Clears the gradInput fields of m and of the containers inside it that
@@ -490,11 +487,10 @@ function Module:keepOutputs(on)
   return self
 end
 
---- Bytes held by free buffers of the pool (for measurements).
-function Module.poolFreeBytes()
-  local b = 0
-  for cap, list in pairs(pool.free) do b = b + 4 * cap * #list end
-  return b
+--- Bytes mapped by the buffers' arena, and bytes in ranges in use (for
+--- measurements).
+function Module.poolBytes()
+  return core.arena_stats()
 end
 
 --- Raises "<Type>:<method>: <message>" at the caller of the public method.

@@ -49,25 +49,52 @@ local function run(self, method, f, ...)
   return r
 end
 
+-- Training: the depthwise output (the pointwise convolution's input, read
+-- by its weight gradient) is handed back to the shared pool once the
+-- pointwise forward has run, and recomputed from the input at the start of
+-- the backward (the depthwise forward is a memory-bound pass, a few per cent
+-- of the step), when it has at least SeparableConv2d.recomputeMin elements.
+-- In Xception at batch 8 these are ~360 MB of the activations; the
+-- gradients are identical. m:keepOutputs() keeps it; 0 always recomputes.
+SeparableConv2d.recomputeMin = 1048576
+
 function SeparableConv2d:updateOutput(input)
   local h = run(self, "forward", self.depthwise.updateOutput, self.depthwise, input)
   self.output = run(self, "forward", self.pointwise.updateOutput, self.pointwise, h)
+  self._dwRecompute = nil
+  if self.train and not self._keepOutputs and h:numel() >= SeparableConv2d.recomputeMin then
+    self.depthwise:_dropOutput()
+    self._dwRecompute = true
+  end
   return self.output
 end
 
+-- The depthwise output of the last forward, recomputed when it was released.
+local function dw_output(self, input)
+  local h = rawget(self.depthwise, "output")
+  if h == nil and self._dwRecompute then
+    h = run(self, "backward", self.depthwise.updateOutput, self.depthwise, input)
+  end
+  return h
+end
+
 function SeparableConv2d:updateGradInput(input, gradOutput)
-  local g = run(self, "backward", self.pointwise.updateGradInput, self.pointwise, self.depthwise.output, gradOutput)
+  local g = run(self, "backward", self.pointwise.updateGradInput, self.pointwise, dw_output(self, input), gradOutput)
   self.gradInput = run(self, "backward", self.depthwise.updateGradInput, self.depthwise, input, g)
   return self.gradInput
 end
 
 function SeparableConv2d:accGradParameters(input, gradOutput, scale)
-  run(self, "backward", self.pointwise.accGradParameters, self.pointwise, self.depthwise.output, gradOutput, scale)
+  run(self, "backward", self.pointwise.accGradParameters, self.pointwise, dw_output(self, input), gradOutput, scale)
   run(self, "backward", self.depthwise.accGradParameters, self.depthwise, input, self.pointwise.gradInput, scale)
 end
 
 function SeparableConv2d:backward(input, gradOutput, scale)
-  local g = run(self, "backward", self.pointwise.backward, self.pointwise, self.depthwise.output, gradOutput, scale)
+  local h = dw_output(self, input)
+  local g = run(self, "backward", self.pointwise.backward, self.pointwise, h, gradOutput, scale)
+  -- the pointwise weight gradient has read h: back to the pool before the
+  -- depthwise backward takes its buffers
+  if self._dwRecompute and not self._keepOutputs then self.depthwise:_dropOutput() end
   self.gradInput = run(self, "backward", self.depthwise.backward, self.depthwise, input, g, scale)
   Module._releaseGradInput(self.pointwise, self.gradInput)
   return self.gradInput
