@@ -381,7 +381,7 @@ describe("separable convolution: the depthwise output recomputed in the backward
     return nn.SeparableConv2d(4, 6, 3, 1, "same")
   end
 
-  it("releases it after the forward from recomputeMin elements on, with the gradients of keeping it", function()
+  it("releases it after the forward from recomputeMin elements per sample on, with the gradients of keeping it", function()
     local x = ac.randn(2, 4, 7, 7)
     local gy = ac.randn(2, 6, 7, 7)
     nn.SeparableConv2d.recomputeMin = 0
@@ -404,11 +404,11 @@ describe("separable convolution: the depthwise output recomputed in the backward
         assert.are.equal(0, maxdiff(da[i], du[i]), "step " .. step)
       end
     end
-    -- below the threshold (2 x 4 x 7 x 7 = 392 elements) it stays
-    nn.SeparableConv2d.recomputeMin = 393
+    -- below the threshold (4 x 7 x 7 = 196 elements per sample) it stays
+    nn.SeparableConv2d.recomputeMin = 197
     a:forward(x)
     assert.is_not_nil(rawget(a.depthwise, "output"))
-    nn.SeparableConv2d.recomputeMin = 392
+    nn.SeparableConv2d.recomputeMin = 196
     a:forward(x)
     assert.is_nil(rawget(a.depthwise, "output"))
     -- evaluation mode keeps it (no backward to recompute for)

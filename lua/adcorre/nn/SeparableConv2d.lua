@@ -52,17 +52,19 @@ end
 -- Training: the depthwise output (the pointwise convolution's input, read
 -- by its weight gradient) is handed back to the shared pool once the
 -- pointwise forward has run, and recomputed from the input at the start of
--- the backward (the depthwise forward is a memory-bound pass, a few per cent
--- of the step), when it has at least SeparableConv2d.recomputeMin elements.
--- In Xception at batch 8 these are ~360 MB of the activations; the
--- gradients are identical. m:keepOutputs() keeps it; 0 always recomputes.
-SeparableConv2d.recomputeMin = 1048576
+-- the backward, when one sample's depthwise output has at least
+-- SeparableConv2d.recomputeMin elements (65,536: every separable
+-- convolution of Xception but the 1024-channel one, ~250 MB at batch 8;
+-- none of mini-Xception's, whose largest is 31k and whose step it would slow
+-- by ~3 % for memory it does not need). The gradients are identical.
+-- m:keepOutputs() keeps it; 0 always recomputes.
+SeparableConv2d.recomputeMin = 65536
 
 function SeparableConv2d:updateOutput(input)
   local h = run(self, "forward", self.depthwise.updateOutput, self.depthwise, input)
   self.output = run(self, "forward", self.pointwise.updateOutput, self.pointwise, h)
   self._dwRecompute = nil
-  if self.train and not self._keepOutputs and h:numel() >= SeparableConv2d.recomputeMin then
+  if self.train and not self._keepOutputs and h:numel() >= SeparableConv2d.recomputeMin * h:size(1) then
     self.depthwise:_dropOutput()
     self._dwRecompute = true
   end
