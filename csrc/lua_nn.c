@@ -664,17 +664,18 @@ static int l_pool2d_info(lua_State *L) {
   return 2;
 }
 
-/* nn_maxpool2d_forward(x, y, idx, geometry) */
+/* nn_maxpool2d_forward(x, y, idx|nil, geometry): nil idx computes the
+ * maxima only (evaluation) */
 static int l_maxpool_forward(lua_State *L) {
   const char *fn = "nn_maxpool2d_forward";
   ac_tensor *x = in_f32(L, 1, fn, "input"), *y = out_f32(L, 2, fn, "output");
-  ac_tensor *ix = out_i64(L, 3, fn, "indices");
+  ac_tensor *ix = lua_isnil(L, 3) ? NULL : out_i64(L, 3, fn, "indices");
   need_ndim(L, x, 4, fn, "input");
   ac_pool2d_cfg c;
   pool_cfg(L, 4, x->shape, &c, fn);
   pool_need_out(L, y, &c, fn, "output");
-  pool_need_out(L, ix, &c, fn, "indices");
-  LUAT_CALL(L, fn, ac_maxpool2d_forward(&c, ac_f32(y), ac_i64(ix), ac_f32(x)));
+  if (ix) pool_need_out(L, ix, &c, fn, "indices");
+  LUAT_CALL(L, fn, ac_maxpool2d_forward(&c, ac_f32(y), ix ? ac_i64(ix) : NULL, ac_f32(x)));
   return 0;
 }
 
@@ -748,6 +749,16 @@ static int l_relu_forward(lua_State *L) {
   ac_tensor *x = in_f32(L, 1, fn, "input"), *y = out_f32(L, 2, fn, "output");
   need_numel(L, y, ac_numel(x), fn, "output");
   LUAT_CALL(L, fn, ac_relu_forward(ac_f32(y), ac_f32(x), ac_numel(x)));
+  return 0;
+}
+
+/* nn_add_forward(a, b, y): y = a + b (same number of elements) */
+static int l_add_forward(lua_State *L) {
+  const char *fn = "nn_add_forward";
+  ac_tensor *a = in_f32(L, 1, fn, "a"), *b = in_f32(L, 2, fn, "b"), *y = out_f32(L, 3, fn, "output");
+  need_numel(L, b, ac_numel(a), fn, "b");
+  need_numel(L, y, ac_numel(a), fn, "output");
+  LUAT_CALL(L, fn, ac_add_forward(ac_f32(y), ac_f32(a), ac_f32(b), ac_numel(a)));
   return 0;
 }
 
@@ -940,6 +951,7 @@ static const luaL_Reg nn_funcs[] = {
     {"nn_global_avgpool_forward", l_gap_forward},
     {"nn_global_avgpool_backward_input", l_gap_backward_input},
     {"nn_relu_forward", l_relu_forward},
+    {"nn_add_forward", l_add_forward},
     {"nn_relu_backward_input", l_relu_backward_input},
     {"nn_dropout_forward", l_dropout_forward},
     {"nn_mul_backward_input", l_mul_backward_input},

@@ -178,6 +178,8 @@ int ac_global_avgpool_backward_input(float *gx, const float *gy, int64_t N, int6
 /* ---- Activations and friends (nn_act.c) --------------------------------- */
 /* all arrays [n] */
 int ac_relu_forward(float *y, const float *x, int64_t n);
+/* y = a + b over n elements, one pass on the pool (y may be a or b) */
+int ac_add_forward(float *y, const float *a, const float *b, int64_t n);
 /* gx = gy where y > 0, else 0 (y is the forward output); y may be x and gx may be gy */
 int ac_relu_backward_input(float *gx, const float *gy, const float *y, int64_t n);
 /* Inverted dropout: mask[i] = 0 with probability p, else 1/(1-p); y = x * mask.

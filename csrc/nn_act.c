@@ -44,6 +44,20 @@ int ac_relu_forward(float *y, const float *x, int64_t n) {
   return 0;
 }
 
+static void add_task(void *vctx, int64_t begin, int64_t end, int tid) {
+  (void)tid;
+  ew_ctx *t = vctx;
+  float *y = t->out; /* may equal a or b */
+  const float *a = t->a, *b = t->b;
+  for (int64_t i = begin; i < end; i++) y[i] = a[i] + b[i];
+}
+
+int ac_add_forward(float *y, const float *a, const float *b, int64_t n) {
+  ew_ctx t = {y, a, b};
+  ac_parallel_for(n, EW_GRAIN, add_task, &t);
+  return 0;
+}
+
 int ac_relu_backward_input(float *gx, const float *gy, const float *y, int64_t n) {
   ew_ctx t = {gx, gy, y};
   ac_parallel_for(n, EW_GRAIN, relu_back_task, &t);

@@ -8,6 +8,7 @@
  * pool_fast.c's AVX-512 kernel when the CPU has it (identical results).
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include "nn.h"
 #include "pool_fast.h"
@@ -113,8 +114,15 @@ static void maxpool_task(void *vctx, int64_t begin, int64_t end, int tid) {
 int ac_maxpool2d_forward(const ac_pool2d_cfg *c, float *y, int64_t *idx, const float *x) {
   if (c->OH < 1 || c->OW < 1) return ac_fail("maxpool2d: configuration not set up");
   if (ac_poolfast_max_supports(c)) return ac_poolfast_max_forward(c, y, idx, x);
+  int64_t *tmp = NULL; /* no indices wanted: the generic kernel still needs them */
+  if (!idx) {
+    tmp = malloc(sizeof(int64_t) * (size_t)(c->N * c->C * c->OH * c->OW));
+    if (!tmp) return ac_fail("maxpool2d: out of memory for the indices");
+    idx = tmp;
+  }
   pool_ctx t = {c, y, idx, x, NULL};
   ac_parallel_for(c->N * c->C, pool_grain(c), maxpool_task, &t);
+  free(tmp);
   return 0;
 }
 

@@ -141,6 +141,7 @@ AVX512 static void mp_plane(const ac_pool2d_cfg *c, float *y, int64_t *idx, cons
         }
       }
       _mm512_mask_storeu_ps(y + oh * OW + ow0, mo, best);
+      if (!idx) continue; /* evaluation: the maxima only */
       __m512i i0 = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(bi));
       __m512i i1 = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(bi, 1));
       _mm512_mask_storeu_epi64(idx + oh * OW + ow0, (__mmask8)(mo & 0xFF), i0);
@@ -154,7 +155,7 @@ static void mp_task(void *vctx, int64_t begin, int64_t end, int tid) {
   mp_ctx *t = vctx;
   const ac_pool2d_cfg *c = t->c;
   int64_t HW = c->H * c->W, OP = c->OH * c->OW;
-  for (int64_t q = begin; q < end; q++) mp_plane(c, t->y + q * OP, t->idx + q * OP, t->x + q * HW);
+  for (int64_t q = begin; q < end; q++) mp_plane(c, t->y + q * OP, t->idx ? t->idx + q * OP : NULL, t->x + q * HW);
 }
 
 int ac_poolfast_max_forward(const ac_pool2d_cfg *c, float *y, int64_t *idx, const float *x) {

@@ -481,3 +481,35 @@ describe("the buffers' arena", function()
     assert.has_error(function() core.nn_pool_new({2 ^ 40, 2 ^ 40}) end)
   end)
 end)
+
+describe("max-pool in evaluation mode", function()
+  local saved
+  setup(function() saved = nn.Sequential.releaseMin; nn.Sequential.releaseMin = 0 end)
+  teardown(function() nn.Sequential.releaseMin = saved end)
+
+  it("writes no indices, gives the training-mode maxima, and a backward after it the same gradients", function()
+    ac.manual_seed(51)
+    for _, cfg in ipairs({{3, 2, "same"}, {2, 2, 0}, {3, 1, 1}}) do
+      local x = ac.randn(2, 3, 11, 13)
+      local function net()
+        return nn.Sequential():add(nn.Conv2d(3, 4, 1, 1, 0, 1, {bias = false}))
+          :add(nn.MaxPool2d(cfg[1], cfg[2], cfg[3])):add(nn.ReLU())
+      end
+      ac.manual_seed(52)
+      local a = net()
+      ac.manual_seed(52)
+      local b = net():evaluate()
+      local ya, yb = a:forward(x):clone(), b:forward(x):clone()
+      assert.are.equal(0, maxdiff(ya, yb))
+      local pool = b.modules[2]
+      assert.is_nil(pool._bufs.indices)                 -- none written
+      assert.is_not_nil(b.modules[1].output)            -- its input is kept for a backward
+      local gy = ac.randn(table.unpack(ya:shape()))
+      local ga, gb = a:backward(x, gy):clone(), b:backward(x, gy):clone()
+      assert.are.equal(0, maxdiff(ga, gb))
+      local _, da = a:parameters()
+      local _, db = b:parameters()
+      assert.are.equal(0, maxdiff(da[1], db[1]))
+    end
+  end)
+end)

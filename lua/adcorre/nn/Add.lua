@@ -6,6 +6,7 @@
 --   nn.Add():forward({a, b})   -- a + b
 local Module = require("adcorre.nn.Module")
 local ac = require("adcorre")
+local core = require("adcorre.core")
 
 local Add = Module.class("nn.Add", Module)
 Add._needsInputField = false
@@ -36,8 +37,15 @@ function Add:updateOutput(input)
     end
   end
   local out = self:_resized("output", shape)
-  out:copy(first)
-  for i = 2, #input do out:add_(input[i]) end
+  local second = input[2]
+  if second and first:dtype() == "float32" and second:dtype() == "float32"
+      and first:is_contiguous() and second:is_contiguous() then
+    core.nn_add_forward(first, second, out) -- one pass
+  else
+    out:copy(first)
+    if second then out:add_(second) end
+  end
+  for i = 3, #input do out:add_(input[i]) end
   self._n = #input
   return out
 end
