@@ -427,6 +427,9 @@ end)
 describe("the buffers' arena", function()
   local core = require("adcorre.core")
   local MiB = 1048576
+  -- under AddressSanitizer each range is its own block (csrc/arena.c), so
+  -- what is reserved follows what is used and there is nothing to merge
+  local sanitized = os.getenv("AC_SANITIZED") == "1"
 
   it("merges a handed-back range with its free neighbours, so a larger request fits in it", function()
     -- three ranges of 8 MiB, taken one after the other, then the first two
@@ -441,7 +444,7 @@ describe("the buffers' arena", function()
     assert.is_false(core.nn_pool_release(b))          -- only once
     local reserved1, used1 = core.arena_stats()
     assert.are.equal(used0 - 16 * MiB, used1)
-    assert.are.equal(reserved0, reserved1)
+    assert.are.equal(sanitized and reserved0 - 16 * MiB or reserved0, reserved1)
     local d = core.nn_pool_new({4 * MiB})
     local reserved2, used2 = core.arena_stats()
     assert.are.equal(reserved0, reserved2)             -- nothing new mapped
