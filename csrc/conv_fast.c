@@ -32,6 +32,7 @@ static int use_avx512(void) {
   return v && !force_generic;
 }
 
+int ac_convfast_use_avx512(void) { return use_avx512(); }
 void ac_convfast_force_generic(int on) { force_generic = on ? 1 : 0; }
 void ac_convfast_enable(int on) { enabled = on ? 1 : 0; }
 const char *ac_convfast_isa(void) { return use_avx512() ? "avx512" : "generic"; }

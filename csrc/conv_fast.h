@@ -64,6 +64,9 @@ void ac_gemm_parallel(int trans, int64_t M, int64_t N, int64_t K, float alpha, c
                       int64_t lda, const float *B, int64_t ldb, int beta, float *C, int64_t ldc);
 /* dst[r][k] = src[r][k] * s[r] for rows x per floats (batch-norm folding). */
 void ac_scale_rows(float *dst, const float *src, const float *s, int64_t rows, int64_t per);
+/* 1 when the AVX-512 kernels run (the CPU has them and the generic path
+ * is not forced); other files' kernels dispatch on it too. */
+int ac_convfast_use_avx512(void);
 /* "avx512" or "generic": the code path the dispatch picked (for reports). */
 const char *ac_convfast_isa(void);
 /* Whether ac_conv2d_setup may pick these kernels (default 1); 0 lets the
