@@ -14,7 +14,8 @@
  * - Allocations are zero-filled, so a decoder that does not notice missing
  *   data (truncated TGA, BMP, ...) yields zeros, never old heap contents.
  * - Failure reasons are per thread, reset on every call, and always
- *   constant text (see reason() below).
+ *   constant text (see reason() below); a failed allocation is reported as
+ *   "out of memory".
  * - Dimensions are capped (STBI_MAX_DIMENSIONS) at 65535 per side.
  *
  * stb_image_write still comes from libstb.so: it only encodes the
@@ -30,15 +31,27 @@
 static __thread int stb_assert_failed;
 static void stb_assert_fail(void) { stb_assert_failed = 1; }
 
+/* Some of stb_image's paths drop the reason when an allocation fails (a
+ * huge PNG's zlib buffer): a failed allocation is recorded here, so the
+ * error says "out of memory" instead of "corrupt". */
+static __thread int stb_alloc_failed;
+
+static void *stb_calloc(size_t n) {
+  void *p = calloc(1, n);
+  if (!p) stb_alloc_failed = 1;
+  return p;
+}
+
 /* realloc whose new tail is zero-filled, like the fresh allocations */
 static void *stb_realloc_zero(void *p, size_t old, size_t n) {
   void *q = realloc(p, n);
+  if (!q) stb_alloc_failed = 1;
   if (q && n > old) memset((char *)q + old, 0, n - old);
   return q;
 }
 
 #define STBI_ASSERT(x) ((x) ? (void)0 : stb_assert_fail())
-#define STBI_MALLOC(sz) calloc(1, (sz))
+#define STBI_MALLOC(sz) stb_calloc(sz)
 #define STBI_REALLOC_SIZED(p, oldsz, newsz) stb_realloc_zero((p), (oldsz), (newsz))
 #define STBI_FREE(p) free(p)
 #define STBI_MAX_DIMENSIONS 65535
@@ -79,6 +92,7 @@ static void find_png_chunk_buffer(void) {
 }
 
 static const char *reason(void) {
+  if (stb_alloc_failed) return "out of memory";
   if (stb_assert_failed) return "stb_image internal check failed (corrupt file)";
   if (stbi__g_failure_reason && stbi__g_failure_reason == png_chunk_buffer) return "unknown critical PNG chunk";
   return stbi__g_failure_reason;
@@ -88,6 +102,7 @@ uint8_t *ac_stb_load(const uint8_t *buf, int len, int req_c, int *w, int *h, int
   pthread_once(&png_chunk_once, find_png_chunk_buffer);
   stbi__g_failure_reason = NULL;
   stb_assert_failed = 0;
+  stb_alloc_failed = 0;
   uint8_t *p = stbi_load_from_memory(buf, len, w, h, c, req_c);
   if (p && stb_assert_failed) {
     free(p);
@@ -101,6 +116,7 @@ int ac_stb_info(const uint8_t *buf, int len, int *w, int *h, int *c, const char 
   pthread_once(&png_chunk_once, find_png_chunk_buffer);
   stbi__g_failure_reason = NULL;
   stb_assert_failed = 0;
+  stb_alloc_failed = 0;
   if (stbi_info_from_memory(buf, len, w, h, c) && !stb_assert_failed) return 0;
   *why = reason();
   return -1;
