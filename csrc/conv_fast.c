@@ -353,6 +353,47 @@ __attribute__((target("avx512f"))) static void pack_t32_avx512(const float *src,
   }
 }
 
+/* 16 vectors -> one: lane (i % 4) * 4 + i / 4 of the result is the sum of
+ * a[i]'s lanes (a transpose-and-add tree, 15 adds instead of 16 reductions). */
+__attribute__((target("avx512f"))) static inline __m512 reduce16_avx512(const __m512 a[16]) {
+  __m512 b[8], c[4], d[2];
+  for (int i = 0; i < 8; i++) /* lanes 0-7: a[2i]'s halves added, 8-15: a[2i+1]'s */
+    b[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0x44),
+                         _mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0xEE));
+  for (int i = 0; i < 4; i++) /* each 128-bit quarter: four partial lanes of one a */
+    c[i] = _mm512_add_ps(_mm512_shuffle_f32x4(b[2 * i], b[2 * i + 1], 0x88),
+                         _mm512_shuffle_f32x4(b[2 * i], b[2 * i + 1], 0xDD));
+  for (int i = 0; i < 2; i++)
+    d[i] = _mm512_add_ps(_mm512_shuffle_ps(c[2 * i], c[2 * i + 1], 0x44),
+                         _mm512_shuffle_ps(c[2 * i], c[2 * i + 1], 0xEE));
+  return _mm512_add_ps(_mm512_shuffle_ps(d[0], d[1], 0x88), _mm512_shuffle_ps(d[0], d[1], 0xDD));
+}
+
+/* One row of A (batch-1 Linear): C[j] = alpha <A, B_j> (+ C[j]) for 16 rows
+ * of B at a time, each A vector loaded once per 16 rows. */
+__attribute__((target("avx512f"))) static void gemv_nt_avx512(int64_t N, int64_t K, float alpha,
+                                                              const float *A, const float *B,
+                                                              int64_t ldb, int beta, float *C) {
+  for (int64_t j0 = 0; j0 < N; j0 += 16) {
+    int64_t nj = N - j0 < 16 ? N - j0 : 16;
+    __m512 acc[16];
+    for (int q = 0; q < 16; q++) acc[q] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < K; k += 16) {
+      __mmask16 m = lanes(K - k);
+      __m512 a = _mm512_maskz_loadu_ps(m, A + k);
+      /* row j0 + r goes to acc[(r % 4) * 4 + r / 4], so lane r of the sum is row r */
+      for (int r = 0; r < 16; r++)
+        if (r < nj)
+          acc[(r % 4) * 4 + r / 4] = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m, B + (j0 + r) * ldb + k),
+                                                     acc[(r % 4) * 4 + r / 4]);
+    }
+    __mmask16 mj = lanes(nj);
+    __m512 y = _mm512_mul_ps(_mm512_set1_ps(alpha), reduce16_avx512(acc));
+    if (beta) y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(mj, C + j0));
+    _mm512_mask_storeu_ps(C + j0, mj, y);
+  }
+}
+
 /* Few rows of A (batch-1 Linear): 4 x 4 dot products of rows, B read once
  * and not transposed (the product is bound by reading B). */
 __attribute__((target("avx512f"))) static void gemm_nt_dot_avx512(int64_t M, int64_t N, int64_t K,
@@ -394,6 +435,10 @@ __attribute__((target("avx512f"))) static void gemm_nt_avx512(int64_t M, int64_t
                                                               int64_t lda, const float *B,
                                                               int64_t ldb, int beta, float *C,
                                                               int64_t ldc) {
+  if (M == 1) {
+    gemv_nt_avx512(N, K, alpha, A, B, ldb, beta, C);
+    return;
+  }
   if (M <= 4) {
     gemm_nt_dot_avx512(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;

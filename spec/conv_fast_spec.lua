@@ -119,7 +119,9 @@ for _, path in ipairs({"dispatch", "generic"}) do
       it("GEMM " .. form .. " with ragged shapes", function()
         -- (few rows and many columns: the pool splits the columns; at most 4 rows: dot products for nt)
         for _, s in ipairs({{1, 1, 1}, {19, 70, 300}, {33, 17, 5}, {8, 48, 257}, {40, 100, 64}, {3, 31, 16},
-                            {2, 300, 40}, {5, 200, 33}, {1, 2048, 70}}) do
+                            {2, 300, 40}, {5, 200, 33}, {1, 2048, 70},
+                            -- one row (nt: 16 rows of B per block, a ragged last block)
+                            {1, 7, 2560}, {1, 256, 128}, {1, 23, 17}, {1, 16, 16}, {1, 33, 5}}) do
           local M, N, K = s[1], s[2], s[3]
           local tr = form:sub(-2)
           local A = tr == "tn" and ac.randn(K, M) or ac.randn(M, K)
