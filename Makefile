@@ -24,12 +24,12 @@ LIB  := build/adcorre/core.so
 ASAN_LIB := build-asan/adcorre/core.so
 
 DEBIAN_PKGS := lua5.4 liblua5.4-dev libopenblas-dev liblapacke-dev libstb-dev libjpeg62-turbo-dev \
-               lua-busted luarocks lua-argparse gcc make pkg-config
+               lua-busted luarocks lua-argparse gcc make pkg-config valgrind
 
 INST_LIBDIR ?= /usr/local/lib/lua/5.4
 INST_LUADIR ?= /usr/local/share/lua/5.4
 
-.PHONY: all deps deps-dev test asan install clean bench demo
+.PHONY: all deps deps-dev test asan install clean bench demo leakcheck
 all: $(LIB)
 
 $(LIB): $(OBJS)
@@ -72,6 +72,10 @@ asan: $(ASAN_LIB)
 	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=0:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	AC_SANITIZED=1 $(LUA) $(BUSTED) --cpath=./build-asan/?.so
+
+# The tensor API under valgrind --leak-check=full: no definite leak, no error.
+leakcheck: $(LIB)
+	sh tools/valgrind_check.sh 3
 
 install: $(LIB)
 	mkdir -p $(INST_LIBDIR)/adcorre $(INST_LUADIR)/adcorre
