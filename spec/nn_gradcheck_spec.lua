@@ -234,8 +234,10 @@ describe("gradcheck: CrossEntropyCriterion", function()
 end)
 
 describe("gradcheck helper", function()
+  -- fixed inputs: a coordinate near 0 of x^2 has a relative curvature the
+  -- helper takes for a kink, so random ones made these specs order-dependent
   it("detects a wrong gradient", function()
-    local x = ac.randn(3)
+    local x = ac.tensor({ 0.8, -1.3, 0.45 })
     local ok, r = gradcheck.check {
       forward = function() return (x * x):sum() end,
       backward = function() return { x * 3 } end,
@@ -245,7 +247,7 @@ describe("gradcheck helper", function()
     assert.is_true(#r.failures > 0)
   end)
   it("accepts a right gradient of a scalar function", function()
-    local x = ac.randn(4)
+    local x = ac.tensor({ 0.7, -1.3, 0.4, 2.1 })
     local ok = gradcheck.check {
       forward = function() return (x * x):sum() end,
       backward = function() return { x * 2 } end,
