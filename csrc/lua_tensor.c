@@ -862,6 +862,7 @@ void ac_open_tensor(lua_State *L);
 void ac_open_tensor(lua_State *L) {
   /* core table at -1 */
   luaL_newmetatable(L, AC_TENSOR_MT);           /* mt */
+  luaT_register_mt(L);
   lua_newtable(L);                               /* mt methods */
   luaL_setfuncs(L, methods, 0);
   lua_pushvalue(L, -1);

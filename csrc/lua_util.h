@@ -31,6 +31,9 @@ int luaT_error(lua_State *L, const char *fmt, ...) __attribute__((format(printf,
 ac_tensor *luaT_check(lua_State *L, int idx);
 /* NULL when idx is not a tensor. */
 ac_tensor *luaT_test(lua_State *L, int idx);
+/* Records the metatable on the top of the stack as the tensors' (done once,
+ * where it is made); luaT_test and new tensors use it without a name lookup. */
+void luaT_register_mt(lua_State *L);
 /* A float32 tensor at idx, or an error "fname: argument 'argname' must be float32, got int64". */
 ac_tensor *luaT_checkf32(lua_State *L, int idx, const char *fname, const char *argname);
 /* Pushes a new contiguous zero-filled tensor; Lua error on allocation failure. */
