@@ -494,54 +494,25 @@ int ac_adcorre_forward(ac_adcorre *L, const float *Z, const float *const *E, int
 /* One row of FD + ED backward, fused: with g1 = cfd v (FD) and
  * g2 = ced (S_b - u) (ED), dx_i = (g_i - u <u,g_i>) / s - mean(...).
  * One pass gathers every sum the row needs, a second writes the gradient;
- * each sum keeps the four-lane order of sum_f / dot_f. */
+ * each sum keeps the four-lane order of sum_f / dot_f. At least one of FD
+ * and ED is on (the caller zeroes the gradient when neither is). */
 static void fd_ed_row(const float *restrict u, const float *restrict v, const double *restrict S,
                       int64_t d, double inv, int fd_on, int ed_on, double cfd, double ced,
                       float *restrict out, double *sq1, double *sq2) {
-  if (!fd_on && !ed_on) { /* MD alone adds into a zero gradient */
-    memset(out, 0, sizeof(float) * (size_t)d);
-    return;
-  }
   double us[4] = {0, 0, 0, 0}, uv[4] = {0, 0, 0, 0}, vs[4] = {0, 0, 0, 0};
   double a[4] = {0, 0, 0, 0}, e[4] = {0, 0, 0, 0};
-  int64_t d4 = d & ~(int64_t)3, t;
-  if (fd_on && ed_on) {
-    for (t = 0; t < d4; t += 4)
-      for (int l = 0; l < 4; l++) {
-        double ut = u[t + l], vt = v[t + l], st = S[t + l];
-        us[l] += ut;
-        uv[l] += ut * vt;
-        vs[l] += vt;
-        a[l] += ut * (st - ut);
-        e[l] += st;
-      }
-  } else if (fd_on) {
-    for (t = 0; t < d4; t += 4)
-      for (int l = 0; l < 4; l++) {
-        double ut = u[t + l], vt = v[t + l];
-        us[l] += ut;
-        uv[l] += ut * vt;
-        vs[l] += vt;
-      }
-  } else {
-    for (t = 0; t < d4; t += 4)
-      for (int l = 0; l < 4; l++) {
-        double ut = u[t + l], st = S[t + l];
-        us[l] += ut;
-        a[l] += ut * (st - ut);
-        e[l] += st;
-      }
-  }
-  for (t = d4; t < d; t++) {
+  const int64_t d4 = d & ~(int64_t)3;
+  for (int64_t t = 0; t < d; t++) {
+    int l = t < d4 ? (int)(t & 3) : 0; /* the tail goes to lane 0, as in sum_f */
     double ut = u[t];
-    us[0] += ut;
+    us[l] += ut;
     if (fd_on) {
-      uv[0] += ut * (double)v[t];
-      vs[0] += (double)v[t];
+      uv[l] += ut * (double)v[t];
+      vs[l] += (double)v[t];
     }
     if (ed_on) {
-      a[0] += ut * (S[t] - ut);
-      e[0] += S[t];
+      a[l] += ut * (S[t] - ut);
+      e[l] += S[t];
     }
   }
 #define AC_SUM4(x) (((x)[0] + (x)[1]) + ((x)[2] + (x)[3]))
@@ -551,34 +522,7 @@ static void fd_ed_row(const float *restrict u, const float *restrict v, const do
   double mean1 = (gs1 - dot1 * usum) * inv / (double)d;
   double mean2 = (gs2 - dot2 * usum) * inv / (double)d;
   double q1[4] = {0, 0, 0, 0}, q2[4] = {0, 0, 0, 0};
-  if (fd_on && ed_on) {
-    for (t = 0; t < d4; t += 4)
-      for (int l = 0; l < 4; l++) {
-        double ut = u[t + l];
-        double dx1 = (cfd * (double)v[t + l] - ut * dot1) * inv - mean1;
-        double dx2 = (ced * (S[t + l] - ut) - ut * dot2) * inv - mean2;
-        q1[l] += dx1 * dx1;
-        q2[l] += dx2 * dx2;
-        out[t + l] = (float)(dx1 + dx2);
-      }
-  } else if (fd_on) {
-    for (t = 0; t < d4; t += 4)
-      for (int l = 0; l < 4; l++) {
-        double ut = u[t + l];
-        double dx1 = (cfd * (double)v[t + l] - ut * dot1) * inv - mean1;
-        q1[l] += dx1 * dx1;
-        out[t + l] = (float)dx1;
-      }
-  } else {
-    for (t = 0; t < d4; t += 4)
-      for (int l = 0; l < 4; l++) {
-        double ut = u[t + l];
-        double dx2 = (ced * (S[t + l] - ut) - ut * dot2) * inv - mean2;
-        q2[l] += dx2 * dx2;
-        out[t + l] = (float)dx2;
-      }
-  }
-  for (t = d4; t < d; t++) {
+  for (int64_t t = 0; t < d; t++) {
     double ut = u[t], dx1 = 0.0, dx2 = 0.0;
     if (fd_on) dx1 = (cfd * (double)v[t] - ut * dot1) * inv - mean1;
     if (ed_on) dx2 = (ced * (S[t] - ut) - ut * dot2) * inv - mean2;
@@ -596,10 +540,6 @@ __attribute__((target("avx512f"))) static void fd_ed_row_avx512(
     const float *restrict u, const float *restrict v, const double *restrict S, int64_t d,
     double inv, int fd_on, int ed_on, double cfd, double ced, float *restrict out, double *sq1,
     double *sq2) {
-  if (!fd_on && !ed_on) {
-    memset(out, 0, sizeof(float) * (size_t)d);
-    return;
-  }
   __m512d us = _mm512_setzero_pd(), uv = us, vs = us, a = us, e = us;
   int64_t d8 = d & ~(int64_t)7, t;
   for (t = 0; t < d8; t += 8) {
@@ -695,7 +635,10 @@ int ac_adcorre_backward(ac_adcorre *L, float *gZ, float *const *gE) {
   ctx.ed_on = L->use_ed && k >= 2;
   ctx.cfd = -2.0 / ((double)k * (double)B * (double)B);
   ctx.ced = 2.0 / ((double)B * (double)k * (double)k);
-  ac_parallel_for(k * B, row_grain(d), fd_ed_backward_task, &ctx);
+  if (ctx.fd_on || ctx.ed_on)
+    ac_parallel_for(k * B, row_grain(d), fd_ed_backward_task, &ctx);
+  else /* MD alone adds into a zero gradient */
+    for (int64_t j = 0; j < k; j++) memset(gE[j], 0, sizeof(float) * (size_t)(B * d));
   double sq_fd = 0.0, sq_ed = 0.0;
   for (int i = 0; i < 64; i++) {
     sq_fd += ctx.sq[i][0];

@@ -98,11 +98,16 @@ static const char *reason(void) {
   return stbi__g_failure_reason;
 }
 
-uint8_t *ac_stb_load(const uint8_t *buf, int len, int req_c, int *w, int *h, int *c, const char **why) {
+/* Every call starts with no failure recorded. */
+static void begin_call(void) {
   pthread_once(&png_chunk_once, find_png_chunk_buffer);
   stbi__g_failure_reason = NULL;
   stb_assert_failed = 0;
   stb_alloc_failed = 0;
+}
+
+uint8_t *ac_stb_load(const uint8_t *buf, int len, int req_c, int *w, int *h, int *c, const char **why) {
+  begin_call();
   uint8_t *p = stbi_load_from_memory(buf, len, w, h, c, req_c);
   if (p && stb_assert_failed) {
     free(p);
@@ -113,10 +118,7 @@ uint8_t *ac_stb_load(const uint8_t *buf, int len, int req_c, int *w, int *h, int
 }
 
 int ac_stb_info(const uint8_t *buf, int len, int *w, int *h, int *c, const char **why) {
-  pthread_once(&png_chunk_once, find_png_chunk_buffer);
-  stbi__g_failure_reason = NULL;
-  stb_assert_failed = 0;
-  stb_alloc_failed = 0;
+  begin_call();
   if (stbi_info_from_memory(buf, len, w, h, c) && !stb_assert_failed) return 0;
   *why = reason();
   return -1;
