@@ -12,12 +12,15 @@ CFLAGS    ?= -O2 -fPIC
 LIBFLAG   ?= -shared
 OPT       := -O3 -march=x86-64-v2 -mtune=native -fno-math-errno -fno-trapping-math
 WARN      := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wno-unused-parameter
-INCS      := -I$(LUA_INCDIR) -I$(OPENBLAS_INCDIR) -I$(OPENBLAS_INCDIR)/openblas-pthread -I/usr/include/stb -Icsrc
+INCS      := -I$(OPENBLAS_INCDIR) -I$(OPENBLAS_INCDIR)/openblas-pthread -I/usr/include/stb -Icsrc
 LIBS      := -lopenblas -llapacke -ljpeg -lstb -lpthread -lm
 ALL_CFLAGS = $(CFLAGS) $(OPT) -fPIC -std=gnu11 $(WARN) $(INCS)
+# Only the bindings see Lua's headers.
+build/obj/lua/%.o build-asan/obj/lua/%.o: INCS += -I$(LUA_INCDIR)
 
-SRCS := $(sort $(wildcard csrc/*.c))
-HDRS := $(wildcard csrc/*.h)
+# csrc/<area>/ holds the kernels (no Lua inside); csrc/lua/ the bindings.
+SRCS := $(sort $(wildcard csrc/*/*.c))
+HDRS := $(wildcard csrc/*/*.h)
 OBJS := $(SRCS:csrc/%.c=build/obj/%.o)
 ASAN_OBJS := $(SRCS:csrc/%.c=build-asan/obj/%.o)
 LIB  := build/adcorre/core.so
@@ -95,13 +98,13 @@ clean:
 	rm -rf build build-asan
 
 # libFuzzer harnesses (fuzz/*.c) for the readers of outside data, linked with
-# the kernels (csrc/*.c except the Lua bindings) built with clang, ASan and
+# the kernels (csrc/*/*.c except the bindings in csrc/lua/) built with clang, ASan and
 # UBSan. Needs clang and libclang-rt-14-dev (`make deps-dev`). Seeds come from
 # fuzz/make_corpus.py; corpora grow in build/fuzz/corpus/<name>.
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_NAMES   := npy safetensors csv image
-FUZZ_SRCS    := $(filter-out csrc/lua_%.c,$(SRCS))
+FUZZ_SRCS    := $(filter-out csrc/lua/%.c,$(SRCS))
 FUZZ_OBJS    := $(FUZZ_SRCS:csrc/%.c=build/fuzz/obj/%.o)
 FUZZ_BINS    := $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
 FUZZ_FLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined

@@ -6,8 +6,8 @@
  */
 #include "fuzz_util.h"
 
-#include "csvparse.h"
-#include "tensor.h"
+#include "io/csvparse.h"
+#include "core/tensor.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -6,8 +6,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "npy.h"
-#include "tensor.h"
+#include "io/npy.h"
+#include "core/tensor.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

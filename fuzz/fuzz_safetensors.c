@@ -5,8 +5,8 @@
  */
 #include "fuzz_util.h"
 
-#include "safetensors.h"
-#include "tensor.h"
+#include "io/safetensors.h"
+#include "core/tensor.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

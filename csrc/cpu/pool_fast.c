@@ -1,0 +1,167 @@
+/*
+ * pool_fast.c - AVX-512 max pooling for 3x3 windows with stride 2 (the
+ * Xception family's "same" max-pool), picked at run time; nn_pool.c calls it
+ * and keeps its portable loops for everything else.
+ *
+ * 16 outputs at a time: the 33 input columns their windows cover in one row
+ * are loaded into three registers (masked loads filling -inf outside the
+ * row, an expand-load for left padding, so nothing outside the row is
+ * read), and the three taps come out with one lane permutation each (even /
+ * odd / even+2 columns).
+ * Within a row the taps are visited left to right and a tap replaces the
+ * running maximum when it is larger or NaN; the rows' results are combined
+ * top to bottom by the same rule. That is the portable kernel's row-major
+ * fold (the last NaN, else the first maximum), so values and argmax indices
+ * are identical. Each input row is folded once per 16 outputs: the row two
+ * windows share (stride 2, height 3) is not folded twice.
+ */
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+#include "cpu/pool_fast.h"
+#include "core/parallel.h"
+
+static int force_generic = 0;
+void ac_poolfast_force_generic(int on) { force_generic = on ? 1 : 0; }
+
+static int have_avx512(void) {
+  static int v = -1;
+  if (v < 0) {
+    __builtin_cpu_init();
+    v = __builtin_cpu_supports("avx512f") ? 1 : 0;
+  }
+  return v;
+}
+
+int ac_poolfast_max_supports(const ac_pool2d_cfg *c) {
+  return !force_generic && have_avx512() && c->kh == 3 && c->kw == 3 && c->sh == 2 && c->sw == 2 &&
+         c->pl <= 2 && c->H * c->W < ((int64_t)1 << 30);
+}
+
+static __mmask16 lanes16(int64_t n) {
+  if (n <= 0) return 0;
+  if (n >= 16) return (__mmask16)0xFFFF;
+  return (__mmask16)((1u << n) - 1u);
+}
+
+typedef struct {
+  const ac_pool2d_cfg *c;
+  float *y;
+  int64_t *idx;
+  const float *x;
+} mp_ctx;
+
+#define AVX512 __attribute__((target("avx512f")))
+
+/* The three taps of one input row for 16 outputs (window columns ws0 + 2l
+ * .. ws0 + 2l + 2 of lane l) folded left to right: *bv the maximum, *bi its
+ * flat index (row offset + column); a lane whose taps are all -inf or
+ * padding keeps its first valid column. */
+static inline AVX512 void mp_row(const float *xr, int64_t W, int64_t ws0, __m512i col,
+                                 int64_t rowoff, __m512 *bv, __m512i *bi) {
+  const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  const __m512i ev2 = _mm512_setr_epi32(2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 0);
+  const __m512 ninf = _mm512_set1_ps(-INFINITY);
+  __m512 v3[3]; /* window columns ws0 + o .. ws0 + o + 15, -inf outside the row */
+  for (int o = 0; o < 3; o++) {
+    int64_t cc = ws0 + 16 * o;
+    __mmask16 mv = (__mmask16)(lanes16(W - cc) & ~lanes16(-cc));
+    if (!mv)
+      v3[o] = ninf;
+    else if (cc >= 0)
+      v3[o] = _mm512_mask_loadu_ps(ninf, mv, xr + cc);
+    else /* left padding: lanes from -cc on hold columns 0, 1, ... */
+      v3[o] = _mm512_mask_expandloadu_ps(ninf, mv, xr);
+  }
+  __m512 t0 = _mm512_permutex2var_ps(v3[0], ev, v3[1]);
+  __m512 t1 = _mm512_permutex2var_ps(v3[0], od, v3[1]);
+  /* column 2l + 2: lanes 0..14 from (v0, v1), lane 15 is v2's first */
+  __m512 t2 = _mm512_permutex2var_ps(v3[0], ev2, v3[1]);
+  t2 = _mm512_mask_permutexvar_ps(t2, (__mmask16)0x8000, _mm512_setzero_si512(), v3[2]);
+  __m512i base = _mm512_add_epi32(_mm512_set1_epi32((int)rowoff), col);
+  __m512 best = ninf;
+  __m512i idx = _mm512_add_epi32(_mm512_set1_epi32((int)rowoff),
+                                 _mm512_max_epi32(col, _mm512_setzero_si512()));
+  __m512 taps[3] = {t0, t1, t2};
+  for (int j = 0; j < 3; j++) {
+    __m512 v = taps[j];
+    /* padding taps are -inf: never larger, never NaN */
+    __mmask16 take = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    best = _mm512_mask_mov_ps(best, take, v);
+    idx = _mm512_mask_mov_epi32(idx, take, _mm512_add_epi32(base, _mm512_set1_epi32(j)));
+  }
+  *bv = best;
+  *bi = idx;
+}
+
+/* One plane. The window's rows are folded top to bottom with the same rule
+ * as its taps (a row's result replaces the running one when it is larger or
+ * NaN), which gives the row-major fold's value and index; the row a window
+ * shares with the next one (stride 2, height 3) is folded once, and the
+ * rows of a window are independent chains. */
+AVX512 static void mp_plane(const ac_pool2d_cfg *c, float *y, int64_t *idx, const float *x) {
+  const int64_t H = c->H, W = c->W, OH = c->OH, OW = c->OW, pt = c->pt, pl = c->pl;
+  const __m512i two = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  for (int64_t ow0 = 0; ow0 < OW; ow0 += 16) {
+    __mmask16 mo = lanes16(OW - ow0);
+    int64_t ws0 = ow0 * 2 - pl; /* first window column of lane 0 */
+    __m512i col = _mm512_add_epi32(_mm512_set1_epi32((int)ws0), two);
+    int64_t ch = -1; /* the row folded last, kept for the next window */
+    __m512 cv = _mm512_setzero_ps();
+    __m512i ci = _mm512_setzero_si512();
+    for (int64_t oh = 0; oh < OH; oh++) {
+      int64_t hs = oh * 2 - pt;
+      int64_t h0 = hs < 0 ? 0 : hs, h1 = hs + 3 > H ? H : hs + 3;
+      __m512 best;
+      __m512i bi;
+      if (h0 >= h1) { /* no row inside: as the row-major fold, -inf at the first cell */
+        best = _mm512_set1_ps(-INFINITY);
+        bi = _mm512_add_epi32(_mm512_set1_epi32((int)(h0 * W)),
+                              _mm512_max_epi32(col, _mm512_setzero_si512()));
+      } else {
+        if (h0 == ch) {
+          best = cv;
+          bi = ci;
+        } else {
+          mp_row(x + h0 * W, W, ws0, col, h0 * W, &best, &bi);
+        }
+        for (int64_t h = h0 + 1; h < h1; h++) {
+          __m512 v;
+          __m512i vi;
+          mp_row(x + h * W, W, ws0, col, h * W, &v, &vi);
+          __mmask16 take = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+          best = _mm512_mask_mov_ps(best, take, v);
+          bi = _mm512_mask_mov_epi32(bi, take, vi);
+          if (h == h1 - 1) {
+            ch = h;
+            cv = v;
+            ci = vi;
+          }
+        }
+      }
+      _mm512_mask_storeu_ps(y + oh * OW + ow0, mo, best);
+      if (!idx) continue; /* evaluation: the maxima only */
+      __m512i i0 = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(bi));
+      __m512i i1 = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(bi, 1));
+      _mm512_mask_storeu_epi64(idx + oh * OW + ow0, (__mmask8)(mo & 0xFF), i0);
+      _mm512_mask_storeu_epi64(idx + oh * OW + ow0 + 8, (__mmask8)(mo >> 8), i1);
+    }
+  }
+}
+
+static void mp_task(void *vctx, int64_t begin, int64_t end, int tid) {
+  (void)tid;
+  mp_ctx *t = vctx;
+  const ac_pool2d_cfg *c = t->c;
+  int64_t HW = c->H * c->W, OP = c->OH * c->OW;
+  for (int64_t q = begin; q < end; q++) mp_plane(c, t->y + q * OP, t->idx ? t->idx + q * OP : NULL, t->x + q * HW);
+}
+
+int ac_poolfast_max_forward(const ac_pool2d_cfg *c, float *y, int64_t *idx, const float *x) {
+  mp_ctx t = {c, y, idx, x};
+  int64_t work = 9 * c->OH * c->OW;
+  int64_t grain = 16384 / (work > 0 ? work : 1);
+  ac_parallel_for(c->N * c->C, grain < 1 ? 1 : grain, mp_task, &t);
+  return 0;
+}

@@ -1,0 +1,52 @@
+/*
+ * lua_io.c - bindings for .npy files: ac.load_npy(path), ac.save_npy(path, t [, "int32"]);
+ * and core._write_file_atomic(path, bytes), the crash-safe whole-file write
+ * (temporary name + fsync + rename; in place on devices) for Lua modules.
+ */
+#include <string.h>
+
+#include "io/fileio.h"
+
+#include "lua/lua_util.h"
+#include "io/npy.h"
+
+static int l_load_npy(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  ac_tensor t;
+  if (ac_npy_load(path, &t)) return luaL_error(L, "%s", ac_error());
+  luaT_push_move(L, &t);
+  return 1;
+}
+
+static int l_save_npy(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  ac_tensor *t = luaT_test(L, 2);
+  if (!t) return luaL_error(L, "save_npy: argument 2 must be a tensor, got %s", luaL_typename(L, 2));
+  luaT_check(L, 2);
+  int as_int32 = 0;
+  if (!lua_isnoneornil(L, 3)) {
+    const char *d = luaL_checkstring(L, 3);
+    if (!strcmp(d, "int32")) as_int32 = 1;
+    else if (strcmp(d, "int64") && strcmp(d, "float32") && strcmp(d, "uint8"))
+      return luaL_error(L, "save_npy: unknown dtype '%s' (int32 is the only conversion)", d);
+    if (as_int32 && t->dtype != AC_I64) return luaL_error(L, "save_npy: int32 output needs an int64 tensor, got %s", ac_dtype_name(t->dtype));
+  }
+  if (ac_npy_save(path, t, as_int32)) return luaL_error(L, "%s", ac_error());
+  return 0;
+}
+
+static int l_write_file_atomic(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  size_t len;
+  const char *data = luaL_checklstring(L, 2, &len);
+  if (ac_write_file_atomic(path, data, len)) return luaL_error(L, "%s", ac_error());
+  return 0;
+}
+
+static const luaL_Reg funcs[] = {{"load_npy", l_load_npy},
+                                 {"save_npy", l_save_npy},
+                                 {"_write_file_atomic", l_write_file_atomic},
+                                 {NULL, NULL}};
+
+void ac_open_io(lua_State *L);
+void ac_open_io(lua_State *L) { luaL_setfuncs(L, funcs, 0); }
