@@ -58,7 +58,7 @@ local function best_ms(f)
   return b * 1e3
 end
 
-print(("conv kernels, %d threads, isa %s, best of %d (load %s)"):format(o.threads, core.convfast_isa(), o.reps,
+print(("conv kernels, %d threads, isa %s, best of %d (load %s)"):format(o.threads, core.convfast.isa(), o.reps,
   io.open("/proc/loadavg"):read("l")))
 print(("%-30s %-6s %9s %9s %9s %9s"):format("layer", "pass", "old ms", "fast ms", "old GF/s", "fast GF/s"))
 for _, model in ipairs(o.model == "both" and {"minixception", "xception"} or {o.model}) do
@@ -66,21 +66,21 @@ for _, model in ipairs(o.model == "both" and {"minixception", "xception"} or {o.
     local name, N, C, H, O, k, geo = table.unpack(s)
     local g = geo[7]
     local xs, ws = {N, C, H, H}, {O, C // g, k, k}
-    local OH, OW, nws = core.nn_conv2d_info(xs, ws, geo)
+    local OH, OW, nws = core.nn.conv2d_info(xs, ws, geo)
     local x, w = ac.randn(table.unpack(xs)), ac.randn(table.unpack(ws))
     local y, gy, gx, gw = ac.zeros(N, O, OH, OW), ac.randn(N, O, OH, OW), ac.zeros(table.unpack(xs)), ac.zeros(table.unpack(ws))
     local wsb = nws > 0 and ac.zeros(nws) or nil
     local flops = 2 * N * O * OH * OW * (C // g) * k * k
-    local fast = core.convfast_supports(xs, ws, geo)
-    local fws = fast and core.convfast_workspace(xs, ws, geo) or 0
+    local fast = core.convfast.supports(xs, ws, geo)
+    local fws = fast and core.convfast.workspace(xs, ws, geo) or 0
     fws = fws > 0 and ac.zeros(fws) or nil
     local rows = {
-      {"fwd", function() core.nn_conv2d_forward(x, w, nil, y, wsb, geo) end,
-              function() core.convfast_forward(x, w, nil, geo, y, fws) end},
-      {"bwd-in", function() core.nn_conv2d_backward_input(x, gy, w, gx, wsb, geo) end,
-                 function() core.convfast_backward_input(x, gy, w, geo, gx, fws) end},
-      {"bwd-w", function() core.nn_conv2d_backward_params(x, gy, gw, nil, wsb, geo, 1) end,
-                function() core.convfast_backward_params(x, gy, gw, nil, geo, 1, fws) end},
+      {"fwd", function() core.nn.conv2d_forward(x, w, nil, y, wsb, geo) end,
+              function() core.convfast.forward(x, w, nil, geo, y, fws) end},
+      {"bwd-in", function() core.nn.conv2d_backward_input(x, gy, w, gx, wsb, geo) end,
+                 function() core.convfast.backward_input(x, gy, w, geo, gx, fws) end},
+      {"bwd-w", function() core.nn.conv2d_backward_params(x, gy, gw, nil, wsb, geo, 1) end,
+                function() core.convfast.backward_params(x, gy, gw, nil, geo, 1, fws) end},
     }
     for _, r in ipairs(rows) do
       local a = best_ms(r[2])

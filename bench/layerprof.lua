@@ -87,7 +87,7 @@ function M.attach(net)
       local orig_call = m._call
       p.wrapped[#p.wrapped + 1] = {m, "_call", rawget(m, "_call")}
       m._call = function(self, method, f, ...)
-        if busy or f ~= core.nn_conv2d_forward then return orig_call(self, method, f, ...) end
+        if busy or f ~= core.nn.conv2d_forward then return orig_call(self, method, f, ...) end
         local t0 = ac.now()
         local r = orig_call(self, method, f, ...)
         local dt = ac.now() - t0

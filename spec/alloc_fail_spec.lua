@@ -1,6 +1,6 @@
 -- Allocation failure is a Lua error, never a crash: a child lua5.4 warms the
 -- library up, caps its own address space at its size + a headroom
--- (core._limit_address_space, RLIMIT_AS as `ulimit -v` sets it), then asks
+-- (require("adcorre.testing").limit_address_space, RLIMIT_AS as `ulimit -v` sets it), then asks
 -- for more than fits. The whole set (10 cases, incl. recovery) is
 -- tools/alloc_fail_test.sh. Skipped under AddressSanitizer, whose shadow
 -- memory does not fit any such limit.
@@ -13,7 +13,7 @@ local m = ac.models.minixception{ size = 16, k = 2, d = 4 }
 m:forward(ac.rand(2, 1, 16, 16))
 local a = ac.randn(64, 64); local _ = ac.matmul(a, a)
 collectgarbage(); collectgarbage()
-require("adcorre.core")._limit_address_space(%d * 1048576)
+require("adcorre.testing").limit_address_space(%d * 1048576)
 ]]
 
 local function child(head_mb, code)

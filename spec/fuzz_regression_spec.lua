@@ -86,7 +86,7 @@ local replay = {
     local ok, e
     if mode % 8 < 4 then
       local delim = ({ ",", ";", "\t", " " })[mode % 8 + 1]
-      ok, e = pcall(require("adcorre.core")._csv_read, tmp, { delim = delim, header = false, columns = { 1 } })
+      ok, e = pcall(require("adcorre.core").data.csv_read, tmp, { delim = delim, header = false, columns = { 1 } })
     else
       ok, e = pcall(require("adcorre.data.fer2013").read_csv, tmp,
         { side = 1 + (mode >> 3) % 4, skip_bad = (mode >> 5) % 2 == 1 })

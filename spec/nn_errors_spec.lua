@@ -126,13 +126,13 @@ describe("nn errors", function()
     assert.is_true(((y - c:forward(xt:contiguous())):abs():max()) < 1e-5)
   end)
   it("bindings check shapes themselves", function()
-    has(err_of(core.nn_linear_forward, ac.randn(2, 3), ac.randn(4, 5), nil, ac.zeros(2, 4)),
+    has(err_of(core.nn.linear_forward, ac.randn(2, 3), ac.randn(4, 5), nil, ac.zeros(2, 4)),
       "nn_linear_forward: input [2, 3] does not match weight [4, 5]")
-    has(err_of(core.nn_conv2d_forward, ac.randn(1, 2, 5, 5), ac.randn(3, 2, 3, 3), nil, ac.zeros(1, 3, 2, 2), nil, { 1, 1, 0, 0, 0, 0, 1 }),
+    has(err_of(core.nn.conv2d_forward, ac.randn(1, 2, 5, 5), ac.randn(3, 2, 3, 3), nil, ac.zeros(1, 3, 2, 2), nil, { 1, 1, 0, 0, 0, 0, 1 }),
       "nn_conv2d_forward: 'output' is [1, 3, 2, 2], expected [1, 3, 3, 3]")
-    has(err_of(core.nn_conv2d_forward, ac.randn(1, 2, 5, 5), ac.randn(3, 2, 3, 3), nil, ac.zeros(1, 3, 3, 3), ac.zeros(2), { 1, 1, 0, 0, 0, 0, 1 }),
+    has(err_of(core.nn.conv2d_forward, ac.randn(1, 2, 5, 5), ac.randn(3, 2, 3, 3), nil, ac.zeros(1, 3, 3, 3), ac.zeros(2), { 1, 1, 0, 0, 0, 0, 1 }),
       "nn_conv2d_forward: workspace [2] is smaller than the")
-    has(err_of(core.nn_relu_forward, ac.randn(2, 3), ac.zeros(3, 3)), "nn_relu_forward: 'output' [3, 3] must have 6 elements")
-    has(err_of(core.nn_relu_forward, ac.randn(2, 3), ac.zeros(3, 2):t()), "nn_relu_forward: output 'output' must be contiguous")
+    has(err_of(core.nn.relu_forward, ac.randn(2, 3), ac.zeros(3, 3)), "nn_relu_forward: 'output' [3, 3] must have 6 elements")
+    has(err_of(core.nn.relu_forward, ac.randn(2, 3), ac.zeros(3, 2):t()), "nn_relu_forward: output 'output' must be contiguous")
   end)
 end)

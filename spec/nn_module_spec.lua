@@ -300,21 +300,21 @@ end)
 
 describe("Conv2d fast paths agree with the naive reference kernels", function()
   local function compare(x, w, b, geo, what)
-    local info = { core.nn_conv2d_info(x:shape(), w:shape(), geo) }
+    local info = { core.nn.conv2d_info(x:shape(), w:shape(), geo) }
     local OH, OW, nws = info[1], info[2], info[3]
     local N, O = x:size(1), w:size(1)
     local ws = nws > 0 and ac.zeros(nws) or nil
     local y, yr = ac.zeros(N, O, OH, OW), ac.zeros(N, O, OH, OW)
-    core.nn_conv2d_forward(x, w, b, y, ws, geo)
-    core.nn_conv2d_forward(x, w, b, yr, nil, geo, true)
+    core.nn.conv2d_forward(x, w, b, y, ws, geo)
+    core.nn.conv2d_forward(x, w, b, yr, nil, geo, true)
     local gy = ac.randn(N, O, OH, OW)
     local gx, gxr = ac.zeros(table.unpack(x:shape())), ac.zeros(table.unpack(x:shape()))
-    core.nn_conv2d_backward_input(x, gy, w, gx, ws, geo)
-    core.nn_conv2d_backward_input(x, gy, w, gxr, nil, geo, true)
+    core.nn.conv2d_backward_input(x, gy, w, gx, ws, geo)
+    core.nn.conv2d_backward_input(x, gy, w, gxr, nil, geo, true)
     local gw, gwr = ac.zeros(table.unpack(w:shape())), ac.zeros(table.unpack(w:shape()))
     local gb, gbr = ac.zeros(O), ac.zeros(O)
-    core.nn_conv2d_backward_params(x, gy, gw, gb, ws, geo, 0.5)
-    core.nn_conv2d_backward_params(x, gy, gwr, gbr, nil, geo, 0.5, true)
+    core.nn.conv2d_backward_params(x, gy, gw, gb, ws, geo, 0.5)
+    core.nn.conv2d_backward_params(x, gy, gwr, gbr, nil, geo, 0.5, true)
     local function rel(a, r) return maxdiff(a, r) / math.max(r:abs():max(), 1e-12) end
     assert(rel(y, yr) < 2e-6, what .. " forward " .. rel(y, yr))
     assert(rel(gx, gxr) < 2e-6, what .. " backward input " .. rel(gx, gxr))
@@ -330,9 +330,9 @@ describe("Conv2d fast paths agree with the naive reference kernels", function()
     assert.are.equal("im2col", path)
   end)
   it("1x1 GEMM path", function()
-    core.convfast_enable(false) -- nn_conv.c's own path (conv_fast.c takes 1x1 by default)
+    require("adcorre.testing").convfast_enable(false) -- nn_conv.c's own path (conv_fast.c takes 1x1 by default)
     local ok, r = pcall(compare, ac.randn(3, 16, 9, 7), ac.randn(12, 16, 1, 1), ac.randn(12), { 1, 1, 0, 0, 0, 0, 1 }, "1x1")
-    core.convfast_enable(true)
+    require("adcorre.testing").convfast_enable(true)
     assert(ok, r)
     assert.are.equal("gemm1x1", r)
     assert.are.equal("fast", compare(ac.randn(3, 16, 9, 7), ac.randn(12, 16, 1, 1), ac.randn(12), { 1, 1, 0, 0, 0, 0, 1 }, "1x1 fast"))
@@ -341,14 +341,14 @@ describe("Conv2d fast paths agree with the naive reference kernels", function()
     assert.are.equal("depthwise", compare(ac.randn(3, 5, 11, 8), ac.randn(10, 1, 3, 3), ac.randn(10), { 2, 2, 0, 1, 1, 0, 5 }, "dw"))
   end)
   it("stride-1 depthwise path: 3x3 unrolled, and a 5x3 kernel with asymmetric padding and multiplier 2", function()
-    core.convfast_enable(false) -- conv_fast.c takes the 3x3 "same" ones by default
+    require("adcorre.testing").convfast_enable(false) -- conv_fast.c takes the 3x3 "same" ones by default
     local ok, err = pcall(function()
       assert.are.equal("depthwise_s1", compare(ac.randn(3, 4, 9, 7), ac.randn(4, 1, 3, 3), ac.randn(4), { 1, 1, 1, 1, 1, 1, 4 }, "dw s1 3x3"))
       assert.are.equal("depthwise_s1", compare(ac.randn(2, 3, 8, 9), ac.randn(6, 1, 5, 3), ac.randn(6), { 1, 1, 3, 0, 1, 2, 3 }, "dw s1 5x3"))
       assert.are.equal("depthwise_s1", compare(ac.randn(5, 2, 3, 2), ac.randn(2, 1, 3, 3), nil, { 1, 1, 1, 1, 1, 1, 2 }, "dw s1 tiny"))
       assert.are.equal("depthwise_s1", compare(ac.randn(2, 3, 20, 19), ac.randn(3, 1, 3, 3), ac.randn(3), { 1, 1, 1, 1, 1, 1, 3 }, "dw s1 wide rows"))
     end)
-    core.convfast_enable(true)
+    require("adcorre.testing").convfast_enable(true)
     assert(ok, err)
     assert.are.equal("fast", compare(ac.randn(3, 4, 9, 7), ac.randn(4, 1, 3, 3), ac.randn(4), { 1, 1, 1, 1, 1, 1, 4 }, "dw 3x3 fast"))
     assert.are.equal("fast", compare(ac.randn(2, 3, 20, 19), ac.randn(3, 1, 3, 3), ac.randn(3), { 1, 1, 1, 1, 1, 1, 3 }, "dw 3x3 fast wide rows"))
@@ -384,12 +384,12 @@ describe("BatchNorm2d fused with ReLU ({relu = true})", function()
     f.weight:copy(w); f.bias:copy(bias); b.weight:copy(w); b.bias:copy(bias)
     return f, nn.Sequential():add(b):add(nn.ReLU(true))
   end
-  after_each(function() core.nn_force_generic(false) end)
+  after_each(function() require("adcorre.testing").nn_force_generic(false) end)
 
   it("gives the results of BatchNorm2d + ReLU(true) on both code paths, step after step", function()
     ac.manual_seed(21)
     for _, isa in ipairs({ "native", "generic" }) do
-      core.nn_force_generic(isa == "generic")
+      require("adcorre.testing").nn_force_generic(isa == "generic")
       for _, shape in ipairs({ { 3, 5, 7, 9 }, { 4, 3, 1, 1 }, { 2, 4, 12, 12 }, { 2, 3, 1, 16 } }) do
         local f, s = pair(shape[2])
         for step = 1, 2 do
@@ -413,13 +413,13 @@ describe("BatchNorm2d fused with ReLU ({relu = true})", function()
   end)
 
   it("the AVX-512 and portable kernels agree (odd row lengths, large rows)", function()
-    if core.nn_isa() ~= "avx512" then pending("no AVX-512 on this CPU"); return end
+    if core.nn.isa() ~= "avx512" then pending("no AVX-512 on this CPU"); return end
     ac.manual_seed(22)
     for _, shape in ipairs({ { 2, 3, 37, 41 }, { 8, 5, 1, 33 }, { 3, 2, 112, 112 } }) do
       local x, gy = ac.randn(table.unpack(shape)) * 3 + 1, ac.randn(table.unpack(shape))
       local out = {}
       for _, isa in ipairs({ "native", "generic" }) do
-        core.nn_force_generic(isa == "generic")
+        require("adcorre.testing").nn_force_generic(isa == "generic")
         local m = nn.BatchNorm2d(shape[2], 1e-3, 0.01, { relu = true })
         m.weight:copy(ac.tensor({ 1.5, -0.7, 0.2, 1, 2 }):narrow(1, 1, shape[2]))
         m.bias:fill(0.1)

@@ -54,7 +54,7 @@ local configs = {
 
 -- Runs config c with our optimiser from p0 over the rows of grads.
 local function run_ours(c, p0, grads)
-  local p, g = p0:clone(), core.zeros(N)
+  local p, g = p0:clone(), core.tensor.zeros(N)
   local o = {}
   for k, v in pairs(c) do if k ~= "opt" and k ~= "steps_per_epoch" then o[k] = v end end
   local opt = optim[c.opt]({params = p, grads = g}, o)
@@ -70,14 +70,14 @@ end
 describe("optim vs torch.optim", function()
   local run = has_torch() and it or pending
   run("SGD, Adam, AdamW (+clip, decay, schedules, keras eps) match within 1e-6", function()
-    core.manual_seed(7)
-    local p0, grads = core.randn(N), core.randn(T, N)
+    core.tensor.manual_seed(7)
+    local p0, grads = core.tensor.randn(N), core.tensor.randn(T, N)
     local dir = os.tmpname()
     local inp, out = dir .. ".in.safetensors", dir .. ".out.safetensors"
-    core.safetensors_save(inp, {"p0", "grads"}, {p0, grads}, {configs = json(configs)})
+    core.safetensors.save(inp, {"p0", "grads"}, {p0, grads}, {configs = json(configs)})
     local ok = os.execute("/usr/bin/python3 tools/torch_optim_compare.py " .. inp .. " " .. out)
     assert.is_true(ok == true, "comparison script failed")
-    local ref = core.safetensors_load(out)
+    local ref = core.safetensors.load(out)
     os.remove(inp); os.remove(out); os.remove(dir)
     local worst = 0
     for i, c in ipairs(configs) do
@@ -99,7 +99,7 @@ end)
 
 describe("optim", function()
   it("Adam's first step moves each parameter by lr * sign(g)", function()
-    local p, g = core.tensor({1, -2, 3}), core.tensor({0.5, -4, 1e-3})
+    local p, g = core.tensor.tensor({1, -2, 3}), core.tensor.tensor({0.5, -4, 1e-3})
     local opt = optim.Adam({params = p, grads = g}, {lr = 0.1, eps = 0})
     opt:step()
     local r = p:totable()
@@ -107,7 +107,7 @@ describe("optim", function()
   end)
 
   it("applies Keras time decay lr / (1 + decay * iterations)", function()
-    local p, g = core.zeros(4), core.ones(4)
+    local p, g = core.tensor.zeros(4), core.tensor.ones(4)
     local opt = optim.SGD({params = p, grads = g}, {lr = 0.5, decay = 0.25})
     assert.near(0.5, opt:get_lr(), 1e-15)
     for k = 0, 4 do
@@ -122,7 +122,7 @@ describe("optim", function()
   end)
 
   it("step schedule: x0.1 every 5 epochs; set_lr changes the base", function()
-    local opt = optim.Adam({params = core.zeros(2), grads = core.zeros(2)},
+    local opt = optim.Adam({params = core.tensor.zeros(2), grads = core.tensor.zeros(2)},
       {lr = 1e-3, schedule = optim.schedules.step{every = 5, gamma = 0.1}})
     local seen = {}
     for e = 0, 11 do opt:set_epoch(e); seen[e] = opt:get_lr() end
@@ -146,21 +146,21 @@ describe("optim", function()
   end)
 
   it("clips the global gradient norm", function()
-    local p, g = core.zeros(3), core.tensor({3, 4, 0})
+    local p, g = core.tensor.zeros(3), core.tensor.tensor({3, 4, 0})
     local opt = optim.SGD({params = p, grads = g}, {lr = 1, clip = 1})
     local _, norm = opt:step()
     assert.near(5, norm, 1e-6)
     local r = p:totable()
     assert.near(-0.6, r[1], 1e-6); assert.near(-0.8, r[2], 1e-6)
-    assert.near(1, math.sqrt(core.optim_sumsq(g)), 1e-5)
+    assert.near(1, math.sqrt(core.optim.sumsq(g)), 1e-5)
     -- below the threshold nothing changes
-    local g2 = core.tensor({0.3, 0.4})
+    local g2 = core.tensor.tensor({0.3, 0.4})
     assert.near(0.5, optim.clip_grad_norm(g2, 1), 1e-6)
     assert.same({0.30000001192092896, 0.4000000059604645}, g2:totable())
   end)
 
   it("works on any module with getParameters()", function()
-    local P, G = core.randn(20), core.randn(20)
+    local P, G = core.tensor.randn(20), core.tensor.randn(20)
     local calls = 0
     local fake = {getParameters = function() calls = calls + 1; return P, G end}
     local before = P:clone()
@@ -172,15 +172,15 @@ describe("optim", function()
 
   it("state() / load_state() continue a run exactly", function()
     for _, kind in ipairs({"SGD", "Adam", "AdamW"}) do
-      core.manual_seed(3)
-      local p0, grads = core.randn(50), core.randn(6, 50)
+      core.tensor.manual_seed(3)
+      local p0, grads = core.tensor.randn(50), core.tensor.randn(6, 50)
       local cfg = kind == "SGD" and {lr = 0.1, momentum = 0.9} or {lr = 1e-2, decay = 1e-3, amsgrad = true}
       -- straight run
-      local pa, ga = p0:clone(), core.zeros(50)
+      local pa, ga = p0:clone(), core.tensor.zeros(50)
       local a = optim[kind]({params = pa, grads = ga}, cfg)
       for k = 1, 6 do ga:copy(grads:select(1, k)); a:step() end
       -- 3 steps, state, fresh optimiser, load, 3 more
-      local pb, gb = p0:clone(), core.zeros(50)
+      local pb, gb = p0:clone(), core.tensor.zeros(50)
       local b = optim[kind]({params = pb, grads = gb}, cfg)
       for k = 1, 3 do gb:copy(grads:select(1, k)); b:step() end
       local st = b:state()
@@ -196,22 +196,22 @@ describe("optim", function()
   end)
 
   it("rejects bad options and mismatched state with clear errors", function()
-    local m = {params = core.zeros(4), grads = core.zeros(4)}
+    local m = {params = core.tensor.zeros(4), grads = core.tensor.zeros(4)}
     assert.has_error(function() optim.Adam(m, {lr = -1}) end, "optim.Adam: lr must be a number >= 0, got -1")
     assert.has_error(function() optim.Adam(m, {lrr = 1}) end, "optim.Adam: unknown option 'lrr'")
     assert.has_error(function() optim.SGD(m, {nesterov = true}) end,
       "optim.SGD: nesterov needs momentum > 0 and dampening = 0")
     assert.has_error(function() optim.Adam(m, {beta1 = 1}) end, "optim.Adam: beta1 must be in [0, 1), got 1")
     assert.has_error(function() optim.Adam(m, {clip = 0}) end, "optim.Adam: clip must be a positive number, got 0")
-    assert.has_error(function() optim.Adam({params = core.zeros(3), grads = core.zeros(4)}) end,
+    assert.has_error(function() optim.Adam({params = core.tensor.zeros(3), grads = core.tensor.zeros(4)}) end,
       "optim.Adam: 3 parameters but 4 gradients")
     assert.has_error(function() optim.SGD(42) end)
     local a = optim.Adam(m)
     assert.has_error(function() a:load_state({kind = "SGD", t = 1}) end,
       "optim.Adam:load_state: state is for SGD, not Adam")
-    assert.has_error(function() a:load_state({kind = "Adam", t = 1, tensors = {exp_avg = core.zeros(5)}}) end,
+    assert.has_error(function() a:load_state({kind = "Adam", t = 1, tensors = {exp_avg = core.tensor.zeros(5)}}) end,
       "optim.Adam:load_state: state tensor 'exp_avg' must have 4 elements, got 5")
-    assert.has_error(function() core.optim_adam(core.zeros(4), core.zeros(3), core.zeros(4), core.zeros(4), nil,
+    assert.has_error(function() core.optim.adam(core.tensor.zeros(4), core.tensor.zeros(3), core.tensor.zeros(4), core.tensor.zeros(4), nil,
       1, 0.1, 0.9, 0.999, 1e-8, 0, false, false) end,
       "optim.Adam:step: argument 'grads' has 3 elements (shape [3]), expected 4")
   end)

@@ -39,7 +39,7 @@ local function rgb(c) return (c >> 16) & 255, (c >> 8) & 255, c & 255 end
 local names7 = { "Neutral", "Happy", "Sad", "Surprise", "Fear", "Disgust", "Anger" }
 
 describe("plot canvas", function()
-  local P = core._plot
+  local P = core.plot
 
   it("fills rectangles exactly and anti-aliases fractional edges", function()
     local cv = P.canvas(20, 10, 0xFFFFFF)
@@ -196,7 +196,7 @@ describe("plot.confusion", function()
     assert.same({ rgb(0x08306B) }, { corner(2, 2) })
     assert.same({ rgb(0xF7FBFF) }, { corner(2, 1) })
     assert.same({ rgb(0xF7FBFF) }, { corner(7, 7) })
-    assert.same({ rgb(core._plot.colormap("blues", 0.82)) }, { corner(1, 1) })
+    assert.same({ rgb(core.plot.colormap("blues", 0.82)) }, { corner(1, 1) })
     -- text colour follows the cell: white pixels on the dark cell, dark ones on a light cell
     local function count(i, j, pred)
       local n = 0
@@ -274,7 +274,7 @@ describe("plot.scatter and plot.curves", function()
     local x = box.x + (XY[1][1] - box.xlo) / (box.xhi - box.xlo) * box.w
     local y = box.y + box.h - (XY[1][2] - box.ylo) / (box.yhi - box.ylo) * box.h
     local r, g, b = px(img, math.floor(x), math.floor(y))
-    local pr, pg, pb = rgb(core._plot.palette(1))
+    local pr, pg, pb = rgb(core.plot.palette(1))
     assert.is_true(math.abs(r - pr) + math.abs(g - pg) + math.abs(b - pb) < 120,
       ("pixel %d %d %d near palette 1"):format(r, g, b))
     -- tensors work too
@@ -310,7 +310,7 @@ describe("plot.scatter and plot.curves", function()
     local px_, py_ = box.x + (x[10] - box.xlo) / (box.xhi - box.xlo) * box.w,
         box.y + box.h - (y1[10] - box.ylo) / (box.yhi - box.ylo) * box.h
     local r, g, b = px(img, math.floor(px_), math.floor(py_))
-    local pr, pg, pb = rgb(core._plot.palette(1))
+    local pr, pg, pb = rgb(core.plot.palette(1))
     assert.is_true(math.abs(r - pr) + math.abs(g - pg) + math.abs(b - pb) < 90)
     assert.has_error(function() ac.plot.curves(d .. "/c.png", { series = {} }) end,
       "plot.curves: spec.series must be a non-empty array of {name=, x=, y=}")

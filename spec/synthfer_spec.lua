@@ -277,14 +277,14 @@ describe("synthfer argument errors", function()
 
   it("the C functions check their arguments too", function()
     local core = require("adcorre.core")
-    assert.has_error(function() core.synthfer_generate(2, 1, -1) end, "synthfer.generate: 'start' must be >= 0, got -1")
-    assert.has_error(function() core.synthfer_generate(2, 1, 0, { foo = 1 }) end,
+    assert.has_error(function() core.synthfer.generate(2, 1, -1) end, "synthfer.generate: 'start' must be >= 0, got -1")
+    assert.has_error(function() core.synthfer.generate(2, 1, 0, { foo = 1 }) end,
       "synthfer.generate: unknown option 'foo' (known: difficulty, max_rotation, occlusion, noise, blur)")
-    assert.has_error(function() core.synthfer_write_csv("x.csv", ac.zeros(2, 48, 48, "uint8"), ac.zeros(3, "int64"), ac.zeros(2, "uint8")) end,
+    assert.has_error(function() core.synthfer.write_csv("x.csv", ac.zeros(2, 48, 48, "uint8"), ac.zeros(3, "int64"), ac.zeros(2, "uint8")) end,
       "synthfer.write_csv: 'labels' [3] and 'usage' [2] must be [2] like the pixels [2, 48, 48]")
-    assert.has_error(function() core.synthfer_write_csv("x.csv", ac.zeros(2, 40, 40, "uint8"), ac.zeros(2, "int64"), ac.zeros(2, "uint8")) end,
+    assert.has_error(function() core.synthfer.write_csv("x.csv", ac.zeros(2, 40, 40, "uint8"), ac.zeros(2, "int64"), ac.zeros(2, "uint8")) end,
       "synthfer.write_csv: 'pixels' must be [N, 48, 48] (or [N, 1, 48, 48], [N, 2304]), got [2, 40, 40]")
-    local ok, err = pcall(core.synthfer_write_csv, "x.csv", ac.zeros(1, 48, 48, "uint8"), ac.tensor({ 9 }, "int64"), ac.zeros(1, "uint8"))
+    local ok, err = pcall(core.synthfer.write_csv, "x.csv", ac.zeros(1, 48, 48, "uint8"), ac.tensor({ 9 }, "int64"), ac.zeros(1, "uint8"))
     assert.is_false(ok)
     assert.matches("row 1: label 9 is not a class in 1..7", err)
     assert.is_nil(io.open("x.csv", "r"))

@@ -2,7 +2,7 @@
 # Allocation failure must be a Lua error, never a crash: each case runs
 # lua5.4, warms the library up (worker and BLAS threads, their stacks and
 # buffers, the lazily loaded modules), then caps its own address space at its
-# current size + a headroom (core._limit_address_space, i.e. RLIMIT_AS as
+# current size + a headroom (require("adcorre.testing").limit_address_space, i.e. RLIMIT_AS as
 # `ulimit -v` sets it) and checks that the case ends with exit status 1 and
 # the expected message on stderr (a Lua error), not with a signal, an abort
 # or a hang; the recovery case checks that the library keeps working after an
@@ -43,7 +43,7 @@ fail=0
 # case NAME HEADROOM_MB EXPECT(error|ok) PATTERN LUA_CODE
 case_() {
   name=$1 head=$2 expect=$3 pattern=$4 code=$5
-  printf '%s\nrequire("adcorre.core")._limit_address_space(%d * 1048576)\n%s\n' "$WARM" "$head" "$code" > "$TMP/case.lua"
+  printf '%s\nrequire("adcorre.testing").limit_address_space(%d * 1048576)\n%s\n' "$WARM" "$head" "$code" > "$TMP/case.lua"
   timeout 120 lua5.4 "$TMP/case.lua" >"$TMP/out" 2>"$TMP/err"
   rc=$?
   msg=$(head -n 1 "$TMP/err")

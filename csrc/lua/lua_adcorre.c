@@ -1,38 +1,35 @@
 /*
- * lua_adcorre.c - luaopen_adcorre_core: builds the C half of the `adcorre`
- * module by asking every binding area to add its functions to one table.
- * Areas are declared weak so that each lives in its own file (lua_<area>.c)
- * and the library links whatever areas are present.
+ * lua_adcorre.c - luaopen_adcorre_core: the C half of the `adcorre` module.
+ * Like Lua's linit.c it is only a list: each binding area (csrc/lua/lua_<area>.c)
+ * builds its own table with luaL_newlib, and the core table holds them by
+ * name (core.tensor, core.nn, core.loss, ...). lua/adcorre/init.lua picks the
+ * public functions out of them.
  */
-#include <lua.h>
-#include <lauxlib.h>
 #include "lua/lua_util.h"
 
-#define AREA(name) void ac_open_##name(lua_State *L) __attribute__((weak));
-AREA(tensor)
-AREA(ops)
-AREA(linalg)
-AREA(io)
-AREA(nn)
-AREA(loss)
-AREA(optim)
-AREA(image)
-AREA(augment)
-AREA(data)
-AREA(synthfer)
-AREA(plot)
-AREA(safetensors)
-AREA(convfast)
-AREA(process)
-#undef AREA
+static const luaL_Reg areas[] = {
+  {"tensor", ac_open_tensor}, /* first: makes the tensor metatable the others use */
+  {"ops", ac_open_ops},
+  {"linalg", ac_open_linalg},
+  {"io", ac_open_io},
+  {"nn", ac_open_nn},
+  {"convfast", ac_open_convfast},
+  {"loss", ac_open_loss},
+  {"optim", ac_open_optim},
+  {"image", ac_open_image},
+  {"augment", ac_open_augment},
+  {"data", ac_open_data},
+  {"synthfer", ac_open_synthfer},
+  {"plot", ac_open_plot},
+  {"safetensors", ac_open_safetensors},
+  {NULL, NULL}};
 
 int luaopen_adcorre_core(lua_State *L);
 int luaopen_adcorre_core(lua_State *L) {
-  lua_newtable(L);
-#define OPEN(name) if (ac_open_##name) { ac_open_##name(L); }
-  OPEN(tensor) OPEN(ops) OPEN(linalg) OPEN(io) OPEN(nn) OPEN(loss)
-  OPEN(optim) OPEN(image) OPEN(augment) OPEN(data) OPEN(synthfer) OPEN(plot)
-  OPEN(safetensors) OPEN(convfast) OPEN(process)
-#undef OPEN
+  lua_createtable(L, 0, (int)(sizeof areas / sizeof areas[0]) - 1);
+  for (const luaL_Reg *a = areas; a->name; a++) {
+    a->func(L);
+    lua_setfield(L, -2, a->name);
+  }
   return 1;
 }

@@ -41,7 +41,7 @@ static int l_fer2013_read(lua_State *L) {
   int skip = lua_toboolean(L, 4);
   int map[64];
   int nmap = (int)luaL_len(L, 3);
-  if (nmap > 64) luaL_error(L, "fer2013: at most 64 label codes");
+  if (nmap > 64) acL_error(L, "fer2013: at most 64 label codes");
   for (int i = 0; i < nmap; i++) {
     lua_geti(L, 3, i + 1);
     map[i] = (int)luaL_optinteger(L, -1, 0);
@@ -54,13 +54,13 @@ static int l_fer2013_read(lua_State *L) {
   lua_setfield(L, -2, "__gc");
   lua_setmetatable(L, -2);
   int box = lua_gettop(L);
-  if (ac_fer2013_read(path, side, map, nmap, skip, r)) return luaL_error(L, "%s", ac_error());
+  if (ac_fer2013_read(path, side, map, nmap, skip, r)) return acL_error(L, "%s", ac_error());
   int64_t n = r->n;
   int64_t s4[4] = {n, side, side, 1}, s1[1] = {n};
-  ac_tensor *img = luaT_new(L, AC_U8, 4, s4);
-  ac_tensor *lab = luaT_new(L, AC_I64, 1, s1);
-  ac_tensor *use = luaT_new(L, AC_U8, 1, s1);
-  ac_tensor *row = luaT_new(L, AC_I64, 1, s1);
+  ac_tensor *img = acL_new(L, AC_U8, 4, s4);
+  ac_tensor *lab = acL_new(L, AC_I64, 1, s1);
+  ac_tensor *use = acL_new(L, AC_U8, 1, s1);
+  ac_tensor *row = acL_new(L, AC_I64, 1, s1);
   if (n > 0) {
     memcpy(ac_u8(img), r->pixels, (size_t)(n * side * side));
     memcpy(ac_i64(lab), r->label, sizeof(int64_t) * (size_t)n);
@@ -106,7 +106,7 @@ static int l_csv_read(lua_State *L) {
   lua_getfield(L, 2, "columns");
   luaL_checktype(L, -1, LUA_TTABLE);
   int ncol = (int)luaL_len(L, -1);
-  if (ncol < 1 || ncol > 64) luaL_error(L, "csv: 1..64 columns, got %d", ncol);
+  if (ncol < 1 || ncol > 64) acL_error(L, "csv: 1..64 columns, got %d", ncol);
   int colidx = lua_gettop(L);
   lua_getfield(L, 2, "types");
   int typidx = lua_gettop(L);
@@ -119,15 +119,15 @@ static int l_csv_read(lua_State *L) {
   lua_pushcfunction(L, csv_box_gc);
   lua_setfield(L, -2, "__gc");
   lua_setmetatable(L, -2);
-  if (ac_csv_open(r, path, delim)) return luaL_error(L, "%s", ac_error());
+  if (ac_csv_open(r, path, delim)) return acL_error(L, "%s", ac_error());
 
   int nhead = -1;
   lua_pushnil(L); /* header table slot */
   int headidx = lua_gettop(L);
   if (header) {
     int rc = ac_csv_next(r);
-    if (rc < 0) return luaL_error(L, "%s", ac_error());
-    if (rc == 0) return luaL_error(L, "%s: empty file (expected a header line)", path);
+    if (rc < 0) return acL_error(L, "%s", ac_error());
+    if (rc == 0) return acL_error(L, "%s: empty file (expected a header line)", path);
     nhead = r->nfields;
     lua_createtable(L, nhead, 0);
     for (int i = 0; i < nhead; i++) {
@@ -141,11 +141,11 @@ static int l_csv_read(lua_State *L) {
     lua_geti(L, colidx, j + 1);
     if (lua_type(L, -1) == LUA_TNUMBER) {
       col[j] = (int)lua_tointeger(L, -1) - 1;
-      if (col[j] < 0) luaL_error(L, "csv: column index must be >= 1");
+      if (col[j] < 0) acL_error(L, "csv: column index must be >= 1");
       colname[j] = NULL;
     } else {
       colname[j] = luaL_checkstring(L, -1);
-      if (!header) luaL_error(L, "csv: column '%s' named but the file has no header", colname[j]);
+      if (!header) acL_error(L, "csv: column '%s' named but the file has no header", colname[j]);
       col[j] = ac_csv_find(r, colname[j]);
       if (col[j] < 0) {
         luaL_Buffer b;
@@ -155,7 +155,7 @@ static int l_csv_read(lua_State *L) {
           luaL_addstring(&b, r->field[i]);
         }
         luaL_pushresult(&b);
-        luaL_error(L, "%s:%d: no column '%s' in the header (%s)", path, (int)r->line, colname[j], lua_tostring(L, -1));
+        acL_error(L, "%s:%d: no column '%s' in the header (%s)", path, (int)r->line, colname[j], lua_tostring(L, -1));
       }
     }
     lua_pop(L, 1); /* names stay alive in the columns table */
@@ -165,7 +165,7 @@ static int l_csv_read(lua_State *L) {
       const char *t = lua_tostring(L, -1);
       if (t && !strcmp(t, "number")) type[j] = COL_NUMBER;
       else if (t && !strcmp(t, "integer")) type[j] = COL_INTEGER;
-      else if (t && strcmp(t, "string")) luaL_error(L, "csv: unknown column type '%s'", t);
+      else if (t && strcmp(t, "string")) acL_error(L, "csv: unknown column type '%s'", t);
       lua_pop(L, 1);
     }
     if (col[j] + 1 > need) need = col[j] + 1;
@@ -201,7 +201,7 @@ static int l_csv_read(lua_State *L) {
       }
     }
     if (why[0]) {
-      if (!skip) return luaL_error(L, "%s:%d: %s", path, (int)r->line, why);
+      if (!skip) return acL_error(L, "%s:%d: %s", path, (int)r->line, why);
       if (skipped++ == 0) {
         lua_pushfstring(L, "%s:%d: %s", path, (int)r->line, why);
         lua_replace(L, firstbad);
@@ -220,7 +220,7 @@ static int l_csv_read(lua_State *L) {
     lua_pushinteger(L, r->line);
     lua_rawseti(L, linesidx, n);
   }
-  if (rc < 0) return luaL_error(L, "%s", ac_error());
+  if (rc < 0) return acL_error(L, "%s", ac_error());
   lua_pushvalue(L, colsidx);
   lua_pushvalue(L, linesidx);
   lua_pushvalue(L, headidx);
@@ -231,19 +231,19 @@ static int l_csv_read(lua_State *L) {
 
 /* _gather_rows(t, idx int64 [K] 1-based) -> new contiguous tensor of rows t[idx[k]] */
 static int l_gather_rows(lua_State *L) {
-  ac_tensor *t = luaT_contig(L, 1);
-  ac_tensor *idx = luaT_check(L, 2);
-  if (idx->dtype != AC_I64 || idx->ndim != 1) luaL_error(L, "gather_rows: index must be a 1-d int64 tensor, got %s", luaT_shape(idx));
-  if (t->ndim < 1) luaL_error(L, "gather_rows: source must have at least 1 dimension");
-  ac_tensor *ic = luaT_contig(L, 2);
+  ac_tensor *t = acL_contig(L, 1);
+  ac_tensor *idx = acL_check(L, 2);
+  if (idx->dtype != AC_I64 || idx->ndim != 1) acL_error(L, "gather_rows: index must be a 1-d int64 tensor, got %s", acL_shape(idx));
+  if (t->ndim < 1) acL_error(L, "gather_rows: source must have at least 1 dimension");
+  ac_tensor *ic = acL_contig(L, 2);
   int64_t shape[AC_MAXDIM];
   memcpy(shape, t->shape, sizeof shape);
   const int64_t k = idx->shape[0], n = t->shape[0];
   shape[0] = k;
   const int64_t *ip = ac_i64(ic);
   for (int64_t i = 0; i < k; i++)
-    if (ip[i] < 1 || ip[i] > n) luaL_error(L, "gather_rows: index %lld out of range 1..%lld", (long long)ip[i], (long long)n);
-  ac_tensor *out = luaT_new(L, t->dtype, t->ndim, shape);
+    if (ip[i] < 1 || ip[i] > n) acL_error(L, "gather_rows: index %lld out of range 1..%lld", (long long)ip[i], (long long)n);
+  ac_tensor *out = acL_new(L, t->dtype, t->ndim, shape);
   size_t row = ac_dtype_size(t->dtype);
   for (int d = 1; d < t->ndim; d++) row *= (size_t)t->shape[d];
   const char *src = ac_data(t);
@@ -260,7 +260,7 @@ static int l_gather_rows(lua_State *L) {
 static int l_listdir(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   DIR *d = opendir(path);
-  if (!d) return luaL_error(L, "%s: cannot open folder (%s)", path, strerror(errno));
+  if (!d) return acL_error(L, "%s: cannot open folder (%s)", path, strerror(errno));
   lua_newtable(L);
   lua_newtable(L);
   int n = 0;
@@ -308,7 +308,7 @@ typedef struct { ac_source *s; } source_box;
 
 static ac_source *check_source(lua_State *L, int idx) {
   source_box *b = luaL_checkudata(L, idx, SOURCE_MT);
-  if (!b->s) luaL_error(L, "data source has been released");
+  if (!b->s) acL_error(L, "data source has been released");
   return b->s;
 }
 
@@ -323,35 +323,35 @@ static source_box *push_source_box(lua_State *L) {
 static ac_tensor *check_labels(lua_State *L, int idx, int64_t n, const char *fname) {
   if (lua_istable(L, idx)) {
     int64_t m = (int64_t)luaL_len(L, idx);
-    if (m != n) luaL_error(L, "%s: %lld images but %lld labels", fname, (long long)n, (long long)m);
+    if (m != n) acL_error(L, "%s: %lld images but %lld labels", fname, (long long)n, (long long)m);
     int64_t s[1] = {n};
-    ac_tensor *t = luaT_new(L, AC_I64, 1, s);
+    ac_tensor *t = acL_new(L, AC_I64, 1, s);
     for (int64_t i = 0; i < n; i++) {
       lua_geti(L, idx, i + 1);
       int ok;
       lua_Integer v = lua_tointegerx(L, -1, &ok);
-      if (!ok) luaL_error(L, "%s: label %lld is not an integer", fname, (long long)i + 1);
+      if (!ok) acL_error(L, "%s: label %lld is not an integer", fname, (long long)i + 1);
       ac_i64(t)[i] = v;
       lua_pop(L, 1);
     }
     return t;
   }
-  ac_tensor *t = luaT_check(L, idx);
-  if (t->dtype != AC_I64 || t->ndim != 1) luaL_error(L, "%s: labels must be a 1-d int64 tensor, got %s %s", fname, ac_dtype_name(t->dtype), luaT_shape(t));
-  if (t->shape[0] != n) luaL_error(L, "%s: %lld images but %lld labels", fname, (long long)n, (long long)t->shape[0]);
-  return luaT_contig(L, idx);
+  ac_tensor *t = acL_check(L, idx);
+  if (t->dtype != AC_I64 || t->ndim != 1) acL_error(L, "%s: labels must be a 1-d int64 tensor, got %s %s", fname, ac_dtype_name(t->dtype), acL_shape(t));
+  if (t->shape[0] != n) acL_error(L, "%s: %lld images but %lld labels", fname, (long long)n, (long long)t->shape[0]);
+  return acL_contig(L, idx);
 }
 
 /* _source_memory(images [N,H,W,C] u8|f32, labels, scale) */
 static int l_source_memory(lua_State *L) {
-  ac_tensor *img = luaT_check(L, 1);
-  if (img->ndim != 4) luaL_error(L, "source: images must be [N, H, W, C], got %s", luaT_shape(img));
-  ac_tensor *ic = luaT_contig(L, 1);
+  ac_tensor *img = acL_check(L, 1);
+  if (img->ndim != 4) acL_error(L, "source: images must be [N, H, W, C], got %s", acL_shape(img));
+  ac_tensor *ic = acL_contig(L, 1);
   ac_tensor *lab = check_labels(L, 2, img->shape[0], "source");
   float scale = (float)luaL_optnumber(L, 3, 1.0);
   source_box *b = push_source_box(L);
   b->s = ac_source_memory(ic, ac_i64(lab), scale);
-  if (!b->s) return luaL_error(L, "%s", ac_error());
+  if (!b->s) return acL_error(L, "%s", ac_error());
   return 1;
 }
 
@@ -362,21 +362,21 @@ static int l_source_files(lua_State *L) {
   ac_tensor *lab = check_labels(L, 2, n, "source");
   const float *boxes = NULL;
   if (!lua_isnoneornil(L, 3)) {
-    ac_tensor *bx = luaT_checkf32(L, 3, "source", "boxes");
+    ac_tensor *bx = acL_checkf32(L, 3, "source", "boxes");
     if (bx->ndim != 2 || bx->shape[0] != n || bx->shape[1] != 4)
-      luaL_error(L, "source: boxes must be [%lld, 4], got %s", (long long)n, luaT_shape(bx));
-    boxes = ac_f32(luaT_contig(L, 3));
+      acL_error(L, "source: boxes must be [%lld, 4], got %s", (long long)n, acL_shape(bx));
+    boxes = ac_f32(acL_contig(L, 3));
   }
   const char **paths = lua_newuserdatauv(L, sizeof(char *) * (size_t)(n > 0 ? n : 1), 0);
   for (int64_t i = 0; i < n; i++) {
     lua_geti(L, 1, i + 1);
     paths[i] = lua_tostring(L, -1);
-    if (!paths[i]) luaL_error(L, "source: path %lld is not a string", (long long)i + 1);
+    if (!paths[i]) acL_error(L, "source: path %lld is not a string", (long long)i + 1);
     lua_pop(L, 1); /* the string stays alive in the table */
   }
   source_box *b = push_source_box(L);
   b->s = ac_source_files(n, paths, boxes, ac_i64(lab));
-  if (!b->s) return luaL_error(L, "%s", ac_error());
+  if (!b->s) return acL_error(L, "%s", ac_error());
   return 1;
 }
 
@@ -395,7 +395,7 @@ static int src_len(lua_State *L) {
 static int64_t check_index(lua_State *L, int idx, const ac_source *s, const char *fname) {
   lua_Integer i = luaL_checkinteger(L, idx);
   if (i < 1 || i > ac_source_len(s))
-    luaL_error(L, "%s: index %lld out of range 1..%lld", fname, (long long)i, (long long)ac_source_len(s));
+    acL_error(L, "%s: index %lld out of range 1..%lld", fname, (long long)i, (long long)ac_source_len(s));
   return (int64_t)i - 1;
 }
 
@@ -404,27 +404,27 @@ static int src_get(lua_State *L) {
   ac_source *s = check_source(L, 1);
   int64_t i = check_index(L, 2, s, "get");
   int c = (int)luaL_checkinteger(L, 3);
-  if (c < 1 || c > 4) luaL_error(L, "get: channels must be 1..4, got %d", c);
+  if (c < 1 || c > 4) acL_error(L, "get: channels must be 1..4, got %d", c);
   if (lua_isnoneornil(L, 4)) {
     float *img;
     int h, w;
-    if (ac_source_get_native(s, i, c, &img, &h, &w)) return luaL_error(L, "%s", ac_error());
+    if (ac_source_get_native(s, i, c, &img, &h, &w)) return acL_error(L, "%s", ac_error());
     int64_t shape[3] = {c, h, w};
     ac_tensor *t = lua_newuserdatauv(L, sizeof(ac_tensor), 0);
     memset(t, 0, sizeof *t);
     luaL_setmetatable(L, AC_TENSOR_MT);
     if (ac_tensor_new(t, AC_F32, 3, shape)) {
       free(img);
-      return luaL_error(L, "%s", ac_error());
+      return acL_error(L, "%s", ac_error());
     }
     memcpy(ac_f32(t), img, sizeof(float) * (size_t)c * h * w);
     free(img);
   } else {
     int h = (int)luaL_checkinteger(L, 4), w = (int)luaL_checkinteger(L, 5);
-    if (h < 1 || w < 1 || h > 16384 || w > 16384) luaL_error(L, "get: size must be 1..16384, got %d x %d", h, w);
+    if (h < 1 || w < 1 || h > 16384 || w > 16384) acL_error(L, "get: size must be 1..16384, got %d x %d", h, w);
     int64_t shape[3] = {c, h, w};
-    ac_tensor *t = luaT_new(L, AC_F32, 3, shape);
-    if (ac_source_get(s, i, c, h, w, ac_f32(t))) return luaL_error(L, "%s", ac_error());
+    ac_tensor *t = acL_new(L, AC_F32, 3, shape);
+    if (ac_source_get(s, i, c, h, w, ac_f32(t))) return acL_error(L, "%s", ac_error());
   }
   lua_pushinteger(L, ac_source_label(s, i));
   return 2;
@@ -440,7 +440,7 @@ static int src_label(lua_State *L) {
 static int src_labels(lua_State *L) {
   ac_source *s = check_source(L, 1);
   int64_t n = ac_source_len(s), shape[1] = {n};
-  ac_tensor *t = luaT_new(L, AC_I64, 1, shape);
+  ac_tensor *t = acL_new(L, AC_I64, 1, shape);
   if (n > 0) memcpy(ac_i64(t), ac_source_labels(s), sizeof(int64_t) * (size_t)n);
   return 1;
 }
@@ -448,7 +448,7 @@ static int src_labels(lua_State *L) {
 static int src_size(lua_State *L) {
   ac_source *s = check_source(L, 1);
   int c, h, w;
-  if (ac_source_size(s, check_index(L, 2, s, "size"), &c, &h, &w)) return luaL_error(L, "%s", ac_error());
+  if (ac_source_size(s, check_index(L, 2, s, "size"), &c, &h, &w)) return acL_error(L, "%s", ac_error());
   lua_pushinteger(L, c);
   lua_pushinteger(L, h);
   lua_pushinteger(L, w);
@@ -463,7 +463,7 @@ typedef struct { ac_loader *ld; int64_t batch; int c, h, w; } loader_box;
 
 static loader_box *check_loader(lua_State *L, int idx) {
   loader_box *b = luaL_checkudata(L, idx, LOADER_MT);
-  if (!b->ld) luaL_error(L, "loader has been closed");
+  if (!b->ld) acL_error(L, "loader has been closed");
   return b;
 }
 
@@ -473,7 +473,7 @@ static lua_Integer opt_int(lua_State *L, int idx, const char *key, lua_Integer d
   if (!lua_isnil(L, -1)) {
     int ok;
     v = lua_tointegerx(L, -1, &ok);
-    if (!ok) luaL_error(L, "Loader: option '%s' must be an integer, got %s", key, luaL_typename(L, -1));
+    if (!ok) acL_error(L, "Loader: option '%s' must be an integer, got %s", key, luaL_typename(L, -1));
   }
   lua_pop(L, 1);
   return v;
@@ -508,9 +508,9 @@ static int l_loader_new(lua_State *L) {
   if (lua_isnil(L, -1)) o.seed = ac_rng_next(ac_global_rng());
   else o.seed = (uint64_t)luaL_checkinteger(L, -1);
   lua_pop(L, 1);
-  if (o.batch < 1 || o.batch > 1000000) luaL_error(L, "Loader: batch must be 1..1000000, got %lld", (long long)o.batch);
-  if (o.prefetch < 0 || o.prefetch > 1024) luaL_error(L, "Loader: prefetch must be 0..1024, got %d", o.prefetch);
-  if (o.epoch_size < 0) luaL_error(L, "Loader: epoch_size must be >= 0");
+  if (o.batch < 1 || o.batch > 1000000) acL_error(L, "Loader: batch must be 1..1000000, got %lld", (long long)o.batch);
+  if (o.prefetch < 0 || o.prefetch > 1024) acL_error(L, "Loader: prefetch must be 0..1024, got %d", o.prefetch);
+  if (o.epoch_size < 0) acL_error(L, "Loader: epoch_size must be >= 0");
   if (!lua_isnoneornil(L, 3)) {
     ac_aug_pipeline *pl = luaL_checkudata(L, 3, AUG_MT);
     o.aug = *pl;
@@ -519,7 +519,7 @@ static int l_loader_new(lua_State *L) {
   memset(b, 0, sizeof *b);
   luaL_setmetatable(L, LOADER_MT);
   b->ld = ac_loader_new(s, &o);
-  if (!b->ld) return luaL_error(L, "%s", ac_error());
+  if (!b->ld) return acL_error(L, "%s", ac_error());
   b->batch = o.batch;
   b->c = o.c;
   b->h = o.h;
@@ -536,23 +536,23 @@ static int ld_close(lua_State *L) {
 
 static int ld_start_epoch(lua_State *L) {
   loader_box *b = check_loader(L, 1);
-  LUAT_CALL(L, "Loader", ac_loader_start_epoch(b->ld, (int64_t)luaL_checkinteger(L, 2)));
+  ACL_CALL(L, "Loader", ac_loader_start_epoch(b->ld, (int64_t)luaL_checkinteger(L, 2)));
   return 0;
 }
 
 /* ld:next(x f32 [batch,c,h,w], y i64 [batch]) -> count (0 at epoch end) */
 static int ld_next(lua_State *L) {
   loader_box *b = check_loader(L, 1);
-  ac_tensor *x = luaT_checkf32(L, 2, "Loader", "x");
-  ac_tensor *y = luaT_check(L, 3);
+  ac_tensor *x = acL_checkf32(L, 2, "Loader", "x");
+  ac_tensor *y = acL_check(L, 3);
   if (!ac_is_contiguous(x) || x->ndim != 4 || x->shape[0] != b->batch || x->shape[1] != b->c || x->shape[2] != b->h ||
       x->shape[3] != b->w)
-    luaL_error(L, "Loader: x must be a contiguous [%lld, %d, %d, %d] float32 tensor, got %s", (long long)b->batch, b->c,
-               b->h, b->w, luaT_shape(x));
+    acL_error(L, "Loader: x must be a contiguous [%lld, %d, %d, %d] float32 tensor, got %s", (long long)b->batch, b->c,
+               b->h, b->w, acL_shape(x));
   if (!ac_is_contiguous(y) || y->dtype != AC_I64 || y->ndim != 1 || y->shape[0] != b->batch)
-    luaL_error(L, "Loader: y must be a contiguous [%lld] int64 tensor, got %s", (long long)b->batch, luaT_shape(y));
+    acL_error(L, "Loader: y must be a contiguous [%lld] int64 tensor, got %s", (long long)b->batch, acL_shape(y));
   int64_t n = ac_loader_next(b->ld, ac_f32(x), ac_i64(y));
-  if (n < 0) return luaL_error(L, "%s", ac_error());
+  if (n < 0) return acL_error(L, "%s", ac_error());
   lua_pushinteger(L, n);
   return 1;
 }
@@ -575,9 +575,9 @@ static int ld_order(lua_State *L) {
   return 1;
 }
 
-static const luaL_Reg data_funcs[] = {{"_fer2013_read", l_fer2013_read}, {"_csv_read", l_csv_read},
-                                      {"_gather_rows", l_gather_rows},   {"_listdir", l_listdir}, {"_path_kind", l_path_kind},   {"_source_memory", l_source_memory},
-                                      {"_source_files", l_source_files}, {"_loader_new", l_loader_new},
+static const luaL_Reg data_funcs[] = {{"fer2013_read", l_fer2013_read}, {"csv_read", l_csv_read},
+                                      {"gather_rows", l_gather_rows},   {"listdir", l_listdir}, {"path_kind", l_path_kind},   {"source_memory", l_source_memory},
+                                      {"source_files", l_source_files}, {"loader_new", l_loader_new},
                                       {NULL, NULL}};
 static const luaL_Reg source_methods[] = {{"get", src_get},       {"label", src_label}, {"labels", src_labels},
                                           {"size", src_size},     {"release", src_gc},  {NULL, NULL}};
@@ -586,8 +586,7 @@ static const luaL_Reg loader_methods[] = {{"start_epoch", ld_start_epoch}, {"nex
                                           {"skipped", ld_skipped},         {"order", ld_order},
                                           {"close", ld_close},             {NULL, NULL}};
 
-void ac_open_data(lua_State *L);
-void ac_open_data(lua_State *L) {
+int ac_open_data(lua_State *L) {
   if (luaL_newmetatable(L, SOURCE_MT)) {
     lua_newtable(L);
     luaL_setfuncs(L, source_methods, 0);
@@ -608,5 +607,6 @@ void ac_open_data(lua_State *L) {
     lua_setfield(L, -2, "__close");
   }
   lua_pop(L, 1);
-  luaL_setfuncs(L, data_funcs, 0);
+  luaL_newlib(L, data_funcs);
+  return 1;
 }

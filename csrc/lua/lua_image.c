@@ -18,7 +18,7 @@ static void push_chw(lua_State *L, const char *fname, uint8_t *px, int w, int h,
   luaL_setmetatable(L, AC_TENSOR_MT);
   if (ac_tensor_new(t, AC_F32, 3, shape)) {
     ac_image_free(px);
-    luaL_error(L, "%s: %s", fname, ac_error());
+    acL_error(L, "%s: %s", fname, ac_error());
   }
   ac_image_u8hwc_to_chw(px, h, w, c, c, ac_f32(t));
   ac_image_free(px);
@@ -26,7 +26,7 @@ static void push_chw(lua_State *L, const char *fname, uint8_t *px, int w, int h,
 
 static int check_channels(lua_State *L, int idx, const char *fname) {
   lua_Integer c = luaL_optinteger(L, idx, 0);
-  if (c < 0 || c > 4) luaL_error(L, "%s: channels must be 0 (as stored), 1, 2, 3 or 4, got %d", fname, (int)c);
+  if (c < 0 || c > 4) acL_error(L, "%s: channels must be 0 (as stored), 1, 2, 3 or 4, got %d", fname, (int)c);
   return (int)c;
 }
 
@@ -35,7 +35,7 @@ static int l_load(lua_State *L) {
   int c = check_channels(L, 2, "image.load");
   uint8_t *px;
   int w, h, cc;
-  if (ac_image_decode_file(path, c, &px, &w, &h, &cc)) return luaT_kernel_error(L, "image.load");
+  if (ac_image_decode_file(path, c, &px, &w, &h, &cc)) return acL_kernel_error(L, "image.load");
   push_chw(L, "image.load", px, w, h, cc);
   return 1;
 }
@@ -46,7 +46,7 @@ static int l_decode(lua_State *L) {
   int c = check_channels(L, 2, "image.decode");
   uint8_t *px;
   int w, h, cc;
-  if (ac_image_decode_mem((const uint8_t *)buf, len, c, &px, &w, &h, &cc)) return luaT_kernel_error(L, "image.decode");
+  if (ac_image_decode_mem((const uint8_t *)buf, len, c, &px, &w, &h, &cc)) return acL_kernel_error(L, "image.decode");
   push_chw(L, "image.decode", px, w, h, cc);
   return 1;
 }
@@ -54,7 +54,7 @@ static int l_decode(lua_State *L) {
 static int l_info(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   int w, h, c;
-  if (ac_image_info_file(path, &w, &h, &c)) return luaT_kernel_error(L, "image.info");
+  if (ac_image_info_file(path, &w, &h, &c)) return acL_kernel_error(L, "image.info");
   lua_pushinteger(L, w);
   lua_pushinteger(L, h);
   lua_pushinteger(L, c);
@@ -63,7 +63,7 @@ static int l_info(lua_State *L) {
 
 /* An image argument: float32 [c, h, w] (or [h, w] as one channel). */
 static ac_tensor *check_image(lua_State *L, int idx, const char *fname, int *c, int *h, int *w) {
-  ac_tensor *t = luaT_checkf32(L, idx, fname, "image");
+  ac_tensor *t = acL_checkf32(L, idx, fname, "image");
   if (t->ndim == 2) {
     *c = 1;
     *h = (int)t->shape[0];
@@ -73,10 +73,10 @@ static ac_tensor *check_image(lua_State *L, int idx, const char *fname, int *c, 
     *h = (int)t->shape[1];
     *w = (int)t->shape[2];
   } else {
-    luaL_error(L, "%s: image must be [C, H, W] or [H, W], got %s", fname, luaT_shape(t));
+    acL_error(L, "%s: image must be [C, H, W] or [H, W], got %s", fname, acL_shape(t));
   }
-  if (*h <= 0 || *w <= 0 || *c <= 0) luaL_error(L, "%s: image is empty (%s)", fname, luaT_shape(t));
-  return luaT_contig(L, idx);
+  if (*h <= 0 || *w <= 0 || *c <= 0) acL_error(L, "%s: image is empty (%s)", fname, acL_shape(t));
+  return acL_contig(L, idx);
 }
 
 static int l_save(lua_State *L) {
@@ -85,20 +85,20 @@ static int l_save(lua_State *L) {
   ac_tensor *t = check_image(L, 2, "image.save", &c, &h, &w);
   const char *fmt = luaL_checkstring(L, 3);
   int q = (int)luaL_optinteger(L, 4, 95);
-  LUAT_CALL(L, "image.save", ac_image_save(path, fmt, ac_f32(t), c, h, w, q));
+  ACL_CALL(L, "image.save", ac_image_save(path, fmt, ac_f32(t), c, h, w, q));
   return 0;
 }
 
 /* Batch-like argument: float32 [..., H, W] with leading dims flattened into planes. */
 static ac_tensor *check_planes(lua_State *L, int idx, const char *fname, int64_t *planes, int *h, int *w) {
-  ac_tensor *t = luaT_checkf32(L, idx, fname, "image");
-  if (t->ndim < 2) luaL_error(L, "%s: image must have at least 2 dimensions (H, W), got %s", fname, luaT_shape(t));
+  ac_tensor *t = acL_checkf32(L, idx, fname, "image");
+  if (t->ndim < 2) acL_error(L, "%s: image must have at least 2 dimensions (H, W), got %s", fname, acL_shape(t));
   *h = (int)t->shape[t->ndim - 2];
   *w = (int)t->shape[t->ndim - 1];
   *planes = 1;
   for (int i = 0; i < t->ndim - 2; i++) *planes *= t->shape[i];
-  if (*h <= 0 || *w <= 0 || *planes <= 0) luaL_error(L, "%s: image is empty (%s)", fname, luaT_shape(t));
-  return luaT_contig(L, idx);
+  if (*h <= 0 || *w <= 0 || *planes <= 0) acL_error(L, "%s: image is empty (%s)", fname, acL_shape(t));
+  return acL_contig(L, idx);
 }
 
 /* A new float32 tensor shaped like src [..., H, W] with the last two sizes h, w. */
@@ -107,12 +107,12 @@ static ac_tensor *new_planes_like(lua_State *L, const ac_tensor *src, int64_t h,
   memcpy(shape, src->shape, sizeof shape);
   shape[src->ndim - 2] = h;
   shape[src->ndim - 1] = w;
-  return luaT_new(L, AC_F32, src->ndim, shape);
+  return acL_new(L, AC_F32, src->ndim, shape);
 }
 
 static int check_size(lua_State *L, int idx, const char *fname, const char *what) {
   lua_Integer v = luaL_checkinteger(L, idx);
-  if (v < 1 || v > 65536) luaL_error(L, "%s: %s must be 1..65536, got %d", fname, what, (int)v);
+  if (v < 1 || v > 65536) acL_error(L, "%s: %s must be 1..65536, got %d", fname, what, (int)v);
   return (int)v;
 }
 
@@ -121,8 +121,8 @@ static int l_resize(lua_State *L) {
   int h, w;
   ac_tensor *t = check_planes(L, 1, "image.resize", &planes, &h, &w);
   int oh = check_size(L, 2, "image.resize", "height"), ow = check_size(L, 3, "image.resize", "width");
-  ac_tensor *out = new_planes_like(L, luaT_check(L, 1), oh, ow);
-  LUAT_CALL(L, "image.resize", ac_image_resize(ac_f32(t), (int)planes, h, w, ac_f32(out), oh, ow));
+  ac_tensor *out = new_planes_like(L, acL_check(L, 1), oh, ow);
+  ACL_CALL(L, "image.resize", ac_image_resize(ac_f32(t), (int)planes, h, w, ac_f32(out), oh, ow));
   return 1;
 }
 
@@ -133,8 +133,8 @@ static int l_crop(lua_State *L) {
   int y = (int)luaL_checkinteger(L, 2), x = (int)luaL_checkinteger(L, 3);
   int ch = check_size(L, 4, "image.crop", "height"), cw = check_size(L, 5, "image.crop", "width");
   float fill = (float)luaL_optnumber(L, 6, 0.0);
-  ac_tensor *out = new_planes_like(L, luaT_check(L, 1), ch, cw);
-  LUAT_CALL(L, "image.crop", ac_image_crop(ac_f32(t), (int)planes, h, w, y, x, ch, cw, fill, ac_f32(out)));
+  ac_tensor *out = new_planes_like(L, acL_check(L, 1), ch, cw);
+  ACL_CALL(L, "image.crop", ac_image_crop(ac_f32(t), (int)planes, h, w, y, x, ch, cw, fill, ac_f32(out)));
   return 1;
 }
 
@@ -143,7 +143,7 @@ static int border_mode(lua_State *L, int idx, const char *fname) {
   if (!strcmp(m, "constant")) return AC_BORDER_CONSTANT;
   if (!strcmp(m, "replicate")) return AC_BORDER_REPLICATE;
   if (!strcmp(m, "reflect")) return AC_BORDER_REFLECT;
-  return luaL_error(L, "%s: border mode must be 'constant', 'replicate' or 'reflect', got '%s'", fname, m);
+  return acL_error(L, "%s: border mode must be 'constant', 'replicate' or 'reflect', got '%s'", fname, m);
 }
 
 static int l_pad(lua_State *L) {
@@ -155,26 +155,26 @@ static int l_pad(lua_State *L) {
   int mode = border_mode(L, 6, "image.pad");
   float fill = (float)luaL_optnumber(L, 7, 0.0);
   if (top < 0 || bottom < 0 || left < 0 || right < 0 || top > 65536 || bottom > 65536 || left > 65536 || right > 65536)
-    luaL_error(L, "image.pad: amounts must be 0..65536, got %d %d %d %d", top, bottom, left, right);
-  ac_tensor *out = new_planes_like(L, luaT_check(L, 1), h + top + bottom, w + left + right);
-  LUAT_CALL(L, "image.pad", ac_image_pad(ac_f32(t), (int)planes, h, w, top, bottom, left, right, mode, fill, ac_f32(out)));
+    acL_error(L, "image.pad: amounts must be 0..65536, got %d %d %d %d", top, bottom, left, right);
+  ac_tensor *out = new_planes_like(L, acL_check(L, 1), h + top + bottom, w + left + right);
+  ACL_CALL(L, "image.pad", ac_image_pad(ac_f32(t), (int)planes, h, w, top, bottom, left, right, mode, fill, ac_f32(out)));
   return 1;
 }
 
 /* Channel dim is the third from the end: [..., C, H, W]. */
 static int l_convert(lua_State *L, int to_grey) {
   const char *fname = to_grey ? "image.to_grey" : "image.to_rgb";
-  ac_tensor *src = luaT_checkf32(L, 1, fname, "image");
-  if (src->ndim < 3) luaL_error(L, "%s: image must be [..., C, H, W], got %s", fname, luaT_shape(src));
+  ac_tensor *src = acL_checkf32(L, 1, fname, "image");
+  if (src->ndim < 3) acL_error(L, "%s: image must be [..., C, H, W], got %s", fname, acL_shape(src));
   const int cd = src->ndim - 3;
   const int64_t need = to_grey ? 3 : 1;
   if (src->shape[cd] != need)
-    luaL_error(L, "%s: image must have %d channel%s, got %s", fname, (int)need, need > 1 ? "s" : "", luaT_shape(src));
-  ac_tensor *t = luaT_contig(L, 1);
+    acL_error(L, "%s: image must have %d channel%s, got %s", fname, (int)need, need > 1 ? "s" : "", acL_shape(src));
+  ac_tensor *t = acL_contig(L, 1);
   int64_t shape[AC_MAXDIM];
   memcpy(shape, src->shape, sizeof shape);
   shape[cd] = to_grey ? 1 : 3;
-  ac_tensor *out = luaT_new(L, AC_F32, src->ndim, shape);
+  ac_tensor *out = acL_new(L, AC_F32, src->ndim, shape);
   int64_t n = 1;
   for (int i = 0; i < cd; i++) n *= src->shape[i];
   const int h = (int)src->shape[cd + 1], w = (int)src->shape[cd + 2];
@@ -190,18 +190,18 @@ static int l_to_rgb(lua_State *L) { return l_convert(L, 0); }
 
 /* _image_normalize(t [..., C, H, W] contiguous float32, mean{}, std{}) in place */
 static int l_normalize(lua_State *L) {
-  ac_tensor *t = luaT_checkf32(L, 1, "image.normalize", "image");
-  if (t->ndim < 3) luaL_error(L, "image.normalize: image must be [..., C, H, W], got %s", luaT_shape(t));
-  if (!ac_is_contiguous(t)) luaL_error(L, "image.normalize: image must be contiguous (use :contiguous())");
+  ac_tensor *t = acL_checkf32(L, 1, "image.normalize", "image");
+  if (t->ndim < 3) acL_error(L, "image.normalize: image must be [..., C, H, W], got %s", acL_shape(t));
+  if (!ac_is_contiguous(t)) acL_error(L, "image.normalize: image must be contiguous (use :contiguous())");
   luaL_checktype(L, 2, LUA_TTABLE);
   luaL_checktype(L, 3, LUA_TTABLE);
   const int cd = t->ndim - 3;
   const int c = (int)t->shape[cd];
-  if (c > 64) luaL_error(L, "image.normalize: at most 64 channels, got %d", c);
+  if (c > 64) acL_error(L, "image.normalize: at most 64 channels, got %d", c);
   float mean[64], sd[64];
   int nm = (int)luaL_len(L, 2), ns = (int)luaL_len(L, 3);
   if ((nm != 1 && nm != c) || (ns != 1 && ns != c))
-    luaL_error(L, "image.normalize: mean and std need 1 or %d values (image %s), got %d and %d", c, luaT_shape(t), nm, ns);
+    acL_error(L, "image.normalize: mean and std need 1 or %d values (image %s), got %d and %d", c, acL_shape(t), nm, ns);
   for (int k = 0; k < c; k++) {
     lua_geti(L, 2, nm == 1 ? 1 : k + 1);
     lua_geti(L, 3, ns == 1 ? 1 : k + 1);
@@ -211,16 +211,18 @@ static int l_normalize(lua_State *L) {
   }
   int64_t n = 1;
   for (int i = 0; i < cd; i++) n *= t->shape[i];
-  LUAT_CALL(L, "image.normalize", ac_image_normalize(ac_f32(t), n, c, t->shape[cd + 1] * t->shape[cd + 2], mean, sd));
+  ACL_CALL(L, "image.normalize", ac_image_normalize(ac_f32(t), n, c, t->shape[cd + 1] * t->shape[cd + 2], mean, sd));
   lua_settop(L, 1);
   return 1;
 }
 
 static const luaL_Reg image_funcs[] = {
-    {"_image_load", l_load},       {"_image_decode", l_decode}, {"_image_info", l_info},
-    {"_image_save", l_save},       {"_image_resize", l_resize}, {"_image_crop", l_crop},
-    {"_image_pad", l_pad},         {"_image_to_grey", l_to_grey}, {"_image_to_rgb", l_to_rgb},
-    {"_image_normalize", l_normalize}, {NULL, NULL}};
+    {"load", l_load},       {"decode", l_decode}, {"info", l_info},
+    {"save", l_save},       {"resize", l_resize}, {"crop", l_crop},
+    {"pad", l_pad},         {"to_grey", l_to_grey}, {"to_rgb", l_to_rgb},
+    {"normalize", l_normalize}, {NULL, NULL}};
 
-void ac_open_image(lua_State *L);
-void ac_open_image(lua_State *L) { luaL_setfuncs(L, image_funcs, 0); }
+int ac_open_image(lua_State *L) {
+  luaL_newlib(L, image_funcs);
+  return 1;
+}

@@ -13,25 +13,25 @@
 static int l_load_npy(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   ac_tensor t;
-  if (ac_npy_load(path, &t)) return luaL_error(L, "%s", ac_error());
-  luaT_push_move(L, &t);
+  if (ac_npy_load(path, &t)) return acL_error(L, "%s", ac_error());
+  acL_push_move(L, &t);
   return 1;
 }
 
 static int l_save_npy(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
-  ac_tensor *t = luaT_test(L, 2);
-  if (!t) return luaL_error(L, "save_npy: argument 2 must be a tensor, got %s", luaL_typename(L, 2));
-  luaT_check(L, 2);
+  ac_tensor *t = acL_test(L, 2);
+  if (!t) return acL_error(L, "save_npy: argument 2 must be a tensor, got %s", luaL_typename(L, 2));
+  acL_check(L, 2);
   int as_int32 = 0;
   if (!lua_isnoneornil(L, 3)) {
     const char *d = luaL_checkstring(L, 3);
     if (!strcmp(d, "int32")) as_int32 = 1;
     else if (strcmp(d, "int64") && strcmp(d, "float32") && strcmp(d, "uint8"))
-      return luaL_error(L, "save_npy: unknown dtype '%s' (int32 is the only conversion)", d);
-    if (as_int32 && t->dtype != AC_I64) return luaL_error(L, "save_npy: int32 output needs an int64 tensor, got %s", ac_dtype_name(t->dtype));
+      return acL_error(L, "save_npy: unknown dtype '%s' (int32 is the only conversion)", d);
+    if (as_int32 && t->dtype != AC_I64) return acL_error(L, "save_npy: int32 output needs an int64 tensor, got %s", ac_dtype_name(t->dtype));
   }
-  if (ac_npy_save(path, t, as_int32)) return luaL_error(L, "%s", ac_error());
+  if (ac_npy_save(path, t, as_int32)) return acL_error(L, "%s", ac_error());
   return 0;
 }
 
@@ -39,14 +39,16 @@ static int l_write_file_atomic(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   size_t len;
   const char *data = luaL_checklstring(L, 2, &len);
-  if (ac_write_file_atomic(path, data, len)) return luaL_error(L, "%s", ac_error());
+  if (ac_write_file_atomic(path, data, len)) return acL_error(L, "%s", ac_error());
   return 0;
 }
 
 static const luaL_Reg funcs[] = {{"load_npy", l_load_npy},
                                  {"save_npy", l_save_npy},
-                                 {"_write_file_atomic", l_write_file_atomic},
+                                 {"write_file_atomic", l_write_file_atomic},
                                  {NULL, NULL}};
 
-void ac_open_io(lua_State *L);
-void ac_open_io(lua_State *L) { luaL_setfuncs(L, funcs, 0); }
+int ac_open_io(lua_State *L) {
+  luaL_newlib(L, funcs);
+  return 1;
+}

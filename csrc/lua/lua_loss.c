@@ -16,7 +16,7 @@
 
 #define STATE_MT "adcorre.AdCorreState"
 
-/* luaL_error with printf formats (%lld, %g); lua_pushfstring knows neither. */
+/* acL_error with printf formats (%lld, %g); lua_pushfstring knows neither. */
 static int lerr(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int lerr(lua_State *L, const char *fmt, ...) {
   char buf[512];
@@ -97,12 +97,12 @@ static lua_Integer label_from_tensor(lua_State *L, const ac_tensor *t, int64_t i
  * B integers) into s->ybuf as 0-based classes, checking the range. */
 static void read_labels(lua_State *L, loss_state *s, int idx, int64_t B) {
   int C = s->L.C;
-  ac_tensor *t = luaT_test(L, idx);
+  ac_tensor *t = acL_test(L, idx);
   if (t) {
     if (!t->storage) lerr(L, "AdCorreLoss:forward: labels is a closed tensor");
     if (ac_numel(t) != B || (t->ndim != 1 && !(t->ndim == 2 && t->shape[1] == 1)))
       lerr(L, "AdCorreLoss:forward: labels must be a tensor [%lld] (one per sample), got %s",
-                 (long long)B, luaT_shape(t));
+                 (long long)B, acL_shape(t));
     for (int64_t i = 0; i < B; i++) {
       lua_Integer v = label_from_tensor(L, t, i);
       if (v < 1 || v > C)
@@ -148,7 +148,7 @@ static int l_new(lua_State *L) {
   loss_state *s = lua_newuserdatauv(L, sizeof(loss_state), 0);
   memset(s, 0, sizeof(*s));
   luaL_setmetatable(L, STATE_MT);
-  if (ac_adcorre_init(&s->L, (int)C, (int64_t)H)) return luaT_kernel_error(L, "AdCorreLoss");
+  if (ac_adcorre_init(&s->L, (int)C, (int64_t)H)) return acL_kernel_error(L, "AdCorreLoss");
   s->live = 1;
   return 1;
 }
@@ -217,11 +217,11 @@ static int l_forward(lua_State *L) {
   const char *fn = "AdCorreLoss:forward";
   loss_state *s = check_state(L, 1);
   int C = s->L.C;
-  ac_tensor *Z = luaT_checkf32(L, 2, fn, "logits");
+  ac_tensor *Z = acL_checkf32(L, 2, fn, "logits");
   if (Z->ndim != 2 || Z->shape[1] != C)
-    return lerr(L, "%s: logits must be [B, %d], got %s", fn, C, luaT_shape(Z));
+    return lerr(L, "%s: logits must be [B, %d], got %s", fn, C, acL_shape(Z));
   int64_t B = Z->shape[0];
-  if (B < 1) return lerr(L, "%s: logits has no rows (%s)", fn, luaT_shape(Z));
+  if (B < 1) return lerr(L, "%s: logits has no rows (%s)", fn, acL_shape(Z));
   if (!lua_istable(L, 3))
     return lerr(L, "%s: embeddings must be a Lua array of [B, d] tensors, got %s", fn, luaL_typename(L, 3));
   lua_Integer k = luaL_len(L, 3);
@@ -236,29 +236,29 @@ static int l_forward(lua_State *L) {
   luaL_checkstack(L, (int)k + 8, "too many embeddings");
   for (lua_Integer j = 1; j <= k; j++) {
     lua_geti(L, 3, j);
-    ac_tensor *e = luaT_test(L, -1);
+    ac_tensor *e = acL_test(L, -1);
     if (!e || !e->storage || e->dtype != AC_F32)
       return lerr(L, "%s: embeddings[%lld] must be a float32 tensor, got %s", fn, (long long)j,
                         e ? (e->storage ? ac_dtype_name(e->dtype) : "a closed tensor") : luaL_typename(L, -1));
     if (e->ndim != 2 || e->shape[0] != B)
       return lerr(L, "%s: embeddings[%lld] must be [%lld, d] (one row per logits row), got %s", fn,
-                        (long long)j, (long long)B, luaT_shape(e));
+                        (long long)j, (long long)B, acL_shape(e));
     if (d < 0) d = e->shape[1];
     else if (e->shape[1] != d)
       return lerr(L, "%s: embeddings[%lld] is %s but embeddings[1] has width %lld", fn, (long long)j,
-                        luaT_shape(e), (long long)d);
-    if (d < 1) return lerr(L, "%s: embeddings[%lld] has width 0 (%s)", fn, (long long)j, luaT_shape(e));
+                        acL_shape(e), (long long)d);
+    if (d < 1) return lerr(L, "%s: embeddings[%lld] has width 0 (%s)", fn, (long long)j, acL_shape(e));
   }
   grow_buffers(L, s, B, (int64_t)k);
   read_labels(L, s, 4, B);
 
-  ac_tensor *Zc = luaT_contig(L, 2);
+  ac_tensor *Zc = acL_contig(L, 2);
   int64_t bad = first_nonfinite(ac_f32(Zc), B * C);
   if (bad >= 0)
     return lerr(L, "%s: logits has a non-finite value (%f) at row %lld, column %lld", fn,
                       (double)ac_f32(Zc)[bad], (long long)(bad / C) + 1, (long long)(bad % C) + 1);
   for (lua_Integer j = 0; j < k; j++) {
-    ac_tensor *e = luaT_contig(L, ebase + (int)j);
+    ac_tensor *e = acL_contig(L, ebase + (int)j);
     s->eptr[j] = ac_f32(e);
     bad = first_nonfinite(s->eptr[j], B * d);
     if (bad >= 0)
@@ -267,7 +267,7 @@ static int l_forward(lua_State *L) {
                         (long long)(bad % d) + 1);
   }
   if (ac_adcorre_forward(&s->L, ac_f32(Zc), s->eptr, (int64_t)k, B, d, s->ybuf, training))
-    return luaT_kernel_error(L, fn);
+    return acL_kernel_error(L, fn);
   lua_pushnumber(L, s->L.total);
   lua_pushnumber(L, s->L.ce);
   lua_pushnumber(L, s->L.fd);
@@ -280,14 +280,14 @@ static int l_forward(lua_State *L) {
 /* A contiguous float32 [n0, n1] tensor: the one at idx if it fits, else a new one.
  * Leaves the result on the top of the stack. */
 static ac_tensor *reuse_or_new(lua_State *L, int idx, int64_t n0, int64_t n1) {
-  ac_tensor *t = luaT_test(L, idx);
+  ac_tensor *t = acL_test(L, idx);
   if (t && t->storage && t->dtype == AC_F32 && t->ndim == 2 && t->shape[0] == n0 && t->shape[1] == n1 &&
       ac_is_contiguous(t)) {
     lua_pushvalue(L, idx);
     return t;
   }
   int64_t shape[2] = {n0, n1};
-  return luaT_new(L, AC_F32, 2, shape);
+  return acL_new(L, AC_F32, 2, shape);
 }
 
 /* adcorre_loss_backward(state, gradLogits or nil, gradEmbeddings table)
@@ -314,7 +314,7 @@ static int l_backward(lua_State *L) {
     lua_pushnil(L);
     lua_seti(L, 3, j);
   }
-  if (ac_adcorre_backward(&s->L, ac_f32(gZ), s->gptr)) return luaT_kernel_error(L, "AdCorreLoss:backward");
+  if (ac_adcorre_backward(&s->L, ac_f32(gZ), s->gptr)) return acL_kernel_error(L, "AdCorreLoss:backward");
   lua_pushvalue(L, 4);
   lua_pushvalue(L, 3);
   lua_pushnumber(L, s->L.gn_ce);
@@ -333,9 +333,9 @@ static int l_confusion(lua_State *L) {
   loss_state *s = check_state(L, 1);
   int64_t C = s->L.C, shape[2] = {C, C};
   int64_t dshape[1] = {2 * C * C};
-  ac_tensor *tmp = luaT_new(L, AC_F32, 1, dshape); /* C*C doubles */
+  ac_tensor *tmp = acL_new(L, AC_F32, 1, dshape); /* C*C doubles */
   double *M = (double *)ac_data(tmp);
-  ac_tensor *out = luaT_new(L, AC_F32, 2, shape);
+  ac_tensor *out = acL_new(L, AC_F32, 2, shape);
   ac_adcorre_confusion(&s->L, M);
   float *o = ac_f32(out);
   for (int64_t i = 0; i < C * C; i++) o[i] = (float)M[i];
@@ -351,10 +351,10 @@ static int l_set_confusion(lua_State *L) {
     ac_adcorre_set_confusion(&s->L, NULL);
     return 0;
   }
-  ac_tensor *M = luaT_test(L, 2);
+  ac_tensor *M = acL_test(L, 2);
   if (!M || !M->storage) return lerr(L, "%s: M must be a [%lld, %lld] tensor or nil, got %s", fn, (long long)C, (long long)C, luaL_typename(L, 2));
   if (M->ndim != 2 || M->shape[0] != C || M->shape[1] != C)
-    return lerr(L, "%s: M must be [%lld, %lld], got %s", fn, (long long)C, (long long)C, luaT_shape(M));
+    return lerr(L, "%s: M must be [%lld, %lld], got %s", fn, (long long)C, (long long)C, acL_shape(M));
   for (int64_t i = 0; i < C * C; i++) {
     double v = ac_get_flat(M, i);
     if (!isfinite(v))
@@ -362,7 +362,7 @@ static int l_set_confusion(lua_State *L) {
                         (long long)(i % C) + 1);
   }
   int64_t dshape[1] = {2 * C * C};
-  ac_tensor *tmp = luaT_new(L, AC_F32, 1, dshape); /* C*C doubles */
+  ac_tensor *tmp = acL_new(L, AC_F32, 1, dshape); /* C*C doubles */
   double *buf = (double *)ac_data(tmp);
   for (int64_t i = 0; i < C * C; i++) buf[i] = ac_get_flat(M, i);
   ac_adcorre_set_confusion(&s->L, buf);
@@ -387,10 +387,10 @@ static int l_clear_history(lua_State *L) {
 /* adcorre_loss_record(state, labels, predictions): appends pairs (1-based). */
 static int l_record(lua_State *L) {
   loss_state *s = check_state(L, 1);
-  ac_tensor *y = luaT_check(L, 2), *p = luaT_check(L, 3);
+  ac_tensor *y = acL_check(L, 2), *p = acL_check(L, 3);
   int64_t n = ac_numel(y), C = s->L.C;
   if (ac_numel(p) != n)
-    return lerr(L, "AdCorreLoss:record: labels %s and predictions %s differ in size", luaT_shape(y), luaT_shape(p));
+    return lerr(L, "AdCorreLoss:record: labels %s and predictions %s differ in size", acL_shape(y), acL_shape(p));
   for (int64_t i = 0; i < n; i++) {
     double a = ac_get_flat(y, i), b = ac_get_flat(p, i);
     if (a != floor(a) || b != floor(b) || a < 1 || a > C || b < 1 || b > C)
@@ -409,8 +409,8 @@ static int l_history_pairs(lua_State *L) {
   loss_state *s = check_state(L, 1);
   int64_t n = s->L.hist_len, cap = s->L.hist_cap;
   int64_t shape[1] = {n};
-  ac_tensor *y = luaT_new(L, AC_I64, 1, shape);
-  ac_tensor *p = luaT_new(L, AC_I64, 1, shape);
+  ac_tensor *y = acL_new(L, AC_I64, 1, shape);
+  ac_tensor *p = acL_new(L, AC_I64, 1, shape);
   /* the oldest pair sits at hist_pos once the ring is full, at 0 before */
   int64_t start = n == cap ? s->L.hist_pos : 0;
   for (int64_t i = 0; i < n; i++) {
@@ -424,37 +424,36 @@ static int l_history_pairs(lua_State *L) {
 /* corrcoef(X [n, m] float32 [, eps]) -> R [n, n]: epsilon-guarded Pearson
  * correlation between the rows of X (numpy.corrcoef). */
 static int l_corrcoef(lua_State *L) {
-  ac_tensor *X = luaT_checkf32(L, 1, "corrcoef", "X");
+  ac_tensor *X = acL_checkf32(L, 1, "corrcoef", "X");
   double eps = luaL_optnumber(L, 2, 1e-8);
   if (X->ndim != 2 || X->shape[0] < 1 || X->shape[1] < 1)
-    return lerr(L, "corrcoef: X must be a non-empty matrix [n, m], got %s", luaT_shape(X));
+    return lerr(L, "corrcoef: X must be a non-empty matrix [n, m], got %s", acL_shape(X));
   if (!(eps > 0.0)) return lerr(L, "corrcoef: eps must be > 0, got %g", eps);
   int64_t n = X->shape[0], m = X->shape[1];
   int64_t rs[2] = {n, n}, us[2] = {n, m}, ss[1] = {2 * n};
-  ac_tensor *Xc = luaT_contig(L, 1);
-  ac_tensor *U = luaT_new(L, AC_F32, 2, us);
-  ac_tensor *S = luaT_new(L, AC_F32, 1, ss); /* n doubles */
-  ac_tensor *R = luaT_new(L, AC_F32, 2, rs);
-  LUAT_CALL(L, "corrcoef", ac_corrcoef(ac_f32(Xc), n, m, eps, ac_f32(R), ac_f32(U), (double *)ac_data(S)));
+  ac_tensor *Xc = acL_contig(L, 1);
+  ac_tensor *U = acL_new(L, AC_F32, 2, us);
+  ac_tensor *S = acL_new(L, AC_F32, 1, ss); /* n doubles */
+  ac_tensor *R = acL_new(L, AC_F32, 2, rs);
+  ACL_CALL(L, "corrcoef", ac_corrcoef(ac_f32(Xc), n, m, eps, ac_f32(R), ac_f32(U), (double *)ac_data(S)));
   return 1;
 }
 
 static const luaL_Reg functions[] = {
-    {"adcorre_loss_new", l_new},
-    {"adcorre_loss_configure", l_configure},
-    {"adcorre_loss_forward", l_forward},
-    {"adcorre_loss_backward", l_backward},
-    {"adcorre_loss_confusion", l_confusion},
-    {"adcorre_loss_set_confusion", l_set_confusion},
-    {"adcorre_loss_history", l_history},
-    {"adcorre_loss_clear_history", l_clear_history},
-    {"adcorre_loss_record", l_record},
-    {"adcorre_loss_history_pairs", l_history_pairs},
+    {"new", l_new},
+    {"configure", l_configure},
+    {"forward", l_forward},
+    {"backward", l_backward},
+    {"confusion", l_confusion},
+    {"set_confusion", l_set_confusion},
+    {"history", l_history},
+    {"clear_history", l_clear_history},
+    {"record", l_record},
+    {"history_pairs", l_history_pairs},
     {"corrcoef", l_corrcoef},
     {NULL, NULL}};
 
-void ac_open_loss(lua_State *L);
-void ac_open_loss(lua_State *L) {
+int ac_open_loss(lua_State *L) {
   if (luaL_newmetatable(L, STATE_MT)) {
     lua_pushcfunction(L, l_gc);
     lua_setfield(L, -2, "__gc");
@@ -464,5 +463,6 @@ void ac_open_loss(lua_State *L) {
     lua_setfield(L, -2, "__tostring");
   }
   lua_pop(L, 1);
-  luaL_setfuncs(L, functions, 0);
+  luaL_newlib(L, functions);
+  return 1;
 }

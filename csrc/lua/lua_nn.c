@@ -22,8 +22,8 @@
 
 /* A float32 input; a contiguous copy is pushed when needed. */
 static ac_tensor *in_f32(lua_State *L, int idx, const char *fn, const char *arg) {
-  luaT_checkf32(L, idx, fn, arg);
-  return luaT_contig(L, idx);
+  acL_checkf32(L, idx, fn, arg);
+  return acL_contig(L, idx);
 }
 
 /* A float32 input or NULL for nil/none. */
@@ -34,8 +34,8 @@ static ac_tensor *opt_in_f32(lua_State *L, int idx, const char *fn, const char *
 
 /* A contiguous float32 output (written in place). */
 static ac_tensor *out_f32(lua_State *L, int idx, const char *fn, const char *arg) {
-  ac_tensor *t = luaT_checkf32(L, idx, fn, arg);
-  if (!ac_is_contiguous(t)) luaL_error(L, "%s: output '%s' must be contiguous", fn, arg);
+  ac_tensor *t = acL_checkf32(L, idx, fn, arg);
+  if (!ac_is_contiguous(t)) acL_error(L, "%s: output '%s' must be contiguous", fn, arg);
   return t;
 }
 
@@ -45,40 +45,40 @@ static ac_tensor *opt_out_f32(lua_State *L, int idx, const char *fn, const char 
 }
 
 static ac_tensor *out_i64(lua_State *L, int idx, const char *fn, const char *arg) {
-  ac_tensor *t = luaT_check(L, idx);
+  ac_tensor *t = acL_check(L, idx);
   if (t->dtype != AC_I64)
-    luaL_error(L, "%s: argument '%s' must be int64, got %s", fn, arg, ac_dtype_name(t->dtype));
-  if (!ac_is_contiguous(t)) luaL_error(L, "%s: argument '%s' must be contiguous", fn, arg);
+    acL_error(L, "%s: argument '%s' must be int64, got %s", fn, arg, ac_dtype_name(t->dtype));
+  if (!ac_is_contiguous(t)) acL_error(L, "%s: argument '%s' must be contiguous", fn, arg);
   return t;
 }
 
 static void need_ndim(lua_State *L, const ac_tensor *t, int ndim, const char *fn, const char *arg) {
   if (t->ndim != ndim)
-    luaL_error(L, "%s: '%s' must have %d dimensions, got %s", fn, arg, ndim, luaT_shape(t));
+    acL_error(L, "%s: '%s' must have %d dimensions, got %s", fn, arg, ndim, acL_shape(t));
 }
 
 static void need_numel(lua_State *L, const ac_tensor *t, int64_t n, const char *fn,
                        const char *arg) {
   if (ac_numel(t) != n)
-    luaL_error(L, "%s: '%s' %s must have %lld elements", fn, arg, luaT_shape(t), (long long)n);
+    acL_error(L, "%s: '%s' %s must have %lld elements", fn, arg, acL_shape(t), (long long)n);
 }
 
 static void need_same(lua_State *L, const ac_tensor *a, const ac_tensor *b, const char *fn,
                       const char *an, const char *bn) {
   if (!ac_same_shape(a, b))
-    luaL_error(L, "%s: '%s' %s and '%s' %s must have the same shape", fn, an, luaT_shape(a), bn,
-               luaT_shape(b));
+    acL_error(L, "%s: '%s' %s and '%s' %s must have the same shape", fn, an, acL_shape(a), bn,
+               acL_shape(b));
 }
 
 static int64_t check_int(lua_State *L, int idx, const char *fn, const char *arg) {
   int isnum = 0;
   lua_Integer v = lua_tointegerx(L, idx, &isnum);
-  if (!isnum) luaL_error(L, "%s: '%s' must be an integer", fn, arg);
+  if (!isnum) acL_error(L, "%s: '%s' must be an integer", fn, arg);
   return (int64_t)v;
 }
 
 static float tofloat(lua_State *L, int idx, const char *fn, const char *arg) {
-  if (!lua_isnumber(L, idx)) luaL_error(L, "%s: '%s' must be a number", fn, arg);
+  if (!lua_isnumber(L, idx)) acL_error(L, "%s: '%s' must be a number", fn, arg);
   return (float)lua_tonumber(L, idx);
 }
 
@@ -96,14 +96,14 @@ static int l_buffer(lua_State *L) {
   int64_t shape[AC_MAXDIM];
   luaL_checktype(L, 2, LUA_TTABLE);
   int ndim = (int)luaL_len(L, 2);
-  if (ndim > AC_MAXDIM) return luaL_error(L, "nn_buffer: at most %d dimensions", AC_MAXDIM);
+  if (ndim > AC_MAXDIM) return acL_error(L, "nn_buffer: at most %d dimensions", AC_MAXDIM);
   int64_t numel = 1;
   for (int i = 0; i < ndim; i++) {
     lua_geti(L, 2, i + 1);
     int isnum = 0;
     lua_Integer v = lua_tointegerx(L, -1, &isnum);
     lua_pop(L, 1);
-    if (!isnum || v < 0) return luaL_error(L, "nn_buffer: bad size at dimension %d", i + 1);
+    if (!isnum || v < 0) return acL_error(L, "nn_buffer: bad size at dimension %d", i + 1);
     shape[i] = v;
     numel *= v;
   }
@@ -111,8 +111,8 @@ static int l_buffer(lua_State *L) {
   const char *ds = luaL_optstring(L, 3, "float32");
   if (strcmp(ds, "int64") == 0) dt = AC_I64;
   else if (strcmp(ds, "uint8") == 0) dt = AC_U8;
-  else if (strcmp(ds, "float32") != 0) return luaL_error(L, "nn_buffer: unknown dtype '%s'", ds);
-  ac_tensor *t = luaT_test(L, 1);
+  else if (strcmp(ds, "float32") != 0) return acL_error(L, "nn_buffer: unknown dtype '%s'", ds);
+  ac_tensor *t = acL_test(L, 1);
   /* (a storage whose arena range was handed back is not reused) */
   if (t && t->storage && t->dtype == dt && !(t->storage->arena && !t->storage->arena_held)) {
     if (t->ndim == ndim && ac_is_contiguous(t)) {
@@ -124,7 +124,7 @@ static int l_buffer(lua_State *L) {
       }
     }
     if ((size_t)numel * ac_dtype_size(dt) <= t->storage->nbytes && numel > 0) {
-      ac_tensor *v = luaT_push_view(L, t);
+      ac_tensor *v = acL_push_view(L, t);
       v->offset = 0;
       v->ndim = ndim;
       memcpy(v->shape, shape, sizeof(int64_t) * (size_t)ndim);
@@ -132,7 +132,7 @@ static int l_buffer(lua_State *L) {
       return 1;
     }
   }
-  luaT_new(L, dt, ndim, shape);
+  acL_new(L, dt, ndim, shape);
   return 1;
 }
 
@@ -143,24 +143,24 @@ static int l_pool_new(lua_State *L) {
   int64_t shape[AC_MAXDIM];
   luaL_checktype(L, 1, LUA_TTABLE);
   int ndim = (int)luaL_len(L, 1);
-  if (ndim > AC_MAXDIM) return luaL_error(L, "nn_pool_new: at most %d dimensions", AC_MAXDIM);
+  if (ndim > AC_MAXDIM) return acL_error(L, "nn_pool_new: at most %d dimensions", AC_MAXDIM);
   size_t numel = 1;
   for (int i = 0; i < ndim; i++) {
     lua_geti(L, 1, i + 1);
     int isnum = 0;
     lua_Integer v = lua_tointegerx(L, -1, &isnum);
     lua_pop(L, 1);
-    if (!isnum || v < 0) return luaL_error(L, "nn_pool_new: bad size at dimension %d", i + 1);
+    if (!isnum || v < 0) return acL_error(L, "nn_pool_new: bad size at dimension %d", i + 1);
     if (v > 0 && numel > (SIZE_MAX / sizeof(float)) / (size_t)v)
-      return luaL_error(L, "nn_pool_new: tensor of that shape is too large");
+      return acL_error(L, "nn_pool_new: tensor of that shape is too large");
     shape[i] = v;
     numel *= (size_t)v;
   }
   ac_tensor empty;
   memset(&empty, 0, sizeof empty);
-  ac_tensor *t = luaT_push_move(L, &empty); /* the userdata first: a Lua error leaks nothing */
+  ac_tensor *t = acL_push_move(L, &empty); /* the userdata first: a Lua error leaks nothing */
   ac_storage *st = ac_storage_new_arena(numel * sizeof(float));
-  if (!st) return luaL_error(L, "nn_pool_new: %s", ac_error());
+  if (!st) return acL_error(L, "nn_pool_new: %s", ac_error());
   t->storage = st;
   t->dtype = AC_F32;
   t->ndim = ndim;
@@ -173,7 +173,7 @@ static int l_pool_new(lua_State *L) {
  * t's storage must not be read or written afterwards); false when t's
  * storage is not an arena range that is still held. */
 static int l_pool_release(lua_State *L) {
-  ac_tensor *t = luaT_check(L, 1);
+  ac_tensor *t = acL_check(L, 1);
   int held = t->storage->arena && t->storage->arena_held;
   ac_storage_arena_release(t->storage);
   lua_pushboolean(L, held);
@@ -200,15 +200,15 @@ static int l_arena_trim(lua_State *L) {
  * Lua reference to t sees the change (Torch's set()). src must be contiguous
  * and hold enough elements; dtypes must match. */
 static int l_set(lua_State *L) {
-  ac_tensor *t = luaT_check(L, 1);
-  ac_tensor *src = luaT_check(L, 2);
+  ac_tensor *t = acL_check(L, 1);
+  ac_tensor *src = acL_check(L, 2);
   int64_t off = check_int(L, 3, "nn_set", "offset");
-  if (t->dtype != src->dtype) return luaL_error(L, "nn_set: dtypes differ");
-  if (!ac_is_contiguous(src)) return luaL_error(L, "nn_set: source must be contiguous");
+  if (t->dtype != src->dtype) return acL_error(L, "nn_set: dtypes differ");
+  if (!ac_is_contiguous(src)) return acL_error(L, "nn_set: source must be contiguous");
   int64_t n = ac_numel(t);
   if (off < 0 || off + n > ac_numel(src))
-    return luaL_error(L, "nn_set: %lld elements at offset %lld do not fit in %s", (long long)n,
-                      (long long)off, luaT_shape(src));
+    return acL_error(L, "nn_set: %lld elements at offset %lld do not fit in %s", (long long)n,
+                      (long long)off, acL_shape(src));
   ac_tensor v;
   memset(&v, 0, sizeof v);
   ac_tensor_view_of(&v, src);
@@ -233,7 +233,7 @@ static int l_flat_of(lua_State *L) {
   ac_dtype dt = AC_F32;
   for (lua_Integer i = 1; i <= n; i++) {
     lua_geti(L, 1, i);
-    ac_tensor *t = luaT_test(L, -1);
+    ac_tensor *t = acL_test(L, -1);
     lua_pop(L, 1);
     if (!t || !t->storage || !ac_is_contiguous(t)) return 0;
     if (i == 1) {
@@ -245,8 +245,8 @@ static int l_flat_of(lua_State *L) {
   }
   if ((size_t)next * ac_dtype_size(dt) != st->nbytes) return 0;
   lua_geti(L, 1, 1);
-  ac_tensor *first = luaT_check(L, -1);
-  ac_tensor *v = luaT_push_view(L, first);
+  ac_tensor *first = acL_check(L, -1);
+  ac_tensor *v = acL_push_view(L, first);
   v->offset = 0;
   v->ndim = 1;
   v->shape[0] = next;
@@ -258,7 +258,7 @@ static int l_flat_of(lua_State *L) {
 static int l_same_padding(lua_State *L) {
   int64_t n = check_int(L, 1, "nn_same_padding", "n"), k = check_int(L, 2, "nn_same_padding", "k"),
           s = check_int(L, 3, "nn_same_padding", "stride");
-  if (n < 1 || k < 1 || s < 1) return luaL_error(L, "nn_same_padding: sizes must be >= 1");
+  if (n < 1 || k < 1 || s < 1) return acL_error(L, "nn_same_padding: sizes must be >= 1");
   int64_t a, b;
   ac_same_padding(n, k, s, &a, &b);
   lua_pushinteger(L, a);
@@ -279,10 +279,10 @@ static int l_linear_forward(lua_State *L) {
   need_ndim(L, w, 2, fn, "weight");
   int64_t N = x->shape[0], In = x->shape[1], O = w->shape[0];
   if (w->shape[1] != In)
-    return luaL_error(L, "%s: input %s does not match weight %s", fn, luaT_shape(x), luaT_shape(w));
+    return acL_error(L, "%s: input %s does not match weight %s", fn, acL_shape(x), acL_shape(w));
   if (b) need_numel(L, b, O, fn, "bias");
   need_numel(L, y, N * O, fn, "output");
-  LUAT_CALL(L, fn, ac_linear_forward(ac_f32(y), ac_f32(x), ac_f32(w), fp(b), N, In, O));
+  ACL_CALL(L, fn, ac_linear_forward(ac_f32(y), ac_f32(x), ac_f32(w), fp(b), N, In, O));
   return 0;
 }
 
@@ -295,10 +295,10 @@ static int l_linear_backward_input(lua_State *L) {
   need_ndim(L, w, 2, fn, "weight");
   int64_t N = gy->shape[0], O = w->shape[0], In = w->shape[1];
   if (gy->shape[1] != O)
-    return luaL_error(L, "%s: gradOutput %s does not match weight %s", fn, luaT_shape(gy),
-                      luaT_shape(w));
+    return acL_error(L, "%s: gradOutput %s does not match weight %s", fn, acL_shape(gy),
+                      acL_shape(w));
   need_numel(L, gx, N * In, fn, "gradInput");
-  LUAT_CALL(L, fn, ac_linear_backward_input(ac_f32(gx), ac_f32(gy), ac_f32(w), N, In, O));
+  ACL_CALL(L, fn, ac_linear_backward_input(ac_f32(gx), ac_f32(gy), ac_f32(w), N, In, O));
   return 0;
 }
 
@@ -312,11 +312,11 @@ static int l_linear_backward_params(lua_State *L) {
   need_ndim(L, gy, 2, fn, "gradOutput");
   int64_t N = x->shape[0], In = x->shape[1], O = gy->shape[1];
   if (gy->shape[0] != N)
-    return luaL_error(L, "%s: input %s and gradOutput %s differ in batch size", fn, luaT_shape(x),
-                      luaT_shape(gy));
+    return acL_error(L, "%s: input %s and gradOutput %s differ in batch size", fn, acL_shape(x),
+                      acL_shape(gy));
   need_numel(L, gw, O * In, fn, "gradWeight");
   if (gb) need_numel(L, gb, O, fn, "gradBias");
-  LUAT_CALL(L, fn, ac_linear_backward_params(ac_f32(gw), fpw(gb), ac_f32(x), ac_f32(gy), N, In, O,
+  ACL_CALL(L, fn, ac_linear_backward_params(ac_f32(gw), fpw(gb), ac_f32(x), ac_f32(gy), N, In, O,
                                              scale));
   return 0;
 }
@@ -356,10 +356,10 @@ static void conv_cfg(lua_State *L, int idx, const ac_tensor *x, const ac_tensor 
   c->pr = v[5];
   c->groups = v[6];
   if (c->groups < 1 || w->shape[1] * c->groups != c->C)
-    luaL_error(L, "%s: input %s has %lld channels, weight %s with groups=%lld expects %lld", fn,
-               luaT_shape(x), (long long)c->C, luaT_shape(w), (long long)c->groups,
+    acL_error(L, "%s: input %s has %lld channels, weight %s with groups=%lld expects %lld", fn,
+               acL_shape(x), (long long)c->C, acL_shape(w), (long long)c->groups,
                (long long)(w->shape[1] * c->groups));
-  if (ac_conv2d_setup(c)) luaT_kernel_error(L, fn);
+  if (ac_conv2d_setup(c)) acL_kernel_error(L, fn);
 }
 
 static ac_tensor *conv_ws(lua_State *L, int idx, const ac_conv2d_cfg *c, const char *fn) {
@@ -367,7 +367,7 @@ static ac_tensor *conv_ws(lua_State *L, int idx, const ac_conv2d_cfg *c, const c
   if (need == 0) return NULL;
   ac_tensor *ws = out_f32(L, idx, fn, "workspace");
   if (ac_numel(ws) < need)
-    luaL_error(L, "%s: workspace %s is smaller than the %lld floats needed", fn, luaT_shape(ws),
+    acL_error(L, "%s: workspace %s is smaller than the %lld floats needed", fn, acL_shape(ws),
                (long long)need);
   return ws;
 }
@@ -382,7 +382,7 @@ static int l_conv2d_info(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   luaL_checktype(L, 2, LUA_TTABLE);
   if (luaL_len(L, 1) != 4 || luaL_len(L, 2) != 4)
-    return luaL_error(L, "%s: shapes must have 4 dimensions", fn);
+    return acL_error(L, "%s: shapes must have 4 dimensions", fn);
   for (int i = 0; i < 4; i++) {
     lua_geti(L, 1, i + 1);
     x.shape[i] = check_int(L, -1, fn, "input shape");
@@ -407,7 +407,7 @@ static void conv_need_out(lua_State *L, const ac_tensor *y, const ac_conv2d_cfg 
                           const char *arg) {
   if (y->ndim != 4 || y->shape[0] != c->N || y->shape[1] != c->O || y->shape[2] != c->OH ||
       y->shape[3] != c->OW)
-    luaL_error(L, "%s: '%s' is %s, expected [%lld, %lld, %lld, %lld]", fn, arg, luaT_shape(y),
+    acL_error(L, "%s: '%s' is %s, expected [%lld, %lld, %lld, %lld]", fn, arg, acL_shape(y),
                (long long)c->N, (long long)c->O, (long long)c->OH, (long long)c->OW);
 }
 
@@ -422,10 +422,10 @@ static int l_conv2d_forward(lua_State *L) {
   if (b) need_numel(L, b, c.O, fn, "bias");
   conv_need_out(L, y, &c, fn, "output");
   if (ref) {
-    LUAT_CALL(L, fn, ac_conv2d_forward_ref(&c, ac_f32(y), ac_f32(x), ac_f32(w), fp(b)));
+    ACL_CALL(L, fn, ac_conv2d_forward_ref(&c, ac_f32(y), ac_f32(x), ac_f32(w), fp(b)));
   } else {
     ac_tensor *ws = conv_ws(L, 5, &c, fn);
-    LUAT_CALL(L, fn, ac_conv2d_forward(&c, ac_f32(y), ac_f32(x), ac_f32(w), fp(b), fpw(ws)));
+    ACL_CALL(L, fn, ac_conv2d_forward(&c, ac_f32(y), ac_f32(x), ac_f32(w), fp(b), fpw(ws)));
   }
   return 0;
 }
@@ -433,7 +433,7 @@ static int l_conv2d_forward(lua_State *L) {
 /* nn_conv2d_backward_input(x, gy, w, gx, ws|nil, geometry [, "ref"]) ; x only gives the shape */
 static int l_conv2d_backward_input(lua_State *L) {
   const char *fn = "nn_conv2d_backward_input";
-  ac_tensor *x = luaT_checkf32(L, 1, fn, "input");
+  ac_tensor *x = acL_checkf32(L, 1, fn, "input");
   ac_tensor *gy = in_f32(L, 2, fn, "gradOutput"), *w = in_f32(L, 3, fn, "weight");
   ac_tensor *gx = out_f32(L, 4, fn, "gradInput");
   int ref = lua_toboolean(L, 7);
@@ -442,10 +442,10 @@ static int l_conv2d_backward_input(lua_State *L) {
   conv_need_out(L, gy, &c, fn, "gradOutput");
   need_same(L, gx, x, fn, "gradInput", "input");
   if (ref) {
-    LUAT_CALL(L, fn, ac_conv2d_backward_input_ref(&c, ac_f32(gx), ac_f32(gy), ac_f32(w)));
+    ACL_CALL(L, fn, ac_conv2d_backward_input_ref(&c, ac_f32(gx), ac_f32(gy), ac_f32(w)));
   } else {
     ac_tensor *ws = conv_ws(L, 5, &c, fn);
-    LUAT_CALL(L, fn, ac_conv2d_backward_input(&c, ac_f32(gx), ac_f32(gy), ac_f32(w), fpw(ws)));
+    ACL_CALL(L, fn, ac_conv2d_backward_input(&c, ac_f32(gx), ac_f32(gy), ac_f32(w), fpw(ws)));
   }
   return 0;
 }
@@ -462,11 +462,11 @@ static int l_conv2d_backward_params(lua_State *L) {
   conv_need_out(L, gy, &c, fn, "gradOutput");
   if (gb) need_numel(L, gb, c.O, fn, "gradBias");
   if (ref) {
-    LUAT_CALL(L, fn, ac_conv2d_backward_params_ref(&c, ac_f32(gw), fpw(gb), ac_f32(x), ac_f32(gy),
+    ACL_CALL(L, fn, ac_conv2d_backward_params_ref(&c, ac_f32(gw), fpw(gb), ac_f32(x), ac_f32(gy),
                                                    scale));
   } else {
     ac_tensor *ws = conv_ws(L, 5, &c, fn);
-    LUAT_CALL(L, fn, ac_conv2d_backward_params(&c, ac_f32(gw), fpw(gb), ac_f32(x), ac_f32(gy),
+    ACL_CALL(L, fn, ac_conv2d_backward_params(&c, ac_f32(gw), fpw(gb), ac_f32(x), ac_f32(gy),
                                                scale, fpw(ws)));
   }
   return 0;
@@ -479,7 +479,7 @@ static int l_conv2d_backward_params(lua_State *L) {
 /* x [N, C, ...] -> N, C, P */
 static void bn_dims(lua_State *L, const ac_tensor *x, int64_t *N, int64_t *C, int64_t *P,
                     const char *fn) {
-  if (x->ndim < 2) luaL_error(L, "%s: input must be [N, C, ...], got %s", fn, luaT_shape(x));
+  if (x->ndim < 2) acL_error(L, "%s: input must be [N, C, ...], got %s", fn, acL_shape(x));
   *N = x->shape[0];
   *C = x->shape[1];
   int64_t p = 1;
@@ -511,7 +511,7 @@ static int l_bn_forward_train(lua_State *L) {
   bn_vec(L, si, C, fn, "save_invstd");
   bn_vec(L, rm, C, fn, "running_mean");
   bn_vec(L, rv, C, fn, "running_var");
-  LUAT_CALL(L, fn, ac_batchnorm_forward_train(ac_f32(y), ac_f32(sm), ac_f32(si), fpw(rm), fpw(rv),
+  ACL_CALL(L, fn, ac_batchnorm_forward_train(ac_f32(y), ac_f32(sm), ac_f32(si), fpw(rm), fpw(rv),
                                               ac_f32(x), fp(g), fp(b), N, C, P, eps, mom, relu));
   return 0;
 }
@@ -536,7 +536,7 @@ static int l_bn_forward_eval(lua_State *L) {
   bn_vec(L, si, C, fn, "save_invstd");
   bn_vec(L, rm, C, fn, "running_mean");
   bn_vec(L, rv, C, fn, "running_var");
-  LUAT_CALL(L, fn, ac_batchnorm_forward_eval(ac_f32(y), fpw(sm), fpw(si), ac_f32(x), ac_f32(rm),
+  ACL_CALL(L, fn, ac_batchnorm_forward_eval(ac_f32(y), fpw(sm), fpw(si), ac_f32(x), ac_f32(rm),
                                              ac_f32(rv), fp(g), fp(b), N, C, P, eps, relu));
   return 0;
 }
@@ -556,7 +556,7 @@ static int l_bn_apply(lua_State *L) {
   bn_vec(L, b, C, fn, "bias");
   bn_vec(L, sm, C, fn, "save_mean");
   bn_vec(L, si, C, fn, "save_invstd");
-  LUAT_CALL(L, fn, ac_batchnorm_apply(ac_f32(y), ac_f32(x), ac_f32(sm), ac_f32(si), fp(g), fp(b),
+  ACL_CALL(L, fn, ac_batchnorm_apply(ac_f32(y), ac_f32(x), ac_f32(sm), ac_f32(si), fp(g), fp(b),
                                       N, C, P, relu));
   return 0;
 }
@@ -584,19 +584,13 @@ static int l_bn_backward(lua_State *L) {
   bn_vec(L, b, C, fn, "bias");
   bn_vec(L, gg, C, fn, "gradWeight");
   bn_vec(L, gb, C, fn, "gradBias");
-  LUAT_CALL(L, fn, ac_batchnorm_backward(fpw(gx), fpw(gg), fpw(gb), ac_f32(gy), ac_f32(x),
+  ACL_CALL(L, fn, ac_batchnorm_backward(fpw(gx), fpw(gg), fpw(gb), ac_f32(gy), ac_f32(x),
                                          ac_f32(sm), ac_f32(si), fp(g), fp(b), N, C, P, scale,
                                          train, relu));
   return 0;
 }
 
-/* nn_force_generic(bool): batch-norm kernels through their portable loops;
- * nn_isa() -> "avx512" | "generic" */
-static int l_nn_force_generic(lua_State *L) {
-  ac_nn_force_generic(lua_toboolean(L, 1));
-  return 0;
-}
-
+/* nn.isa() -> "avx512" | "generic" */
 static int l_nn_isa(lua_State *L) {
   lua_pushstring(L, ac_nn_isa());
   return 1;
@@ -635,14 +629,14 @@ static void pool_cfg(lua_State *L, int idx, const int64_t *xshape, ac_pool2d_cfg
   c->pb = v[6];
   c->pr = v[7];
   c->count_include_pad = cip;
-  if (ac_pool2d_setup(c)) luaT_kernel_error(L, fn);
+  if (ac_pool2d_setup(c)) acL_kernel_error(L, fn);
 }
 
 static void pool_need_out(lua_State *L, const ac_tensor *y, const ac_pool2d_cfg *c, const char *fn,
                           const char *arg) {
   if (y->ndim != 4 || y->shape[0] != c->N || y->shape[1] != c->C || y->shape[2] != c->OH ||
       y->shape[3] != c->OW)
-    luaL_error(L, "%s: '%s' is %s, expected [%lld, %lld, %lld, %lld]", fn, arg, luaT_shape(y),
+    acL_error(L, "%s: '%s' is %s, expected [%lld, %lld, %lld, %lld]", fn, arg, acL_shape(y),
                (long long)c->N, (long long)c->C, (long long)c->OH, (long long)c->OW);
 }
 
@@ -651,7 +645,7 @@ static int l_pool2d_info(lua_State *L) {
   const char *fn = "nn_pool2d_info";
   int64_t s[4];
   luaL_checktype(L, 1, LUA_TTABLE);
-  if (luaL_len(L, 1) != 4) return luaL_error(L, "%s: input shape must have 4 dimensions", fn);
+  if (luaL_len(L, 1) != 4) return acL_error(L, "%s: input shape must have 4 dimensions", fn);
   for (int i = 0; i < 4; i++) {
     lua_geti(L, 1, i + 1);
     s[i] = check_int(L, -1, fn, "input shape");
@@ -675,7 +669,7 @@ static int l_maxpool_forward(lua_State *L) {
   pool_cfg(L, 4, x->shape, &c, fn);
   pool_need_out(L, y, &c, fn, "output");
   if (ix) pool_need_out(L, ix, &c, fn, "indices");
-  LUAT_CALL(L, fn, ac_maxpool2d_forward(&c, ac_f32(y), ix ? ac_i64(ix) : NULL, ac_f32(x)));
+  ACL_CALL(L, fn, ac_maxpool2d_forward(&c, ac_f32(y), ix ? ac_i64(ix) : NULL, ac_f32(x)));
   return 0;
 }
 
@@ -689,7 +683,7 @@ static int l_maxpool_backward_input(lua_State *L) {
   pool_cfg(L, 4, gx->shape, &c, fn);
   pool_need_out(L, gy, &c, fn, "gradOutput");
   pool_need_out(L, ix, &c, fn, "indices");
-  LUAT_CALL(L, fn, ac_maxpool2d_backward_input(&c, ac_f32(gx), ac_f32(gy), ac_i64(ix)));
+  ACL_CALL(L, fn, ac_maxpool2d_backward_input(&c, ac_f32(gx), ac_f32(gy), ac_i64(ix)));
   return 0;
 }
 
@@ -701,7 +695,7 @@ static int l_avgpool_forward(lua_State *L) {
   ac_pool2d_cfg c;
   pool_cfg(L, 3, x->shape, &c, fn);
   pool_need_out(L, y, &c, fn, "output");
-  LUAT_CALL(L, fn, ac_avgpool2d_forward(&c, ac_f32(y), ac_f32(x)));
+  ACL_CALL(L, fn, ac_avgpool2d_forward(&c, ac_f32(y), ac_f32(x)));
   return 0;
 }
 
@@ -713,7 +707,7 @@ static int l_avgpool_backward_input(lua_State *L) {
   ac_pool2d_cfg c;
   pool_cfg(L, 3, gx->shape, &c, fn);
   pool_need_out(L, gy, &c, fn, "gradOutput");
-  LUAT_CALL(L, fn, ac_avgpool2d_backward_input(&c, ac_f32(gx), ac_f32(gy)));
+  ACL_CALL(L, fn, ac_avgpool2d_backward_input(&c, ac_f32(gx), ac_f32(gy)));
   return 0;
 }
 
@@ -724,7 +718,7 @@ static int l_gap_forward(lua_State *L) {
   int64_t N, C, P;
   bn_dims(L, x, &N, &C, &P, fn);
   need_numel(L, y, N * C, fn, "output");
-  LUAT_CALL(L, fn, ac_global_avgpool_forward(ac_f32(y), ac_f32(x), N, C, P));
+  ACL_CALL(L, fn, ac_global_avgpool_forward(ac_f32(y), ac_f32(x), N, C, P));
   return 0;
 }
 
@@ -735,7 +729,7 @@ static int l_gap_backward_input(lua_State *L) {
   int64_t N, C, P;
   bn_dims(L, gx, &N, &C, &P, fn);
   need_numel(L, gy, N * C, fn, "gradOutput");
-  LUAT_CALL(L, fn, ac_global_avgpool_backward_input(ac_f32(gx), ac_f32(gy), N, C, P));
+  ACL_CALL(L, fn, ac_global_avgpool_backward_input(ac_f32(gx), ac_f32(gy), N, C, P));
   return 0;
 }
 
@@ -748,7 +742,7 @@ static int l_relu_forward(lua_State *L) {
   const char *fn = "nn_relu_forward";
   ac_tensor *x = in_f32(L, 1, fn, "input"), *y = out_f32(L, 2, fn, "output");
   need_numel(L, y, ac_numel(x), fn, "output");
-  LUAT_CALL(L, fn, ac_relu_forward(ac_f32(y), ac_f32(x), ac_numel(x)));
+  ACL_CALL(L, fn, ac_relu_forward(ac_f32(y), ac_f32(x), ac_numel(x)));
   return 0;
 }
 
@@ -758,7 +752,7 @@ static int l_add_forward(lua_State *L) {
   ac_tensor *a = in_f32(L, 1, fn, "a"), *b = in_f32(L, 2, fn, "b"), *y = out_f32(L, 3, fn, "output");
   need_numel(L, b, ac_numel(a), fn, "b");
   need_numel(L, y, ac_numel(a), fn, "output");
-  LUAT_CALL(L, fn, ac_add_forward(ac_f32(y), ac_f32(a), ac_f32(b), ac_numel(a)));
+  ACL_CALL(L, fn, ac_add_forward(ac_f32(y), ac_f32(a), ac_f32(b), ac_numel(a)));
   return 0;
 }
 
@@ -769,7 +763,7 @@ static int l_relu_backward_input(lua_State *L) {
   ac_tensor *gx = out_f32(L, 3, fn, "gradInput");
   need_numel(L, gy, ac_numel(y), fn, "gradOutput");
   need_numel(L, gx, ac_numel(y), fn, "gradInput");
-  LUAT_CALL(L, fn, ac_relu_backward_input(ac_f32(gx), ac_f32(gy), ac_f32(y), ac_numel(y)));
+  ACL_CALL(L, fn, ac_relu_backward_input(ac_f32(gx), ac_f32(gy), ac_f32(y), ac_numel(y)));
   return 0;
 }
 
@@ -781,7 +775,7 @@ static int l_dropout_forward(lua_State *L) {
   float p = tofloat(L, 4, fn, "p");
   need_numel(L, y, ac_numel(x), fn, "output");
   need_numel(L, m, ac_numel(x), fn, "mask");
-  LUAT_CALL(L, fn, ac_dropout_forward(ac_f32(y), ac_f32(m), ac_f32(x), ac_numel(x), p,
+  ACL_CALL(L, fn, ac_dropout_forward(ac_f32(y), ac_f32(m), ac_f32(x), ac_numel(x), p,
                                       ac_global_rng()));
   return 0;
 }
@@ -793,13 +787,13 @@ static int l_mul_backward_input(lua_State *L) {
   ac_tensor *gx = out_f32(L, 3, fn, "gradInput");
   need_numel(L, gy, ac_numel(m), fn, "gradOutput");
   need_numel(L, gx, ac_numel(m), fn, "gradInput");
-  LUAT_CALL(L, fn, ac_mul_backward_input(ac_f32(gx), ac_f32(gy), ac_f32(m), ac_numel(m)));
+  ACL_CALL(L, fn, ac_mul_backward_input(ac_f32(gx), ac_f32(gy), ac_f32(m), ac_numel(m)));
   return 0;
 }
 
 /* rows of a [..., D] tensor */
 static void rows_of(lua_State *L, const ac_tensor *x, int64_t *N, int64_t *D, const char *fn) {
-  if (x->ndim < 1) luaL_error(L, "%s: input must have at least 1 dimension", fn);
+  if (x->ndim < 1) acL_error(L, "%s: input must have at least 1 dimension", fn);
   *D = x->shape[x->ndim - 1];
   *N = *D ? ac_numel(x) / *D : 0;
 }
@@ -812,7 +806,7 @@ static int row_forward(lua_State *L, const char *fn, row_fwd k) {
   int64_t N, D;
   rows_of(L, x, &N, &D, fn);
   need_same(L, y, x, fn, "output", "input");
-  LUAT_CALL(L, fn, k(ac_f32(y), ac_f32(x), N, D));
+  ACL_CALL(L, fn, k(ac_f32(y), ac_f32(x), N, D));
   return 0;
 }
 
@@ -823,7 +817,7 @@ static int row_backward(lua_State *L, const char *fn, row_bwd k) {
   rows_of(L, y, &N, &D, fn);
   need_same(L, gy, y, fn, "gradOutput", "output");
   need_same(L, gx, y, fn, "gradInput", "output");
-  LUAT_CALL(L, fn, k(ac_f32(gx), ac_f32(gy), ac_f32(y), N, D));
+  ACL_CALL(L, fn, k(ac_f32(gx), ac_f32(gy), ac_f32(y), N, D));
   return 0;
 }
 
@@ -850,7 +844,7 @@ static int l_l2norm_forward(lua_State *L) {
   rows_of(L, x, &N, &D, fn);
   need_same(L, y, x, fn, "output", "input");
   need_numel(L, nr, N, fn, "norm");
-  LUAT_CALL(L, fn, ac_l2norm_forward(ac_f32(y), ac_f32(nr), ac_f32(x), N, D, eps));
+  ACL_CALL(L, fn, ac_l2norm_forward(ac_f32(y), ac_f32(nr), ac_f32(x), N, D, eps));
   return 0;
 }
 
@@ -865,19 +859,19 @@ static int l_l2norm_backward_input(lua_State *L) {
   need_same(L, gy, y, fn, "gradOutput", "output");
   need_same(L, gx, y, fn, "gradInput", "output");
   need_numel(L, nr, N, fn, "norm");
-  LUAT_CALL(L, fn, ac_l2norm_backward_input(ac_f32(gx), ac_f32(gy), ac_f32(y), ac_f32(nr), N, D,
+  ACL_CALL(L, fn, ac_l2norm_backward_input(ac_f32(gx), ac_f32(gy), ac_f32(y), ac_f32(nr), N, D,
                                             eps));
   return 0;
 }
 
 /* targets: an int64 tensor [N] (contiguous copy pushed if needed) */
 static ac_tensor *targets(lua_State *L, int idx, int64_t N, const char *fn) {
-  ac_tensor *t = luaT_check(L, idx);
+  ac_tensor *t = acL_check(L, idx);
   if (t->dtype != AC_I64)
-    luaL_error(L, "%s: targets must be int64, got %s", fn, ac_dtype_name(t->dtype));
+    acL_error(L, "%s: targets must be int64, got %s", fn, ac_dtype_name(t->dtype));
   if (ac_numel(t) != N)
-    luaL_error(L, "%s: %lld targets for %lld rows", fn, (long long)ac_numel(t), (long long)N);
-  return luaT_contig(L, idx);
+    acL_error(L, "%s: %lld targets for %lld rows", fn, (long long)ac_numel(t), (long long)N);
+  return acL_contig(L, idx);
 }
 
 /* nn_cross_entropy_forward(x [N,D], t int64 [N] (1-based), prob [N,D], weight|nil, average) -> loss */
@@ -893,7 +887,7 @@ static int l_ce_forward(lua_State *L) {
   need_same(L, pr, x, fn, "prob", "input");
   if (w) need_numel(L, w, D, fn, "weights");
   double loss = 0;
-  LUAT_CALL(L, fn, ac_cross_entropy_forward(&loss, ac_f32(pr), ac_f32(x), ac_i64(t), fp(w), N, D,
+  ACL_CALL(L, fn, ac_cross_entropy_forward(&loss, ac_f32(pr), ac_f32(x), ac_i64(t), fp(w), N, D,
                                             1, avg));
   lua_pushnumber(L, loss);
   return 1;
@@ -912,7 +906,7 @@ static int l_ce_backward_input(lua_State *L) {
   float scale = (float)luaL_optnumber(L, 6, 1.0);
   need_same(L, gx, pr, fn, "gradInput", "prob");
   if (w) need_numel(L, w, D, fn, "weights");
-  LUAT_CALL(L, fn, ac_cross_entropy_backward_input(ac_f32(gx), ac_f32(pr), ac_i64(t), fp(w), N, D,
+  ACL_CALL(L, fn, ac_cross_entropy_backward_input(ac_f32(gx), ac_f32(pr), ac_i64(t), fp(w), N, D,
                                                    1, avg, scale));
   return 0;
 }
@@ -922,48 +916,49 @@ static int l_ce_backward_input(lua_State *L) {
  * ====================================================================== */
 
 static const luaL_Reg nn_funcs[] = {
-    {"nn_buffer", l_buffer},
-    {"nn_pool_new", l_pool_new},
-    {"nn_pool_release", l_pool_release},
+    {"buffer", l_buffer},
+    {"pool_new", l_pool_new},
+    {"pool_release", l_pool_release},
     {"arena_stats", l_arena_stats},
     {"arena_trim", l_arena_trim},
-    {"nn_set", l_set},
-    {"nn_flat_of", l_flat_of},
-    {"nn_same_padding", l_same_padding},
-    {"nn_linear_forward", l_linear_forward},
-    {"nn_linear_backward_input", l_linear_backward_input},
-    {"nn_linear_backward_params", l_linear_backward_params},
-    {"nn_conv2d_info", l_conv2d_info},
-    {"nn_conv2d_forward", l_conv2d_forward},
-    {"nn_conv2d_backward_input", l_conv2d_backward_input},
-    {"nn_conv2d_backward_params", l_conv2d_backward_params},
-    {"nn_batchnorm_forward_train", l_bn_forward_train},
-    {"nn_batchnorm_forward_eval", l_bn_forward_eval},
-    {"nn_batchnorm_apply", l_bn_apply},
-    {"nn_batchnorm_backward", l_bn_backward},
-    {"nn_force_generic", l_nn_force_generic},
-    {"nn_isa", l_nn_isa},
-    {"nn_pool2d_info", l_pool2d_info},
-    {"nn_maxpool2d_forward", l_maxpool_forward},
-    {"nn_maxpool2d_backward_input", l_maxpool_backward_input},
-    {"nn_avgpool2d_forward", l_avgpool_forward},
-    {"nn_avgpool2d_backward_input", l_avgpool_backward_input},
-    {"nn_global_avgpool_forward", l_gap_forward},
-    {"nn_global_avgpool_backward_input", l_gap_backward_input},
-    {"nn_relu_forward", l_relu_forward},
-    {"nn_add_forward", l_add_forward},
-    {"nn_relu_backward_input", l_relu_backward_input},
-    {"nn_dropout_forward", l_dropout_forward},
-    {"nn_mul_backward_input", l_mul_backward_input},
-    {"nn_softmax_forward", l_softmax_forward},
-    {"nn_softmax_backward_input", l_softmax_backward_input},
-    {"nn_logsoftmax_forward", l_logsoftmax_forward},
-    {"nn_logsoftmax_backward_input", l_logsoftmax_backward_input},
-    {"nn_l2norm_forward", l_l2norm_forward},
-    {"nn_l2norm_backward_input", l_l2norm_backward_input},
-    {"nn_cross_entropy_forward", l_ce_forward},
-    {"nn_cross_entropy_backward_input", l_ce_backward_input},
+    {"set", l_set},
+    {"flat_of", l_flat_of},
+    {"same_padding", l_same_padding},
+    {"linear_forward", l_linear_forward},
+    {"linear_backward_input", l_linear_backward_input},
+    {"linear_backward_params", l_linear_backward_params},
+    {"conv2d_info", l_conv2d_info},
+    {"conv2d_forward", l_conv2d_forward},
+    {"conv2d_backward_input", l_conv2d_backward_input},
+    {"conv2d_backward_params", l_conv2d_backward_params},
+    {"batchnorm_forward_train", l_bn_forward_train},
+    {"batchnorm_forward_eval", l_bn_forward_eval},
+    {"batchnorm_apply", l_bn_apply},
+    {"batchnorm_backward", l_bn_backward},
+    {"isa", l_nn_isa},
+    {"pool2d_info", l_pool2d_info},
+    {"maxpool2d_forward", l_maxpool_forward},
+    {"maxpool2d_backward_input", l_maxpool_backward_input},
+    {"avgpool2d_forward", l_avgpool_forward},
+    {"avgpool2d_backward_input", l_avgpool_backward_input},
+    {"global_avgpool_forward", l_gap_forward},
+    {"global_avgpool_backward_input", l_gap_backward_input},
+    {"relu_forward", l_relu_forward},
+    {"add_forward", l_add_forward},
+    {"relu_backward_input", l_relu_backward_input},
+    {"dropout_forward", l_dropout_forward},
+    {"mul_backward_input", l_mul_backward_input},
+    {"softmax_forward", l_softmax_forward},
+    {"softmax_backward_input", l_softmax_backward_input},
+    {"logsoftmax_forward", l_logsoftmax_forward},
+    {"logsoftmax_backward_input", l_logsoftmax_backward_input},
+    {"l2norm_forward", l_l2norm_forward},
+    {"l2norm_backward_input", l_l2norm_backward_input},
+    {"cross_entropy_forward", l_ce_forward},
+    {"cross_entropy_backward_input", l_ce_backward_input},
     {NULL, NULL}};
 
-void ac_open_nn(lua_State *L);
-void ac_open_nn(lua_State *L) { luaL_setfuncs(L, nn_funcs, 0); }
+int ac_open_nn(lua_State *L) {
+  luaL_newlib(L, nn_funcs);
+  return 1;
+}

@@ -31,22 +31,22 @@ static ac_dtype result_dtype(ac_binop op, ac_dtype a, ac_dtype b, int scalar_is_
 
 /* out-of-place a op b where either may be a number */
 static int binary(lua_State *L, ac_binop op) {
-  ac_tensor *a = luaT_test(L, 1), *b = luaT_test(L, 2);
+  ac_tensor *a = acL_test(L, 1), *b = acL_test(L, 2);
   const char *name = binop_name(op);
-  if (a && !a->storage) return luaL_error(L, "%s: argument 1 is a closed tensor", name);
-  if (b && !b->storage) return luaL_error(L, "%s: argument 2 is a closed tensor", name);
+  if (a && !a->storage) return acL_error(L, "%s: argument 1 is a closed tensor", name);
+  if (b && !b->storage) return acL_error(L, "%s: argument 2 is a closed tensor", name);
   if (a && b) {
     int nd;
     int64_t shape[AC_MAXDIM];
-    if (ac_broadcast_shape(a, b, &nd, shape)) return luaT_kernel_error(L, name);
-    ac_tensor *o = luaT_new(L, result_dtype(op, a->dtype, b->dtype, 0), nd, shape);
-    if (ac_binary(o, a, b, op)) return luaT_kernel_error(L, name);
+    if (ac_broadcast_shape(a, b, &nd, shape)) return acL_kernel_error(L, name);
+    ac_tensor *o = acL_new(L, result_dtype(op, a->dtype, b->dtype, 0), nd, shape);
+    if (ac_binary(o, a, b, op)) return acL_kernel_error(L, name);
     return 1;
   }
   if (a && lua_type(L, 2) == LUA_TNUMBER) {
     double s = lua_tonumber(L, 2);
-    ac_tensor *o = luaT_new(L, result_dtype(op, a->dtype, a->dtype, !lua_isinteger(L, 2)), a->ndim, a->shape);
-    if (ac_binary_scalar(o, a, s, op)) return luaT_kernel_error(L, name);
+    ac_tensor *o = acL_new(L, result_dtype(op, a->dtype, a->dtype, !lua_isinteger(L, 2)), a->ndim, a->shape);
+    if (ac_binary_scalar(o, a, s, op)) return acL_kernel_error(L, name);
     return 1;
   }
   if (b && lua_type(L, 1) == LUA_TNUMBER) {
@@ -54,33 +54,33 @@ static int binary(lua_State *L, ac_binop op) {
                                        AC_GT,  AC_GE,   AC_LT,  AC_LE,   AC_SUB, AC_DIV, AC_POW};
     double s = lua_tonumber(L, 1);
     ac_binop sop = swapped[op];
-    ac_tensor *o = luaT_new(L, result_dtype(sop, b->dtype, b->dtype, !lua_isinteger(L, 1)), b->ndim, b->shape);
-    if (ac_binary_scalar(o, b, s, sop)) return luaT_kernel_error(L, name);
+    ac_tensor *o = acL_new(L, result_dtype(sop, b->dtype, b->dtype, !lua_isinteger(L, 1)), b->ndim, b->shape);
+    if (ac_binary_scalar(o, b, s, sop)) return acL_kernel_error(L, name);
     return 1;
   }
-  return luaL_error(L, "%s: expects tensors or numbers, got %s and %s", name, luaL_typename(L, 1), luaL_typename(L, 2));
+  return acL_error(L, "%s: expects tensors or numbers, got %s and %s", name, luaL_typename(L, 1), luaL_typename(L, 2));
 }
 
 /* in place: a = a op b (b broadcast to a's shape) */
 static int binary_(lua_State *L, ac_binop op) {
-  ac_tensor *a = luaT_check(L, 1);
+  ac_tensor *a = acL_check(L, 1);
   const char *name = binop_name(op);
-  ac_tensor *b = luaT_test(L, 2);
+  ac_tensor *b = acL_test(L, 2);
   int rc;
   if (b) {
-    luaT_check(L, 2);
+    acL_check(L, 2);
     int nd;
     int64_t shape[AC_MAXDIM];
-    if (ac_broadcast_shape(a, b, &nd, shape)) return luaT_kernel_error(L, name);
+    if (ac_broadcast_shape(a, b, &nd, shape)) return acL_kernel_error(L, name);
     if (nd != a->ndim || memcmp(shape, a->shape, sizeof(int64_t) * (size_t)nd))
-      return luaL_error(L, "%s_: in-place result %s must keep the shape of the tensor %s", name, luaT_shape(b), luaT_shape(a));
+      return acL_error(L, "%s_: in-place result %s must keep the shape of the tensor %s", name, acL_shape(b), acL_shape(a));
     if (!lua_isnoneornil(L, 3) && (op == AC_ADD || op == AC_SUB)) {
       /* a += alpha * b */
       double alpha = luaL_checknumber(L, 3) * (op == AC_SUB ? -1 : 1);
       if (a->dtype == AC_F32 && b->dtype == AC_F32 && ac_same_shape(a, b) && ac_is_contiguous(a) && ac_is_contiguous(b))
         rc = ac_axpy(a, a, alpha, b);
       else {
-        ac_tensor *tmp = luaT_new(L, AC_F32, b->ndim, b->shape);
+        ac_tensor *tmp = acL_new(L, AC_F32, b->ndim, b->shape);
         rc = ac_binary_scalar(tmp, b, alpha, AC_MUL) || ac_binary(a, a, tmp, AC_ADD);
       }
     } else {
@@ -89,7 +89,7 @@ static int binary_(lua_State *L, ac_binop op) {
   } else {
     rc = ac_binary_scalar(a, a, luaL_checknumber(L, 2), op);
   }
-  if (rc) return luaT_kernel_error(L, name);
+  if (rc) return acL_kernel_error(L, name);
   lua_settop(L, 1);
   return 1;
 }
@@ -114,9 +114,9 @@ static int op_gt(lua_State *L) { return binary(L, AC_GT); }
 static int op_ge(lua_State *L) { return binary(L, AC_GE); }
 
 static int op_unm(lua_State *L) {
-  ac_tensor *a = luaT_check(L, 1);
-  ac_tensor *o = luaT_new(L, a->dtype, a->ndim, a->shape);
-  if (ac_binary_scalar(o, a, -1, AC_MUL)) return luaT_kernel_error(L, "neg");
+  ac_tensor *a = acL_check(L, 1);
+  ac_tensor *o = acL_new(L, a->dtype, a->ndim, a->shape);
+  if (ac_binary_scalar(o, a, -1, AC_MUL)) return acL_kernel_error(L, "neg");
   return 1;
 }
 
@@ -125,15 +125,15 @@ static int op_unm(lua_State *L) {
 /* ===================================================================== */
 
 static int unary(lua_State *L, ac_unop op, const char *name, int inplace) {
-  ac_tensor *a = luaT_check(L, 1);
+  ac_tensor *a = acL_check(L, 1);
   ac_tensor *o;
   if (inplace) {
-    if (a->dtype != AC_F32) return luaL_error(L, "%s_: in-place maths needs a float32 tensor, got %s", name, ac_dtype_name(a->dtype));
+    if (a->dtype != AC_F32) return acL_error(L, "%s_: in-place maths needs a float32 tensor, got %s", name, ac_dtype_name(a->dtype));
     o = a;
   } else {
-    o = luaT_new(L, AC_F32, a->ndim, a->shape);
+    o = acL_new(L, AC_F32, a->ndim, a->shape);
   }
-  if (ac_unary(o, a, op)) return luaT_kernel_error(L, name);
+  if (ac_unary(o, a, op)) return acL_kernel_error(L, name);
   if (inplace) lua_settop(L, 1);
   return 1;
 }
@@ -161,12 +161,12 @@ UN(op_reciprocal, AC_RECIP, "reciprocal")
 
 /* clamp(t, lo, hi): nil bounds are open */
 static int clamp_impl(lua_State *L, int inplace) {
-  ac_tensor *a = luaT_check(L, 1);
+  ac_tensor *a = acL_check(L, 1);
   double lo = lua_isnoneornil(L, 2) ? -INFINITY : luaL_checknumber(L, 2);
   double hi = lua_isnoneornil(L, 3) ? INFINITY : luaL_checknumber(L, 3);
-  if (lo > hi) return luaL_error(L, "clamp: min %g is greater than max %g", lo, hi);
-  ac_tensor *o = inplace ? a : luaT_new(L, a->dtype, a->ndim, a->shape);
-  if (ac_clamp(o, a, lo, hi)) return luaT_kernel_error(L, "clamp");
+  if (lo > hi) return acL_error(L, "clamp: min %g is greater than max %g", lo, hi);
+  ac_tensor *o = inplace ? a : acL_new(L, a->dtype, a->ndim, a->shape);
+  if (ac_clamp(o, a, lo, hi)) return acL_kernel_error(L, "clamp");
   if (inplace) lua_settop(L, 1);
   return 1;
 }
@@ -182,7 +182,7 @@ static int opt_dim(lua_State *L, int arg, const ac_tensor *t) {
   lua_Integer d = luaL_checkinteger(L, arg);
   if (d < 0) d += t->ndim + 1;
   if (d < 1 || d > t->ndim)
-    return luaL_error(L, "dimension %d out of range for a %d-d tensor %s", (int)lua_tointeger(L, arg), t->ndim, luaT_shape(t));
+    return acL_error(L, "dimension %d out of range for a %d-d tensor %s", (int)lua_tointeger(L, arg), t->ndim, acL_shape(t));
   return (int)d - 1;
 }
 
@@ -197,15 +197,15 @@ static ac_tensor *reduced(lua_State *L, const ac_tensor *a, int dim, int keepdim
       shape[n++] = a->shape[i];
     }
   }
-  return luaT_new(L, dt, n, shape);
+  return acL_new(L, dt, n, shape);
 }
 
 static int reduce(lua_State *L, ac_redop op, const char *name) {
-  ac_tensor *a = luaT_check(L, 1);
+  ac_tensor *a = acL_check(L, 1);
   int dim = opt_dim(L, 2, a);
   int keepdim = lua_toboolean(L, 3);
   if (dim < 0) {
-    if ((op == AC_RMAX || op == AC_RMIN) && ac_numel(a) == 0) return luaL_error(L, "%s: tensor is empty", name);
+    if ((op == AC_RMAX || op == AC_RMIN) && ac_numel(a) == 0) return acL_error(L, "%s: tensor is empty", name);
     int64_t arg;
     double v = ac_reduce_all(a, op, &arg);
     if (a->dtype != AC_F32 && op != AC_RMEAN) lua_pushinteger(L, (lua_Integer)v);
@@ -220,7 +220,7 @@ static int reduce(lua_State *L, ac_redop op, const char *name) {
   ac_tensor *o = reduced(L, a, dim, keepdim, dt);
   ac_tensor *idx = NULL;
   if (op == AC_RMAX || op == AC_RMIN) idx = reduced(L, a, dim, keepdim, AC_I64);
-  if (ac_reduce_dim(o, idx, a, dim, op)) return luaT_kernel_error(L, name);
+  if (ac_reduce_dim(o, idx, a, dim, op)) return acL_kernel_error(L, name);
   if (idx) {
     int64_t n = ac_numel(idx);
     int64_t *p = ac_i64(idx);
@@ -247,7 +247,7 @@ static int op_argmin(lua_State *L) { return argext(L, AC_RMIN, "argmin"); }
 
 /* var(t [, dim [, unbiased=true [, keepdim]]]) */
 static int var_impl(lua_State *L, int take_sqrt) {
-  ac_tensor *a = luaT_check(L, 1);
+  ac_tensor *a = acL_check(L, 1);
   int dim = opt_dim(L, 2, a);
   int correction = lua_isnoneornil(L, 3) ? 1 : lua_toboolean(L, 3);
   int keepdim = lua_toboolean(L, 4);
@@ -257,7 +257,7 @@ static int var_impl(lua_State *L, int take_sqrt) {
     return 1;
   }
   ac_tensor *o = reduced(L, a, dim, keepdim, AC_F32);
-  if (ac_var_dim(o, a, dim, correction)) return luaT_kernel_error(L, take_sqrt ? "std" : "var");
+  if (ac_var_dim(o, a, dim, correction)) return acL_kernel_error(L, take_sqrt ? "std" : "var");
   if (take_sqrt) ac_unary(o, o, AC_SQRT);
   return 1;
 }
@@ -266,16 +266,16 @@ static int op_std(lua_State *L) { return var_impl(L, 1); }
 
 /* norm(t [, p=2 [, dim [, keepdim]]]) */
 static int op_norm(lua_State *L) {
-  ac_tensor *a = luaT_check(L, 1);
+  ac_tensor *a = acL_check(L, 1);
   double p = luaL_optnumber(L, 2, 2);
-  if (p < 0) return luaL_error(L, "norm: p must be >= 0, got %g", p);
+  if (p < 0) return acL_error(L, "norm: p must be >= 0, got %g", p);
   int dim = opt_dim(L, 3, a);
   if (dim < 0) {
     lua_pushnumber(L, ac_norm_all(a, p));
     return 1;
   }
   ac_tensor *o = reduced(L, a, dim, lua_toboolean(L, 4), AC_F32);
-  if (ac_norm_dim(o, a, dim, p)) return luaT_kernel_error(L, "norm");
+  if (ac_norm_dim(o, a, dim, p)) return acL_kernel_error(L, "norm");
   return 1;
 }
 
@@ -285,24 +285,24 @@ static int op_norm(lua_State *L) {
 
 /* matmul(a, b): 2-d @ 2-d, 2-d @ 1-d, 1-d @ 2-d, 1-d @ 1-d (a number), 3-d @ 3-d */
 static int op_matmul(lua_State *L) {
-  ac_tensor *a = luaT_checkf32(L, 1, "matmul", "a"), *b = luaT_checkf32(L, 2, "matmul", "b");
+  ac_tensor *a = acL_checkf32(L, 1, "matmul", "a"), *b = acL_checkf32(L, 2, "matmul", "b");
   if (a->ndim == 3 && b->ndim == 3) {
     if (a->shape[0] != b->shape[0] || a->shape[2] != b->shape[1])
-      return luaL_error(L, "matmul: sizes do not match: %s @ %s", luaT_shape(a), luaT_shape(b));
+      return acL_error(L, "matmul: sizes do not match: %s @ %s", acL_shape(a), acL_shape(b));
     int64_t shape[3] = {a->shape[0], a->shape[1], b->shape[2]};
-    ac_tensor *c = luaT_new(L, AC_F32, 3, shape);
-    if (ac_baddbmm(c, a, b, 1, 0)) return luaT_kernel_error(L, "matmul");
+    ac_tensor *c = acL_new(L, AC_F32, 3, shape);
+    if (ac_baddbmm(c, a, b, 1, 0)) return acL_kernel_error(L, "matmul");
     return 1;
   }
   if (a->ndim < 1 || a->ndim > 2 || b->ndim < 1 || b->ndim > 2)
-    return luaL_error(L, "matmul: expects 1-d, 2-d or (both) 3-d tensors, got %s @ %s", luaT_shape(a), luaT_shape(b));
+    return acL_error(L, "matmul: expects 1-d, 2-d or (both) 3-d tensors, got %s @ %s", acL_shape(a), acL_shape(b));
   ac_tensor A = *a, B = *b;
   if (A.ndim == 1) ac_view_unsqueeze(&A, 0);
   if (B.ndim == 1) ac_view_unsqueeze(&B, 1);
-  if (A.shape[1] != B.shape[0]) return luaL_error(L, "matmul: sizes do not match: %s @ %s", luaT_shape(a), luaT_shape(b));
+  if (A.shape[1] != B.shape[0]) return acL_error(L, "matmul: sizes do not match: %s @ %s", acL_shape(a), acL_shape(b));
   int64_t shape[2] = {A.shape[0], B.shape[1]};
-  ac_tensor *c = luaT_new(L, AC_F32, 2, shape);
-  if (ac_addmm(c, &A, &B, 1, 0)) return luaT_kernel_error(L, "matmul");
+  ac_tensor *c = acL_new(L, AC_F32, 2, shape);
+  if (ac_addmm(c, &A, &B, 1, 0)) return acL_kernel_error(L, "matmul");
   if (a->ndim == 1 && b->ndim == 1) {
     lua_pushnumber(L, ac_f32(c)[0]);
     return 1;
@@ -314,43 +314,43 @@ static int op_matmul(lua_State *L) {
 
 /* addmm(c, a, b [, alpha=1 [, beta=1]]) -> new tensor beta*c + alpha*a@b (c broadcasts) */
 static int op_addmm(lua_State *L) {
-  ac_tensor *c = luaT_checkf32(L, 1, "addmm", "c");
-  ac_tensor *a = luaT_checkf32(L, 2, "addmm", "a"), *b = luaT_checkf32(L, 3, "addmm", "b");
+  ac_tensor *c = acL_checkf32(L, 1, "addmm", "c");
+  ac_tensor *a = acL_checkf32(L, 2, "addmm", "a"), *b = acL_checkf32(L, 3, "addmm", "b");
   float alpha = (float)luaL_optnumber(L, 4, 1), beta = (float)luaL_optnumber(L, 5, 1);
-  if (a->ndim != 2 || b->ndim != 2) return luaL_error(L, "addmm: expects 2-d a and b, got %s and %s", luaT_shape(a), luaT_shape(b));
-  if (a->shape[1] != b->shape[0]) return luaL_error(L, "addmm: sizes do not match: %s @ %s", luaT_shape(a), luaT_shape(b));
+  if (a->ndim != 2 || b->ndim != 2) return acL_error(L, "addmm: expects 2-d a and b, got %s and %s", acL_shape(a), acL_shape(b));
+  if (a->shape[1] != b->shape[0]) return acL_error(L, "addmm: sizes do not match: %s @ %s", acL_shape(a), acL_shape(b));
   int64_t shape[2] = {a->shape[0], b->shape[1]};
   ac_tensor cv = *c; /* borrowed view, not retained */
   if (ac_view_expand(&cv, 2, shape))
-    return luaL_error(L, "addmm: c %s does not broadcast to the product's shape [%lld, %lld]", luaT_shape(c),
+    return acL_error(L, "addmm: c %s does not broadcast to the product's shape [%lld, %lld]", acL_shape(c),
                       (long long)shape[0], (long long)shape[1]);
-  ac_tensor *o = luaT_new(L, AC_F32, 2, shape);
-  if (ac_copy(o, &cv) || ac_addmm(o, a, b, alpha, beta)) return luaT_kernel_error(L, "addmm");
+  ac_tensor *o = acL_new(L, AC_F32, 2, shape);
+  if (ac_copy(o, &cv) || ac_addmm(o, a, b, alpha, beta)) return acL_kernel_error(L, "addmm");
   return 1;
 }
 
 /* t:addmm_(a, b [, alpha=1 [, beta=1]]) in place on t */
 static int op_addmm_(lua_State *L) {
-  ac_tensor *c = luaT_checkf32(L, 1, "addmm_", "self");
-  ac_tensor *a = luaT_checkf32(L, 2, "addmm_", "a"), *b = luaT_checkf32(L, 3, "addmm_", "b");
+  ac_tensor *c = acL_checkf32(L, 1, "addmm_", "self");
+  ac_tensor *a = acL_checkf32(L, 2, "addmm_", "a"), *b = acL_checkf32(L, 3, "addmm_", "b");
   float alpha = (float)luaL_optnumber(L, 4, 1), beta = (float)luaL_optnumber(L, 5, 1);
-  if (ac_addmm(c, a, b, alpha, beta)) return luaT_kernel_error(L, "addmm_");
+  if (ac_addmm(c, a, b, alpha, beta)) return acL_kernel_error(L, "addmm_");
   lua_settop(L, 1);
   return 1;
 }
 
 static int op_bmm(lua_State *L) {
-  ac_tensor *a = luaT_checkf32(L, 1, "bmm", "a"), *b = luaT_checkf32(L, 2, "bmm", "b");
-  if (a->ndim != 3 || b->ndim != 3) return luaL_error(L, "bmm: expects 3-d tensors, got %s and %s", luaT_shape(a), luaT_shape(b));
+  ac_tensor *a = acL_checkf32(L, 1, "bmm", "a"), *b = acL_checkf32(L, 2, "bmm", "b");
+  if (a->ndim != 3 || b->ndim != 3) return acL_error(L, "bmm: expects 3-d tensors, got %s and %s", acL_shape(a), acL_shape(b));
   int64_t shape[3] = {a->shape[0], a->shape[1], b->shape[2]};
-  ac_tensor *c = luaT_new(L, AC_F32, 3, shape);
-  if (ac_baddbmm(c, a, b, 1, 0)) return luaT_kernel_error(L, "bmm");
+  ac_tensor *c = acL_new(L, AC_F32, 3, shape);
+  if (ac_baddbmm(c, a, b, 1, 0)) return acL_kernel_error(L, "bmm");
   return 1;
 }
 
 static int op_dot(lua_State *L) {
-  ac_tensor *a = luaT_check(L, 1), *b = luaT_check(L, 2);
-  if (ac_numel(a) != ac_numel(b)) return luaL_error(L, "dot: %s and %s have different element counts", luaT_shape(a), luaT_shape(b));
+  ac_tensor *a = acL_check(L, 1), *b = acL_check(L, 2);
+  if (ac_numel(a) != ac_numel(b)) return acL_error(L, "dot: %s and %s have different element counts", acL_shape(a), acL_shape(b));
   double s = 0;
   int64_t n = ac_numel(a);
   for (int64_t i = 0; i < n; i++) s += ac_get_flat(a, i) * ac_get_flat(b, i);
@@ -360,7 +360,7 @@ static int op_dot(lua_State *L) {
 
 /* true when every element is finite (no NaN or Inf); integer tensors always are */
 static int op_all_finite(lua_State *L) {
-  ac_tensor *a = luaT_check(L, 1);
+  ac_tensor *a = acL_check(L, 1);
   int ok = 1;
   if (a->dtype == AC_F32) {
     int64_t n = ac_numel(a);
@@ -402,12 +402,11 @@ static const luaL_Reg methods_only[] = {
   {"rsqrt_", op_rsqrt_}, {"log1p_", op_log1p_}, {"reciprocal_", op_reciprocal_}, {"clamp_", op_clamp_},
   {"addmm_", op_addmm_}, {NULL, NULL}};
 
-void ac_open_ops(lua_State *L);
-void ac_open_ops(lua_State *L) {
-  luaL_setfuncs(L, both, 0);
+int ac_open_ops(lua_State *L) {
+  luaL_newlib(L, both);
   lua_pushcfunction(L, op_addmm);
   lua_setfield(L, -2, "addmm");
-  lua_getfield(L, -1, "_methods");
+  lua_getfield(L, LUA_REGISTRYINDEX, AC_TENSOR_METHODS);
   luaL_setfuncs(L, both, 0);
   luaL_setfuncs(L, methods_only, 0);
   lua_pop(L, 1);
@@ -425,4 +424,5 @@ void ac_open_ops(lua_State *L) {
   lua_pushcfunction(L, op_unm);
   lua_setfield(L, -2, "__unm");
   lua_pop(L, 1);
+  return 1;
 }

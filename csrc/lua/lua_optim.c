@@ -14,18 +14,18 @@
 
 /* A contiguous float32 tensor of n elements (n < 0: any), or an error naming fname and arg. */
 static float *check_buf(lua_State *L, int idx, const char *fname, const char *arg, int64_t *n) {
-  ac_tensor *t = luaT_checkf32(L, idx, fname, arg);
-  if (!ac_is_contiguous(t)) luaL_error(L, "%s: argument '%s' must be contiguous (shape %s)", fname, arg, luaT_shape(t));
+  ac_tensor *t = acL_checkf32(L, idx, fname, arg);
+  if (!ac_is_contiguous(t)) acL_error(L, "%s: argument '%s' must be contiguous (shape %s)", fname, arg, acL_shape(t));
   if (*n >= 0 && ac_numel(t) != *n)
-    luaL_error(L, "%s: argument '%s' has %lld elements (shape %s), expected %lld", fname, arg,
-               (long long)ac_numel(t), luaT_shape(t), (long long)*n);
+    acL_error(L, "%s: argument '%s' has %lld elements (shape %s), expected %lld", fname, arg,
+               (long long)ac_numel(t), acL_shape(t), (long long)*n);
   *n = ac_numel(t);
   return ac_f32(t);
 }
 
 static float check_nonneg(lua_State *L, int idx, const char *fname, const char *what) {
   lua_Number v = luaL_checknumber(L, idx);
-  if (!(v >= 0)) luaL_error(L, "%s: %s must be >= 0, got %f", fname, what, (double)v);
+  if (!(v >= 0)) acL_error(L, "%s: %s must be >= 0, got %f", fname, what, (double)v);
   return (float)v;
 }
 
@@ -42,8 +42,8 @@ static int l_sgd(lua_State *L) {
   cfg.weight_decay = check_nonneg(L, 7, fn, "weight_decay");
   cfg.nesterov = lua_toboolean(L, 8);
   int first = lua_toboolean(L, 9);
-  if (p == g) luaL_error(L, "%s: params and grads are the same buffer", fn);
-  LUAT_CALL(L, fn, ac_sgd_step(p, g, buf, n, &cfg, first));
+  if (p == g) acL_error(L, "%s: params and grads are the same buffer", fn);
+  ACL_CALL(L, fn, ac_sgd_step(p, g, buf, n, &cfg, first));
   return 0;
 }
 
@@ -65,8 +65,8 @@ static int l_adam(lua_State *L) {
   cfg.decoupled = lua_toboolean(L, 12);
   cfg.keras_eps = lua_toboolean(L, 13);
   cfg.amsgrad = vmax != NULL;
-  if (p == g || m == v) luaL_error(L, "%s: buffers must be distinct", fn);
-  LUAT_CALL(L, fn, ac_adam_step(p, g, m, v, vmax, n, &cfg, (int64_t)t));
+  if (p == g || m == v) acL_error(L, "%s: buffers must be distinct", fn);
+  ACL_CALL(L, fn, ac_adam_step(p, g, m, v, vmax, n, &cfg, (int64_t)t));
   return 0;
 }
 
@@ -83,18 +83,18 @@ static int l_clip(lua_State *L) {
   float *g = check_buf(L, 1, fn, "grads", &n);
   double max_norm = luaL_checknumber(L, 2);
   double norm = 0;
-  LUAT_CALL(L, fn, ac_clip_grad_norm(g, n, max_norm, &norm));
+  ACL_CALL(L, fn, ac_clip_grad_norm(g, n, max_norm, &norm));
   lua_pushnumber(L, norm);
   return 1;
 }
 
-void ac_open_optim(lua_State *L);
-void ac_open_optim(lua_State *L) {
+int ac_open_optim(lua_State *L) {
   static const luaL_Reg fns[] = {
-    {"optim_sgd", l_sgd},
-    {"optim_adam", l_adam},
-    {"optim_sumsq", l_sumsq},
-    {"optim_clip_grad_norm", l_clip},
+    {"sgd", l_sgd},
+    {"adam", l_adam},
+    {"sumsq", l_sumsq},
+    {"clip_grad_norm", l_clip},
     {NULL, NULL}};
-  luaL_setfuncs(L, fns, 0);
+  luaL_newlib(L, fns);
+  return 1;
 }

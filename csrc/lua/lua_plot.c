@@ -44,13 +44,13 @@ static uint32_t check_color(lua_State *L, int idx, const char *fname) {
     lua_Integer v;
     if (!lua_isinteger(L, idx)) {
       lua_Number n = lua_tonumber(L, idx);
-      if (n != floor(n)) return (uint32_t)luaL_error(L, "%s: colour must be an integer 0xRRGGBB, got %g", fname, n);
+      if (n != floor(n)) return (uint32_t)acL_error(L, "%s: colour must be an integer 0xRRGGBB, got %g", fname, n);
       v = (lua_Integer)n;
     } else {
       v = lua_tointeger(L, idx);
     }
     if (v < 0 || v > 0xFFFFFF)
-      return (uint32_t)luaL_error(L, "%s: colour 0x%llx out of range 0..0xFFFFFF", fname, (long long)v);
+      return (uint32_t)acL_error(L, "%s: colour 0x%llx out of range 0..0xFFFFFF", fname, (long long)v);
     return (uint32_t)v;
   }
   if (t == LUA_TSTRING) {
@@ -66,7 +66,7 @@ static uint32_t check_color(lua_State *L, int idx, const char *fname) {
       }
       if (ok) return v;
     }
-    return (uint32_t)luaL_error(L, "%s: colour string must be \"#rrggbb\" or \"#rgb\", got \"%s\"", fname, s);
+    return (uint32_t)acL_error(L, "%s: colour string must be \"#rrggbb\" or \"#rgb\", got \"%s\"", fname, s);
   }
   if (t == LUA_TTABLE) {
     uint32_t v = 0;
@@ -76,24 +76,24 @@ static uint32_t check_color(lua_State *L, int idx, const char *fname) {
       lua_Number x = lua_tonumberx(L, -1, &isnum);
       lua_pop(L, 1);
       if (!isnum || x < 0 || x > 255)
-        return (uint32_t)luaL_error(L, "%s: colour table must be {r, g, b} with values 0..255", fname);
+        return (uint32_t)acL_error(L, "%s: colour table must be {r, g, b} with values 0..255", fname);
       v = (v << 8) | (uint32_t)lrint(x);
     }
     return v;
   }
-  return (uint32_t)luaL_error(L, "%s: expected a colour (0xRRGGBB, \"#rrggbb\" or {r,g,b}), got %s", fname,
+  return (uint32_t)acL_error(L, "%s: expected a colour (0xRRGGBB, \"#rrggbb\" or {r,g,b}), got %s", fname,
                               luaL_typename(L, idx));
 }
 
 static float opt_alpha(lua_State *L, int idx, const char *fname) {
   lua_Number a = luaL_optnumber(L, idx, 1.0);
-  if (!(a >= 0 && a <= 1)) return (float)luaL_error(L, "%s: alpha must be in [0, 1], got %g", fname, a);
+  if (!(a >= 0 && a <= 1)) return (float)acL_error(L, "%s: alpha must be in [0, 1], got %g", fname, a);
   return (float)a;
 }
 
 static double check_finite(lua_State *L, int idx, const char *fname, const char *what) {
   lua_Number v = luaL_checknumber(L, idx);
-  if (!isfinite(v)) return luaL_error(L, "%s: %s must be finite, got %g", fname, what, v);
+  if (!isfinite(v)) return acL_error(L, "%s: %s must be finite, got %g", fname, what, v);
   return v;
 }
 
@@ -106,11 +106,11 @@ static int l_canvas(lua_State *L) {
   lua_Integer w = luaL_checkinteger(L, 1), h = luaL_checkinteger(L, 2);
   uint32_t bg = lua_isnoneornil(L, 3) ? 0xFFFFFF : check_color(L, 3, "canvas");
   if (w < 1 || h < 1 || w > 16384 || h > 16384)
-    return luaL_error(L, "canvas: size %lldx%lld out of range (1..16384)", (long long)w, (long long)h);
+    return acL_error(L, "canvas: size %lldx%lld out of range (1..16384)", (long long)w, (long long)h);
   size_t px = (size_t)w * (size_t)h * 3;
   lcanvas *u = lua_newuserdatauv(L, sizeof(lcanvas) + px, 0);
   memset(&u->c, 0, sizeof u->c);
-  if (ac_canvas_init(&u->c, (int)w, (int)h, bg, (uint8_t *)(u + 1))) return luaT_kernel_error(L, "canvas");
+  if (ac_canvas_init(&u->c, (int)w, (int)h, bg, (uint8_t *)(u + 1))) return acL_kernel_error(L, "canvas");
   luaL_setmetatable(L, CANVAS_MT);
   return 1;
 }
@@ -165,8 +165,8 @@ static int m_line(lua_State *L) {
   uint32_t col = check_color(L, 6, fn);
   double w = luaL_optnumber(L, 7, 1.0);
   float a = opt_alpha(L, 8, fn);
-  if (!(w > 0 && w < 1000)) return luaL_error(L, "%s: width must be in (0, 1000), got %g", fn, w);
-  LUAT_CALL(L, fn, ac_canvas_line(c, x0, y0, x1, y1, w, col, a));
+  if (!(w > 0 && w < 1000)) return acL_error(L, "%s: width must be in (0, 1000), got %g", fn, w);
+  ACL_CALL(L, fn, ac_canvas_line(c, x0, y0, x1, y1, w, col, a));
   lua_settop(L, 1);
   return 1;
 }
@@ -179,12 +179,12 @@ static int m_polyline(lua_State *L) {
   luaL_checktype(L, 2, LUA_TTABLE);
   luaL_checktype(L, 3, LUA_TTABLE);
   lua_Integer n = luaL_len(L, 2), m = luaL_len(L, 3);
-  if (n != m) return luaL_error(L, "%s: %lld x values but %lld y values", fn, (long long)n, (long long)m);
+  if (n != m) return acL_error(L, "%s: %lld x values but %lld y values", fn, (long long)n, (long long)m);
   uint32_t col = check_color(L, 4, fn);
   double w = luaL_optnumber(L, 5, 1.0);
   float a = opt_alpha(L, 6, fn);
-  if (!(w > 0 && w < 1000)) return luaL_error(L, "%s: width must be in (0, 1000), got %g", fn, w);
-  if (n > (1 << 26)) return luaL_error(L, "%s: too many points (%lld)", fn, (long long)n);
+  if (!(w > 0 && w < 1000)) return acL_error(L, "%s: width must be in (0, 1000), got %g", fn, w);
+  if (n > (1 << 26)) return acL_error(L, "%s: too many points (%lld)", fn, (long long)n);
   if (n == 0) {
     lua_settop(L, 1);
     return 1;
@@ -196,11 +196,11 @@ static int m_polyline(lua_State *L) {
       int isnum;
       lua_Number v = lua_tonumberx(L, -1, &isnum);
       lua_pop(L, 1);
-      if (!isnum) return luaL_error(L, "%s: %s[%lld] is not a number", fn, k ? "y" : "x", (long long)(i + 1));
+      if (!isnum) return acL_error(L, "%s: %s[%lld] is not a number", fn, k ? "y" : "x", (long long)(i + 1));
       xy[2 * i + k] = v;
     }
   }
-  LUAT_CALL(L, fn, ac_canvas_polyline(c, xy, (int)n, w, col, a));
+  ACL_CALL(L, fn, ac_canvas_polyline(c, xy, (int)n, w, col, a));
   lua_settop(L, 1);
   return 1;
 }
@@ -211,7 +211,7 @@ static int check_shape(lua_State *L, int idx, const char *fn) {
   const char *s = luaL_checkstring(L, idx);
   for (int i = 0; names[i]; i++)
     if (strcmp(s, names[i]) == 0) return i;
-  return luaL_error(L, "%s: unknown marker '%s' (circle, square, triangle, diamond)", fn, s);
+  return acL_error(L, "%s: unknown marker '%s' (circle, square, triangle, diamond)", fn, s);
 }
 
 /* cv:marker(x, y, r, color [, shape [, outline_color [, outline_width [, alpha]]]]) */
@@ -224,7 +224,7 @@ static int m_marker(lua_State *L) {
   uint32_t oc = lua_isnoneornil(L, 7) ? 0 : check_color(L, 7, fn);
   double ow = lua_isnoneornil(L, 7) ? 0 : luaL_optnumber(L, 8, 1.0);
   float a = opt_alpha(L, 9, fn);
-  if (!(r >= 0 && r < 1000)) return luaL_error(L, "%s: radius must be in [0, 1000), got %g", fn, r);
+  if (!(r >= 0 && r < 1000)) return acL_error(L, "%s: radius must be in [0, 1000), got %g", fn, r);
   ac_canvas_marker(c, shape, x, y, r, col, oc, ow, a);
   lua_settop(L, 1);
   return 1;
@@ -237,12 +237,12 @@ static int check_align(lua_State *L, int idx, const char *fn, int vertical) {
     if (!strcmp(s, "left")) return AC_ALIGN_LEFT;
     if (!strcmp(s, "center")) return AC_ALIGN_CENTER;
     if (!strcmp(s, "right")) return AC_ALIGN_RIGHT;
-    return luaL_error(L, "%s: horizontal alignment must be left, center or right, got '%s'", fn, s);
+    return acL_error(L, "%s: horizontal alignment must be left, center or right, got '%s'", fn, s);
   }
   if (!strcmp(s, "top")) return AC_ALIGN_TOP;
   if (!strcmp(s, "middle")) return AC_ALIGN_MIDDLE;
   if (!strcmp(s, "bottom")) return AC_ALIGN_BOTTOM;
-  return luaL_error(L, "%s: vertical alignment must be top, middle or bottom, got '%s'", fn, s);
+  return acL_error(L, "%s: vertical alignment must be top, middle or bottom, got '%s'", fn, s);
 }
 
 /* cv:text(x, y, str [, scale [, color [, halign [, valign [, rotate]]]]]) */
@@ -255,7 +255,7 @@ static int m_text(lua_State *L) {
   uint32_t col = lua_isnoneornil(L, 6) ? 0 : check_color(L, 6, fn);
   int ha = check_align(L, 7, fn, 0), va = check_align(L, 8, fn, 1);
   int rot = lua_toboolean(L, 9);
-  if (!(scale > 0 && scale <= 64)) return luaL_error(L, "%s: scale must be in (0, 64], got %g", fn, scale);
+  if (!(scale > 0 && scale <= 64)) return acL_error(L, "%s: scale must be in (0, 64], got %g", fn, scale);
   ac_canvas_text(c, x, y, s, scale, col, ha, va, rot);
   lua_settop(L, 1);
   return 1;
@@ -266,7 +266,7 @@ static int m_pixel(lua_State *L) {
   ac_canvas *c = check_canvas(L, 1);
   lua_Integer x = luaL_checkinteger(L, 2), y = luaL_checkinteger(L, 3);
   if (x < 0 || y < 0 || x >= c->w || y >= c->h)
-    return luaL_error(L, "Canvas:pixel: (%lld, %lld) outside the %dx%d canvas", (long long)x, (long long)y, c->w,
+    return acL_error(L, "Canvas:pixel: (%lld, %lld) outside the %dx%d canvas", (long long)x, (long long)y, c->w,
                       c->h);
   const uint8_t *p = c->px + ((size_t)y * c->w + x) * 3;
   lua_pushinteger(L, p[0]);
@@ -279,7 +279,7 @@ static int m_pixel(lua_State *L) {
 static int m_to_tensor(lua_State *L) {
   ac_canvas *c = check_canvas(L, 1);
   int64_t shape[3] = {3, c->h, c->w};
-  ac_tensor *t = luaT_new(L, AC_F32, 3, shape);
+  ac_tensor *t = acL_new(L, AC_F32, 3, shape);
   float *d = ac_f32(t);
   size_t n = (size_t)c->w * c->h;
   for (size_t i = 0; i < n; i++)
@@ -290,7 +290,7 @@ static int m_to_tensor(lua_State *L) {
 static int m_save(lua_State *L) {
   ac_canvas *c = check_canvas(L, 1);
   const char *path = luaL_checkstring(L, 2);
-  if (ac_canvas_write_png(c, path)) return luaL_error(L, "Canvas:save: %s", ac_error());
+  if (ac_canvas_write_png(c, path)) return acL_error(L, "Canvas:save: %s", ac_error());
   lua_pushstring(L, path);
   return 1;
 }
@@ -317,14 +317,14 @@ static int l_colormap(lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
   double t = luaL_checknumber(L, 2);
   uint32_t rgb;
-  if (ac_colormap(name, t, &rgb)) return luaT_kernel_error(L, "colormap");
+  if (ac_colormap(name, t, &rgb)) return acL_kernel_error(L, "colormap");
   lua_pushinteger(L, rgb);
   return 1;
 }
 
 static int l_palette(lua_State *L) {
   lua_Integer i = luaL_checkinteger(L, 1);
-  if (i < 1) return luaL_error(L, "palette: index must be >= 1, got %lld", (long long)i);
+  if (i < 1) return acL_error(L, "palette: index must be >= 1, got %lld", (long long)i);
   lua_pushinteger(L, ac_palette((int)((i - 1) % 1000000)));
   return 1;
 }
@@ -341,8 +341,8 @@ static int l_luminance(lua_State *L) {
 /* Y, kl = tsne(X [N,D] float32, Y0 [N,dims] or nil, opts table) */
 static int l_tsne(lua_State *L) {
   const char *fn = "tsne";
-  ac_tensor *x = luaT_checkf32(L, 1, fn, "X");
-  ac_tensor *y0 = lua_isnoneornil(L, 2) ? NULL : luaT_checkf32(L, 2, fn, "init");
+  ac_tensor *x = acL_checkf32(L, 1, fn, "X");
+  ac_tensor *y0 = lua_isnoneornil(L, 2) ? NULL : acL_checkf32(L, 2, fn, "init");
   luaL_checktype(L, 3, LUA_TTABLE);
   ac_tsne_opts o;
   ac_tsne_defaults(&o);
@@ -369,32 +369,32 @@ static int l_tsne(lua_State *L) {
   lua_pop(L, 1);
   o.seed = seed;
 
-  if (x->ndim != 2) return luaL_error(L, "%s: X must be 2-d [N, D], got %s", fn, luaT_shape(x));
+  if (x->ndim != 2) return acL_error(L, "%s: X must be 2-d [N, D], got %s", fn, acL_shape(x));
   int64_t n = x->shape[0], d = x->shape[1];
-  if (o.dims < 1 || o.dims > 3) return luaL_error(L, "%s: dims must be 1, 2 or 3, got %d", fn, o.dims);
-  if (n < 4) return luaL_error(L, "%s: need at least 4 points, got %lld", fn, (long long)n);
-  if (n > 20000) return luaL_error(L, "%s: exact t-SNE is limited to 20000 points, got %lld", fn, (long long)n);
-  if (d < 1) return luaL_error(L, "%s: X has no features (%s)", fn, luaT_shape(x));
+  if (o.dims < 1 || o.dims > 3) return acL_error(L, "%s: dims must be 1, 2 or 3, got %d", fn, o.dims);
+  if (n < 4) return acL_error(L, "%s: need at least 4 points, got %lld", fn, (long long)n);
+  if (n > 20000) return acL_error(L, "%s: exact t-SNE is limited to 20000 points, got %lld", fn, (long long)n);
+  if (d < 1) return acL_error(L, "%s: X has no features (%s)", fn, acL_shape(x));
   if (!(o.perplexity >= 1) || o.perplexity > (double)(n - 1) / 3.0)
-    return luaL_error(L, "%s: perplexity %g must be in [1, (N-1)/3] = [1, %g] for N = %lld", fn, o.perplexity,
+    return acL_error(L, "%s: perplexity %g must be in [1, (N-1)/3] = [1, %g] for N = %lld", fn, o.perplexity,
                       (double)(n - 1) / 3.0, (long long)n);
   if (o.iterations < 1 || o.iterations > 100000)
-    return luaL_error(L, "%s: iterations must be in 1..100000, got %d", fn, o.iterations);
-  if (o.exaggeration_iterations < 0) return luaL_error(L, "%s: exaggeration_iterations must be >= 0", fn);
+    return acL_error(L, "%s: iterations must be in 1..100000, got %d", fn, o.iterations);
+  if (o.exaggeration_iterations < 0) return acL_error(L, "%s: exaggeration_iterations must be >= 0", fn);
   if (!(o.exaggeration >= 1 && o.exaggeration <= 100))
-    return luaL_error(L, "%s: exaggeration must be in [1, 100], got %g", fn, o.exaggeration);
+    return acL_error(L, "%s: exaggeration must be in [1, 100], got %g", fn, o.exaggeration);
   if (!(o.learning_rate >= 0) || !isfinite(o.learning_rate))
-    return luaL_error(L, "%s: learning_rate must be >= 0 (0 = automatic), got %g", fn, o.learning_rate);
+    return acL_error(L, "%s: learning_rate must be >= 0 (0 = automatic), got %g", fn, o.learning_rate);
   if (y0 && (y0->ndim != 2 || y0->shape[0] != n || y0->shape[1] != o.dims))
-    return luaL_error(L, "%s: init must be [%lld, %d], got %s", fn, (long long)n, o.dims, luaT_shape(y0));
+    return acL_error(L, "%s: init must be [%lld, %d], got %s", fn, (long long)n, o.dims, acL_shape(y0));
 
-  x = luaT_contig(L, 1);
-  if (y0) y0 = luaT_contig(L, 2);
+  x = acL_contig(L, 1);
+  if (y0) y0 = acL_contig(L, 2);
   int64_t yshape[2] = {n, o.dims};
-  ac_tensor *y = luaT_new(L, AC_F32, 2, yshape);
+  ac_tensor *y = acL_new(L, AC_F32, 2, yshape);
   if (y0) memcpy(ac_f32(y), ac_f32(y0), sizeof(float) * (size_t)(n * o.dims));
   double kl = 0;
-  if (ac_tsne(ac_f32(x), (int)n, (int)d, ac_f32(y), y0 != NULL, &o, &kl)) return luaT_kernel_error(L, fn);
+  if (ac_tsne(ac_f32(x), (int)n, (int)d, ac_f32(y), y0 != NULL, &o, &kl)) return acL_kernel_error(L, fn);
   lua_pushnumber(L, kl);
   return 2;
 }
@@ -402,31 +402,31 @@ static int l_tsne(lua_State *L) {
 /* P = tsne_affinities(X [N,D], perplexity) */
 static int l_tsne_affinities(lua_State *L) {
   const char *fn = "tsne_affinities";
-  ac_tensor *x = luaT_checkf32(L, 1, fn, "X");
+  ac_tensor *x = acL_checkf32(L, 1, fn, "X");
   double perp = luaL_checknumber(L, 2);
-  if (x->ndim != 2) return luaL_error(L, "%s: X must be 2-d [N, D], got %s", fn, luaT_shape(x));
-  if (x->shape[0] > 20000) return luaL_error(L, "%s: limited to 20000 points, got %lld", fn, (long long)x->shape[0]);
-  x = luaT_contig(L, 1);
+  if (x->ndim != 2) return acL_error(L, "%s: X must be 2-d [N, D], got %s", fn, acL_shape(x));
+  if (x->shape[0] > 20000) return acL_error(L, "%s: limited to 20000 points, got %lld", fn, (long long)x->shape[0]);
+  x = acL_contig(L, 1);
   int64_t shape[2] = {x->shape[0], x->shape[0]};
-  ac_tensor *p = luaT_new(L, AC_F32, 2, shape);
-  LUAT_CALL(L, fn, ac_tsne_affinities(ac_f32(x), (int)x->shape[0], (int)x->shape[1], perp, ac_f32(p)));
+  ac_tensor *p = acL_new(L, AC_F32, 2, shape);
+  ACL_CALL(L, fn, ac_tsne_affinities(ac_f32(x), (int)x->shape[0], (int)x->shape[1], perp, ac_f32(p)));
   return 1;
 }
 
 /* grad, kl = tsne_gradient(P [N,N], Y [N,dims] [, exaggeration]) */
 static int l_tsne_gradient(lua_State *L) {
   const char *fn = "tsne_gradient";
-  ac_tensor *p = luaT_checkf32(L, 1, fn, "P");
-  ac_tensor *y = luaT_checkf32(L, 2, fn, "Y");
+  ac_tensor *p = acL_checkf32(L, 1, fn, "P");
+  ac_tensor *y = acL_checkf32(L, 2, fn, "Y");
   double e = luaL_optnumber(L, 3, 1.0);
   if (y->ndim != 2 || p->ndim != 2 || p->shape[0] != y->shape[0] || p->shape[1] != y->shape[0])
-    return luaL_error(L, "%s: P must be [N, N] and Y [N, dims], got %s and %s", fn, luaT_shape(p), luaT_shape(y));
-  if (y->shape[0] > 20000) return luaL_error(L, "%s: limited to 20000 points", fn);
-  p = luaT_contig(L, 1);
-  y = luaT_contig(L, 2);
-  ac_tensor *g = luaT_new(L, AC_F32, 2, y->shape);
+    return acL_error(L, "%s: P must be [N, N] and Y [N, dims], got %s and %s", fn, acL_shape(p), acL_shape(y));
+  if (y->shape[0] > 20000) return acL_error(L, "%s: limited to 20000 points", fn);
+  p = acL_contig(L, 1);
+  y = acL_contig(L, 2);
+  ac_tensor *g = acL_new(L, AC_F32, 2, y->shape);
   double kl = 0;
-  LUAT_CALL(L, fn, ac_tsne_gradient(ac_f32(p), ac_f32(y), (int)y->shape[0], (int)y->shape[1], e, ac_f32(g), &kl));
+  ACL_CALL(L, fn, ac_tsne_gradient(ac_f32(p), ac_f32(y), (int)y->shape[0], (int)y->shape[1], e, ac_f32(g), &kl));
   lua_pushnumber(L, kl);
   return 2;
 }
@@ -441,8 +441,7 @@ static const luaL_Reg funcs[] = {{"canvas", l_canvas},       {"text_size", l_tex
                                  {"tsne_affinities", l_tsne_affinities}, {"tsne_gradient", l_tsne_gradient},
                                  {NULL, NULL}};
 
-void ac_open_plot(lua_State *L);
-void ac_open_plot(lua_State *L) {
+int ac_open_plot(lua_State *L) {
   if (luaL_newmetatable(L, CANVAS_MT)) {
     lua_newtable(L);
     luaL_setfuncs(L, canvas_methods, 0);
@@ -451,7 +450,6 @@ void ac_open_plot(lua_State *L) {
     lua_setfield(L, -2, "__tostring");
   }
   lua_pop(L, 1);
-  lua_newtable(L);
-  luaL_setfuncs(L, funcs, 0);
-  lua_setfield(L, -2, "_plot");
+  luaL_newlib(L, funcs);
+  return 1;
 }

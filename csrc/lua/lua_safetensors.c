@@ -19,7 +19,7 @@
 
 #define ST_FILE_MT "adcorre.SafetensorsFile"
 
-/* Like luaL_error but without the "chunk:line:" prefix: the messages name the
+/* Like acL_error but without the "chunk:line:" prefix: the messages name the
  * file and the problem, which is what a user of ac.load needs to see. */
 static int st_err(lua_State *L, const char *fmt, ...) {
   va_list ap;
@@ -97,7 +97,7 @@ static int l_load(lua_State *L) {
   lua_createtable(L, 0, f->n);
   for (int i = 0; i < f->n; i++) {
     const ac_st_entry *e = &f->entries[i];
-    ac_tensor *t = luaT_new(L, ac_st_native(e->dtype), e->ndim, e->shape);
+    ac_tensor *t = acL_new(L, ac_st_native(e->dtype), e->ndim, e->shape);
     if (ac_st_read(f, i, t) != 0) st_err(L, "safetensors_load: %s", ac_error());
     lua_setfield(L, -2, e->name);
   }
@@ -129,12 +129,12 @@ static int l_save(lua_State *L) {
     names[i - 1] = lua_tostring(L, -1);
     lua_rawseti(L, keep, 2 * i - 1); /* keep the string alive */
     lua_geti(L, 3, i);
-    ac_tensor *t = luaT_test(L, -1);
+    ac_tensor *t = acL_test(L, -1);
     if (!t) st_err(L, "%s: tensors[%d] (\"%s\") is not a tensor (got %s)", fn, (int)i, names[i - 1], luaL_typename(L, -1));
     if (!t->storage) st_err(L, "%s: tensor \"%s\" is closed", fn, names[i - 1]);
     if (!ac_is_contiguous(t)) {
       int top = lua_gettop(L);
-      t = luaT_contig(L, top);
+      t = acL_contig(L, top);
       lua_remove(L, top);
     }
     ts[i - 1] = t;
@@ -170,12 +170,12 @@ static int l_save(lua_State *L) {
   return 0;
 }
 
-void ac_open_safetensors(lua_State *L);
-void ac_open_safetensors(lua_State *L) {
+int ac_open_safetensors(lua_State *L) {
   static const luaL_Reg fns[] = {
-    {"safetensors_save", l_save},
-    {"safetensors_load", l_load},
-    {"safetensors_info", l_info},
+    {"save", l_save},
+    {"load", l_load},
+    {"info", l_info},
     {NULL, NULL}};
-  luaL_setfuncs(L, fns, 0);
+  luaL_newlib(L, fns);
+  return 1;
 }

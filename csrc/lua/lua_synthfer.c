@@ -35,38 +35,38 @@ static const opt_field sf_fields[] = {
 static void sf_checkopts(lua_State *L, int idx, const char *fname, ac_synthfer_opts *o) {
   ac_synthfer_defaults(o);
   if (lua_isnoneornil(L, idx)) return;
-  if (!lua_istable(L, idx)) luaL_error(L, "%s: options must be a table, got %s", fname, luaL_typename(L, idx));
+  if (!lua_istable(L, idx)) acL_error(L, "%s: options must be a table, got %s", fname, luaL_typename(L, idx));
   lua_pushnil(L);
   while (lua_next(L, idx) != 0) {
     if (lua_type(L, -2) != LUA_TSTRING)
-      luaL_error(L, "%s: option keys must be strings, got %s", fname, luaL_typename(L, -2));
+      acL_error(L, "%s: option keys must be strings, got %s", fname, luaL_typename(L, -2));
     const char *key = lua_tostring(L, -2);
     size_t k = 0;
     while (k < SF_NFIELDS && strcmp(sf_fields[k].name, key) != 0) k++;
     if (k == SF_NFIELDS)
-      luaL_error(L, "%s: unknown option '%s' (known: difficulty, max_rotation, occlusion, noise, blur)", fname, key);
+      acL_error(L, "%s: unknown option '%s' (known: difficulty, max_rotation, occlusion, noise, blur)", fname, key);
     if (lua_type(L, -1) != LUA_TNUMBER)
-      luaL_error(L, "%s: option '%s' must be a number, got %s", fname, key, luaL_typename(L, -1));
+      acL_error(L, "%s: option '%s' must be a number, got %s", fname, key, luaL_typename(L, -1));
     *(float *)((char *)o + sf_fields[k].off) = (float)lua_tonumber(L, -1);
     lua_pop(L, 1);
   }
-  if (ac_synthfer_check_opts(o)) luaT_kernel_error(L, fname);
+  if (ac_synthfer_check_opts(o)) acL_kernel_error(L, fname);
 }
 
 static uint64_t sf_checkseed(lua_State *L, int idx, const char *fname) {
   if (lua_isnoneornil(L, idx)) return ac_rng_next(ac_global_rng()) >> 1;
   int isint = 0;
   lua_Integer s = lua_tointegerx(L, idx, &isint);
-  if (!isint) luaL_error(L, "%s: seed must be an integer, got %s", fname, luaL_typename(L, idx));
+  if (!isint) acL_error(L, "%s: seed must be an integer, got %s", fname, luaL_typename(L, idx));
   return (uint64_t)s;
 }
 
 static lua_Integer sf_checkint(lua_State *L, int idx, const char *fname, const char *arg, lua_Integer lo) {
   int isint = 0;
   lua_Integer v = lua_tointegerx(L, idx, &isint);
-  if (!isint) luaL_error(L, "%s: '%s' must be an integer, got %s", fname, arg,
+  if (!isint) acL_error(L, "%s: '%s' must be an integer, got %s", fname, arg,
                          lua_type(L, idx) == LUA_TNUMBER ? lua_tostring(L, idx) : luaL_typename(L, idx));
-  if (v < lo) luaL_error(L, "%s: '%s' must be >= %lld, got %lld", fname, arg, (long long)lo, (long long)v);
+  if (v < lo) acL_error(L, "%s: '%s' must be >= %lld, got %lld", fname, arg, (long long)lo, (long long)v);
   return v;
 }
 
@@ -83,15 +83,15 @@ static int l_generate(lua_State *L) {
   ac_dtype dtype;
   if (strcmp(dt, "float32") == 0) dtype = AC_F32;
   else if (strcmp(dt, "uint8") == 0) dtype = AC_U8;
-  else return luaL_error(L, "%s: dtype must be \"float32\" or \"uint8\", got \"%s\"", fn, dt);
-  if (n > (lua_Integer)1 << 26) return luaL_error(L, "%s: n = %lld is too large (at most 2^26 per call)", fn, (long long)n);
+  else return acL_error(L, "%s: dtype must be \"float32\" or \"uint8\", got \"%s\"", fn, dt);
+  if (n > (lua_Integer)1 << 26) return acL_error(L, "%s: n = %lld is too large (at most 2^26 per call)", fn, (long long)n);
   int64_t ishape[4] = {n, 1, AC_SYNTHFER_SIZE, AC_SYNTHFER_SIZE}, lshape[1] = {n};
-  ac_tensor *img = luaT_new(L, dtype, 4, ishape);
-  ac_tensor *lab = luaT_new(L, AC_I64, 1, lshape);
+  ac_tensor *img = acL_new(L, dtype, 4, ishape);
+  ac_tensor *lab = acL_new(L, AC_I64, 1, lshape);
   if (dtype == AC_F32)
-    LUAT_CALL(L, fn, ac_synthfer_generate(seed, start, n, &o, n ? ac_f32(img) : NULL, ac_i64(lab)));
+    ACL_CALL(L, fn, ac_synthfer_generate(seed, start, n, &o, n ? ac_f32(img) : NULL, ac_i64(lab)));
   else
-    LUAT_CALL(L, fn, ac_synthfer_generate_u8(seed, start, n, &o, n ? ac_u8(img) : NULL, ac_i64(lab)));
+    ACL_CALL(L, fn, ac_synthfer_generate_u8(seed, start, n, &o, n ? ac_u8(img) : NULL, ac_i64(lab)));
   return 2;
 }
 
@@ -101,12 +101,12 @@ static int l_render(lua_State *L) {
   lua_Integer index = sf_checkint(L, 2, fn, "index", 0);
   lua_Integer label = sf_checkint(L, 3, fn, "label", 1);
   if (label > AC_SYNTHFER_CLASSES)
-    return luaL_error(L, "%s: 'label' must be a class in 1..%d, got %lld", fn, AC_SYNTHFER_CLASSES, (long long)label);
+    return acL_error(L, "%s: 'label' must be a class in 1..%d, got %lld", fn, AC_SYNTHFER_CLASSES, (long long)label);
   ac_synthfer_opts o;
   sf_checkopts(L, 4, fn, &o);
   int64_t shape[3] = {1, AC_SYNTHFER_SIZE, AC_SYNTHFER_SIZE};
-  ac_tensor *img = luaT_new(L, AC_F32, 3, shape);
-  LUAT_CALL(L, fn, ac_synthfer_render(seed, index, (int)label, &o, ac_f32(img)));
+  ac_tensor *img = acL_new(L, AC_F32, 3, shape);
+  ACL_CALL(L, fn, ac_synthfer_render(seed, index, (int)label, &o, ac_f32(img)));
   return 1;
 }
 
@@ -121,7 +121,7 @@ static int l_label(lua_State *L) {
 static int l_fer_code(lua_State *L) {
   lua_Integer label = sf_checkint(L, 1, "synthfer.fer_code", "label", 1);
   int code = ac_synthfer_fer_code(label > AC_SYNTHFER_CLASSES ? -1 : (int)label);
-  if (code < 0) return luaL_error(L, "synthfer.fer_code: 'label' must be a class in 1..7, got %lld", (long long)label);
+  if (code < 0) return acL_error(L, "synthfer.fer_code: 'label' must be a class in 1..7, got %lld", (long long)label);
   lua_pushinteger(L, code);
   return 1;
 }
@@ -146,11 +146,11 @@ static int l_defaults(lua_State *L) {
 /* ---- writers ------------------------------------------------------------- */
 
 static ac_tensor *sf_checkdtype(lua_State *L, int idx, const char *fn, const char *arg, ac_dtype dt) {
-  ac_tensor *t = luaT_test(L, idx);
-  if (!t) luaL_error(L, "%s: '%s' must be a tensor, got %s", fn, arg, luaL_typename(L, idx));
-  if (!t->storage) luaL_error(L, "%s: '%s' is a closed tensor", fn, arg);
+  ac_tensor *t = acL_test(L, idx);
+  if (!t) acL_error(L, "%s: '%s' must be a tensor, got %s", fn, arg, luaL_typename(L, idx));
+  if (!t->storage) acL_error(L, "%s: '%s' is a closed tensor", fn, arg);
   if (t->dtype != dt)
-    luaL_error(L, "%s: '%s' must be %s, got %s", fn, arg, ac_dtype_name(dt), ac_dtype_name(t->dtype));
+    acL_error(L, "%s: '%s' must be %s, got %s", fn, arg, ac_dtype_name(dt), ac_dtype_name(t->dtype));
   return t;
 }
 
@@ -162,38 +162,38 @@ static int l_write_csv(lua_State *L) {
   ac_tensor *use = sf_checkdtype(L, 4, fn, "usage", AC_U8);
   int64_t n = pix->ndim > 0 ? pix->shape[0] : 0;
   if (pix->ndim < 2 || ac_numel(pix) != n * AC_SYNTHFER_PIXELS)
-    return luaL_error(L, "%s: 'pixels' must be [N, 48, 48] (or [N, 1, 48, 48], [N, 2304]), got %s", fn, luaT_shape(pix));
+    return acL_error(L, "%s: 'pixels' must be [N, 48, 48] (or [N, 1, 48, 48], [N, 2304]), got %s", fn, acL_shape(pix));
   if (lab->ndim != 1 || lab->shape[0] != n || use->ndim != 1 || use->shape[0] != n)
-    return luaL_error(L, "%s: 'labels' %s and 'usage' %s must be [%lld] like the pixels %s", fn,
-                      luaT_shape(lab), luaT_shape(use), (long long)n, luaT_shape(pix));
-  pix = luaT_contig(L, 2);
-  lab = luaT_contig(L, 3);
-  use = luaT_contig(L, 4);
-  LUAT_CALL(L, fn, ac_synthfer_write_csv(path, ac_u8(pix), ac_i64(lab), ac_u8(use), n));
+    return acL_error(L, "%s: 'labels' %s and 'usage' %s must be [%lld] like the pixels %s", fn,
+                      acL_shape(lab), acL_shape(use), (long long)n, acL_shape(pix));
+  pix = acL_contig(L, 2);
+  lab = acL_contig(L, 3);
+  use = acL_contig(L, 4);
+  ACL_CALL(L, fn, ac_synthfer_write_csv(path, ac_u8(pix), ac_i64(lab), ac_u8(use), n));
   return 0;
 }
 
 static int l_write_grid(lua_State *L) {
   const char *fn = "synthfer.save_grid";
   const char *path = luaL_checkstring(L, 1);
-  ac_tensor *img = luaT_checkf32(L, 2, fn, "images");
+  ac_tensor *img = acL_checkf32(L, 2, fn, "images");
   lua_Integer cols = sf_checkint(L, 3, fn, "cols", 1);
   int ok = (img->ndim == 3) || (img->ndim == 4 && img->shape[1] == 1);
-  if (!ok) return luaL_error(L, "%s: 'images' must be [N, H, W] or [N, 1, H, W], got %s", fn, luaT_shape(img));
+  if (!ok) return acL_error(L, "%s: 'images' must be [N, H, W] or [N, 1, H, W], got %s", fn, acL_shape(img));
   int64_t n = img->shape[0], h = img->shape[img->ndim - 2], w = img->shape[img->ndim - 1];
-  if (n < 1 || h < 1 || w < 1) return luaL_error(L, "%s: 'images' is empty: %s", fn, luaT_shape(img));
-  if (h > 4096 || w > 4096 || cols > 4096) return luaL_error(L, "%s: images %s or cols %lld too large", fn, luaT_shape(img), (long long)cols);
-  img = luaT_contig(L, 2);
-  LUAT_CALL(L, fn, ac_synthfer_write_grid_png(path, ac_f32(img), n, (int)h, (int)w, (int)cols));
+  if (n < 1 || h < 1 || w < 1) return acL_error(L, "%s: 'images' is empty: %s", fn, acL_shape(img));
+  if (h > 4096 || w > 4096 || cols > 4096) return acL_error(L, "%s: images %s or cols %lld too large", fn, acL_shape(img), (long long)cols);
+  img = acL_contig(L, 2);
+  ACL_CALL(L, fn, ac_synthfer_write_grid_png(path, ac_f32(img), n, (int)h, (int)w, (int)cols));
   return 0;
 }
 
-void ac_open_synthfer(lua_State *L);
-void ac_open_synthfer(lua_State *L) {
+int ac_open_synthfer(lua_State *L) {
   static const luaL_Reg fns[] = {
-      {"synthfer_generate", l_generate},   {"synthfer_render", l_render},
-      {"synthfer_label", l_label},         {"synthfer_fer_code", l_fer_code},
-      {"synthfer_defaults", l_defaults},   {"synthfer_seed", l_seed},   {"synthfer_write_csv", l_write_csv},
-      {"synthfer_write_grid", l_write_grid}, {NULL, NULL}};
-  luaL_setfuncs(L, fns, 0);
+      {"generate", l_generate},   {"render", l_render},
+      {"label", l_label},         {"fer_code", l_fer_code},
+      {"defaults", l_defaults},   {"seed", l_seed},   {"write_csv", l_write_csv},
+      {"write_grid", l_write_grid}, {NULL, NULL}};
+  luaL_newlib(L, fns);
+  return 1;
 }

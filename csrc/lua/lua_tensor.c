@@ -22,7 +22,7 @@ static int parse_dtype(lua_State *L, const char *s, ac_dtype *d) {
   if (!strcmp(s, "float32") || !strcmp(s, "float")) *d = AC_F32;
   else if (!strcmp(s, "int64") || !strcmp(s, "long")) *d = AC_I64;
   else if (!strcmp(s, "uint8") || !strcmp(s, "byte")) *d = AC_U8;
-  else return luaL_error(L, "unknown dtype '%s' (float32, int64 or uint8)", s);
+  else return acL_error(L, "unknown dtype '%s' (float32, int64 or uint8)", s);
   return 0;
 }
 
@@ -31,9 +31,9 @@ static int shape_and_dtype(lua_State *L, int idx, int64_t *shape, ac_dtype *dt) 
   *dt = AC_F32;
   int top = lua_gettop(L);
   if (top >= idx && lua_type(L, top) == LUA_TSTRING) parse_dtype(L, lua_tostring(L, top), dt);
-  int n = luaT_checkshape(L, idx, shape);
+  int n = acL_checkshape(L, idx, shape);
   for (int i = 0; i < n; i++)
-    if (shape[i] < 0) luaL_error(L, "size %d is negative (%lld)", i + 1, (long long)shape[i]);
+    if (shape[i] < 0) acL_error(L, "size %d is negative (%lld)", i + 1, (long long)shape[i]);
   return n;
 }
 
@@ -42,12 +42,12 @@ static int check_dim(lua_State *L, int arg, const ac_tensor *t, int allow_end) {
   lua_Integer d = luaL_checkinteger(L, arg);
   int n = t->ndim + (allow_end ? 1 : 0);
   if (d < 0) d += n + 1;
-  if (d < 1 || d > n) luaL_error(L, "dimension %d out of range for a %d-d tensor %s", (int)luaL_checkinteger(L, arg), t->ndim, luaT_shape(t));
+  if (d < 1 || d > n) acL_error(L, "dimension %d out of range for a %d-d tensor %s", (int)luaL_checkinteger(L, arg), t->ndim, acL_shape(t));
   return (int)d - 1;
 }
 
 static void check_kernel(lua_State *L, const char *fname, int rc) {
-  if (rc) luaT_kernel_error(L, fname);
+  if (rc) acL_kernel_error(L, fname);
 }
 
 /* ===================================================================== */
@@ -60,7 +60,7 @@ static ac_tensor *push_new(lua_State *L, int force_f32) {
   int64_t shape[AC_MAXDIM];
   ac_dtype dt;
   int n = shape_and_dtype(L, 1, shape, &dt);
-  return luaT_new(L, force_f32 ? AC_F32 : dt, n, shape);
+  return acL_new(L, force_f32 ? AC_F32 : dt, n, shape);
 }
 
 static int t_zeros(lua_State *L) {
@@ -80,8 +80,8 @@ static int t_full(lua_State *L) {
   double v = luaL_checknumber(L, 2);
   ac_dtype dt = AC_F32;
   if (!lua_isnoneornil(L, 3)) parse_dtype(L, luaL_checkstring(L, 3), &dt);
-  int n = luaT_checkshape(L, 1, shape);
-  ac_tensor *t = luaT_new(L, dt, n, shape);
+  int n = acL_checkshape(L, 1, shape);
+  ac_tensor *t = acL_new(L, dt, n, shape);
   ac_fill(t, v);
   return 1;
 }
@@ -117,7 +117,7 @@ static int t_randperm(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 1);
   luaL_argcheck(L, n >= 0, 1, "randperm: n must be >= 0");
   int64_t shape[1] = {n};
-  ac_tensor *t = luaT_new(L, AC_I64, 1, shape);
+  ac_tensor *t = acL_new(L, AC_I64, 1, shape);
   int64_t *p = ac_i64(t);
   for (int64_t i = 0; i < n; i++) p[i] = i + 1;
   ac_rng *r = ac_global_rng();
@@ -143,12 +143,12 @@ static int t_arange(lua_State *L) {
     if (!lua_isnoneornil(L, 3)) step = luaL_checknumber(L, 3);
     allint = lua_isinteger(L, 1) && lua_isinteger(L, 2) && (lua_isnoneornil(L, 3) || lua_isinteger(L, 3));
   }
-  if (step == 0) return luaL_error(L, "arange: step must not be zero");
+  if (step == 0) return acL_error(L, "arange: step must not be zero");
   double cnt = ceil((stop - start) / step);
   if (cnt < 0) cnt = 0;
-  if (cnt > 1e12) return luaL_error(L, "arange: too many elements");
+  if (cnt > 1e12) return acL_error(L, "arange: too many elements");
   int64_t shape[1] = {(int64_t)cnt};
-  ac_tensor *t = luaT_new(L, allint ? AC_I64 : AC_F32, 1, shape);
+  ac_tensor *t = acL_new(L, allint ? AC_I64 : AC_F32, 1, shape);
   for (int64_t i = 0; i < shape[0]; i++) ac_set_flat(t, i, start + step * (double)i);
   return 1;
 }
@@ -157,7 +157,7 @@ static int t_eye(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 1), m = luaL_optinteger(L, 2, n);
   luaL_argcheck(L, n >= 0 && m >= 0, 1, "eye: sizes must be >= 0");
   int64_t shape[2] = {n, m};
-  ac_tensor *t = luaT_new(L, AC_F32, 2, shape);
+  ac_tensor *t = acL_new(L, AC_F32, 2, shape);
   for (int64_t i = 0; i < n && i < m; i++) ac_f32(t)[i * m + i] = 1;
   return 1;
 }
@@ -165,7 +165,7 @@ static int t_eye(lua_State *L) {
 /* --- from nested Lua tables -------------------------------------------- */
 
 static int table_shape(lua_State *L, int idx, int depth, int64_t *shape, int *ndim) {
-  if (depth >= AC_MAXDIM) return luaL_error(L, "tensor: table nested deeper than %d", AC_MAXDIM);
+  if (depth >= AC_MAXDIM) return acL_error(L, "tensor: table nested deeper than %d", AC_MAXDIM);
   int64_t n = (int64_t)luaL_len(L, idx);
   shape[depth] = n;
   *ndim = depth + 1;
@@ -173,7 +173,7 @@ static int table_shape(lua_State *L, int idx, int depth, int64_t *shape, int *nd
     lua_geti(L, idx, 1);
     if (lua_istable(L, -1)) table_shape(L, lua_gettop(L), depth + 1, shape, ndim);
     else if (!lua_isnumber(L, -1) && !lua_isboolean(L, -1))
-      luaL_error(L, "tensor: element 1 at depth %d is a %s, expected a number or a table", depth + 1, luaL_typename(L, -1));
+      acL_error(L, "tensor: element 1 at depth %d is a %s, expected a number or a table", depth + 1, luaL_typename(L, -1));
     lua_pop(L, 1);
   }
   return 0;
@@ -181,11 +181,11 @@ static int table_shape(lua_State *L, int idx, int depth, int64_t *shape, int *nd
 
 static void table_fill(lua_State *L, int idx, int depth, const int64_t *shape, int ndim, ac_tensor *t, int64_t *pos) {
   int64_t n = (int64_t)luaL_len(L, idx);
-  if (n != shape[depth]) luaL_error(L, "tensor: ragged table: a row at depth %d has %lld entries, expected %lld", depth + 1, (long long)n, (long long)shape[depth]);
+  if (n != shape[depth]) acL_error(L, "tensor: ragged table: a row at depth %d has %lld entries, expected %lld", depth + 1, (long long)n, (long long)shape[depth]);
   for (int64_t i = 1; i <= n; i++) {
     lua_geti(L, idx, i);
     if (depth + 1 < ndim) {
-      if (!lua_istable(L, -1)) luaL_error(L, "tensor: ragged table: element %lld at depth %d is not a table", (long long)i, depth + 1);
+      if (!lua_istable(L, -1)) acL_error(L, "tensor: ragged table: element %lld at depth %d is not a table", (long long)i, depth + 1);
       table_fill(L, lua_gettop(L), depth + 1, shape, ndim, t, pos);
     } else {
       double v;
@@ -198,7 +198,7 @@ static void table_fill(lua_State *L, int idx, int depth, const int64_t *shape, i
       else {
         int isnum;
         v = lua_tonumberx(L, -1, &isnum);
-        if (!isnum) luaL_error(L, "tensor: element %lld at depth %d is a %s, expected a number", (long long)i, depth + 1, luaL_typename(L, -1));
+        if (!isnum) acL_error(L, "tensor: element %lld at depth %d is a %s, expected a number", (long long)i, depth + 1, luaL_typename(L, -1));
       }
       ac_set_flat(t, (*pos)++, v);
     }
@@ -211,13 +211,13 @@ static int t_tensor(lua_State *L) {
   ac_dtype dt = AC_F32;
   if (!lua_isnoneornil(L, 2)) parse_dtype(L, luaL_checkstring(L, 2), &dt);
   if (lua_type(L, 1) == LUA_TNUMBER) {
-    ac_tensor *t = luaT_new(L, dt, 0, NULL);
+    ac_tensor *t = acL_new(L, dt, 0, NULL);
     ac_set_flat(t, 0, lua_tonumber(L, 1));
     return 1;
   }
-  if (luaT_test(L, 1)) {
-    ac_tensor *s = luaT_check(L, 1);
-    ac_tensor *t = luaT_new(L, lua_isnoneornil(L, 2) ? s->dtype : dt, s->ndim, s->shape);
+  if (acL_test(L, 1)) {
+    ac_tensor *s = acL_check(L, 1);
+    ac_tensor *t = acL_new(L, lua_isnoneornil(L, 2) ? s->dtype : dt, s->ndim, s->shape);
     check_kernel(L, "tensor", ac_copy(t, s));
     return 1;
   }
@@ -225,7 +225,7 @@ static int t_tensor(lua_State *L) {
   int64_t shape[AC_MAXDIM];
   int ndim = 0;
   table_shape(L, 1, 0, shape, &ndim);
-  ac_tensor *t = luaT_new(L, dt, ndim, shape);
+  ac_tensor *t = acL_new(L, dt, ndim, shape);
   int64_t pos = 0;
   table_fill(L, 1, 0, shape, ndim, t, &pos);
   return 1;
@@ -236,7 +236,7 @@ static int t_tensor(lua_State *L) {
 /* ===================================================================== */
 
 static int m_shape(lua_State *L) {
-  ac_tensor *t = luaT_check(L, 1);
+  ac_tensor *t = acL_check(L, 1);
   lua_createtable(L, t->ndim, 0);
   for (int i = 0; i < t->ndim; i++) {
     lua_pushinteger(L, t->shape[i]);
@@ -246,7 +246,7 @@ static int m_shape(lua_State *L) {
 }
 
 static int m_size(lua_State *L) {
-  ac_tensor *t = luaT_check(L, 1);
+  ac_tensor *t = acL_check(L, 1);
   if (lua_isnoneornil(L, 2)) return m_shape(L);
   int d = check_dim(L, 2, t, 0);
   lua_pushinteger(L, t->shape[d]);
@@ -254,7 +254,7 @@ static int m_size(lua_State *L) {
 }
 
 static int m_stride(lua_State *L) {
-  ac_tensor *t = luaT_check(L, 1);
+  ac_tensor *t = acL_check(L, 1);
   if (!lua_isnoneornil(L, 2)) {
     lua_pushinteger(L, t->stride[check_dim(L, 2, t, 0)]);
     return 1;
@@ -268,34 +268,34 @@ static int m_stride(lua_State *L) {
 }
 
 static int m_dim(lua_State *L) {
-  lua_pushinteger(L, luaT_check(L, 1)->ndim);
+  lua_pushinteger(L, acL_check(L, 1)->ndim);
   return 1;
 }
 
 static int m_numel(lua_State *L) {
-  lua_pushinteger(L, ac_numel(luaT_check(L, 1)));
+  lua_pushinteger(L, ac_numel(acL_check(L, 1)));
   return 1;
 }
 
 static int m_dtype(lua_State *L) {
-  lua_pushstring(L, ac_dtype_name(luaT_check(L, 1)->dtype));
+  lua_pushstring(L, ac_dtype_name(acL_check(L, 1)->dtype));
   return 1;
 }
 
 static int m_is_contiguous(lua_State *L) {
-  lua_pushboolean(L, ac_is_contiguous(luaT_check(L, 1)));
+  lua_pushboolean(L, ac_is_contiguous(acL_check(L, 1)));
   return 1;
 }
 
 /* true when both views share one storage */
 static int m_is_same_storage(lua_State *L) {
-  ac_tensor *a = luaT_check(L, 1), *b = luaT_check(L, 2);
+  ac_tensor *a = acL_check(L, 1), *b = acL_check(L, 2);
   lua_pushboolean(L, a->storage == b->storage);
   return 1;
 }
 
 static int m_storage_offset(lua_State *L) {
-  lua_pushinteger(L, luaT_check(L, 1)->offset + 1);
+  lua_pushinteger(L, acL_check(L, 1)->offset + 1);
   return 1;
 }
 
@@ -321,9 +321,9 @@ static void push_at(lua_State *L, const ac_tensor *t, int64_t o) {
 static void push_element(lua_State *L, const ac_tensor *t, int64_t i) { push_at(L, t, flat_offset(t, i)); }
 
 static int m_item(lua_State *L) {
-  ac_tensor *t = luaT_check(L, 1);
+  ac_tensor *t = acL_check(L, 1);
   if (ac_numel(t) != 1)
-    return luaL_error(L, "item: tensor %s has %lld elements, item() needs exactly one", luaT_shape(t), (long long)ac_numel(t));
+    return acL_error(L, "item: tensor %s has %lld elements, item() needs exactly one", acL_shape(t), (long long)ac_numel(t));
   push_element(L, t, 0);
   return 1;
 }
@@ -340,7 +340,7 @@ static void totable_rec(lua_State *L, const ac_tensor *t, int dim, int64_t off) 
 }
 
 static int m_totable(lua_State *L) {
-  ac_tensor *t = luaT_check(L, 1);
+  ac_tensor *t = acL_check(L, 1);
   if (t->ndim == 0) {
     push_element(L, t, 0);
     return 1;
@@ -363,104 +363,104 @@ static int push_reshaped_view(lua_State *L, ac_tensor *t, int n, const int64_t *
     ac_tensor_release(&v);
     return 0;
   }
-  luaT_push_move(L, &v);
+  acL_push_move(L, &v);
   return 1;
 }
 
 static int m_view(lua_State *L) {
-  ac_tensor *t = luaT_check(L, 1);
+  ac_tensor *t = acL_check(L, 1);
   int64_t shape[AC_MAXDIM];
-  int n = luaT_checkshape(L, 2, shape);
-  if (!push_reshaped_view(L, t, n, shape)) return luaT_kernel_error(L, "view");
+  int n = acL_checkshape(L, 2, shape);
+  if (!push_reshaped_view(L, t, n, shape)) return acL_kernel_error(L, "view");
   return 1;
 }
 
 /* reshape: a view when the layout allows, otherwise a copy */
 static int m_reshape(lua_State *L) {
-  ac_tensor *t = luaT_check(L, 1);
+  ac_tensor *t = acL_check(L, 1);
   int64_t shape[AC_MAXDIM];
-  int n = luaT_checkshape(L, 2, shape);
+  int n = acL_checkshape(L, 2, shape);
   if (push_reshaped_view(L, t, n, shape)) return 1;
-  ac_tensor *c = luaT_new(L, t->dtype, t->ndim, t->shape);
+  ac_tensor *c = acL_new(L, t->dtype, t->ndim, t->shape);
   check_kernel(L, "reshape", ac_copy(c, t));
   check_kernel(L, "reshape", ac_view_reshape(c, n, shape));
   return 1;
 }
 
 static int m_transpose(lua_State *L) {
-  ac_tensor *t = luaT_check(L, 1);
+  ac_tensor *t = acL_check(L, 1);
   int d0, d1;
   if (lua_isnoneornil(L, 2)) {
-    if (t->ndim != 2) return luaL_error(L, "t(): expects a 2-d tensor, got %s", luaT_shape(t));
+    if (t->ndim != 2) return acL_error(L, "t(): expects a 2-d tensor, got %s", acL_shape(t));
     d0 = 0, d1 = 1;
   } else {
     d0 = check_dim(L, 2, t, 0);
     d1 = check_dim(L, 3, t, 0);
   }
-  ac_tensor *v = luaT_push_view(L, t);
+  ac_tensor *v = acL_push_view(L, t);
   ac_view_transpose(v, d0, d1);
   return 1;
 }
 
 static int m_permute(lua_State *L) {
-  ac_tensor *t = luaT_check(L, 1);
+  ac_tensor *t = acL_check(L, 1);
   int64_t p64[AC_MAXDIM];
-  int n = luaT_checkshape(L, 2, p64);
-  if (n != t->ndim) return luaL_error(L, "permute: %d dimensions given for a %d-d tensor", n, t->ndim);
+  int n = acL_checkshape(L, 2, p64);
+  if (n != t->ndim) return acL_error(L, "permute: %d dimensions given for a %d-d tensor", n, t->ndim);
   int perm[AC_MAXDIM];
   for (int i = 0; i < n; i++) perm[i] = (int)p64[i] - 1;
-  ac_tensor *v = luaT_push_view(L, t);
+  ac_tensor *v = acL_push_view(L, t);
   check_kernel(L, "permute", ac_view_permute(v, perm));
   return 1;
 }
 
 static int m_narrow(lua_State *L) {
-  ac_tensor *t = luaT_check(L, 1);
+  ac_tensor *t = acL_check(L, 1);
   int d = check_dim(L, 2, t, 0);
   lua_Integer start = luaL_checkinteger(L, 3), len = luaL_checkinteger(L, 4);
-  ac_tensor *v = luaT_push_view(L, t);
+  ac_tensor *v = acL_push_view(L, t);
   check_kernel(L, "narrow", ac_view_narrow(v, d, start - 1, len));
   return 1;
 }
 
 static int m_select(lua_State *L) {
-  ac_tensor *t = luaT_check(L, 1);
+  ac_tensor *t = acL_check(L, 1);
   int d = check_dim(L, 2, t, 0);
   lua_Integer i = luaL_checkinteger(L, 3);
   if (i < 0) i += t->shape[d] + 1;
-  ac_tensor *v = luaT_push_view(L, t);
+  ac_tensor *v = acL_push_view(L, t);
   check_kernel(L, "select", ac_view_select(v, d, i - 1));
   return 1;
 }
 
 static int m_expand(lua_State *L) {
-  ac_tensor *t = luaT_check(L, 1);
+  ac_tensor *t = acL_check(L, 1);
   int64_t shape[AC_MAXDIM];
   int n;
-  ac_tensor *o = luaT_test(L, 2);
+  ac_tensor *o = acL_test(L, 2);
   if (o) {
     n = o->ndim;
     memcpy(shape, o->shape, sizeof shape);
   } else {
-    n = luaT_checkshape(L, 2, shape);
+    n = acL_checkshape(L, 2, shape);
   }
-  ac_tensor *v = luaT_push_view(L, t);
+  ac_tensor *v = acL_push_view(L, t);
   check_kernel(L, "expand", ac_view_expand(v, n, shape));
   return 1;
 }
 
 static int m_unsqueeze(lua_State *L) {
-  ac_tensor *t = luaT_check(L, 1);
+  ac_tensor *t = acL_check(L, 1);
   int d = check_dim(L, 2, t, 1);
-  ac_tensor *v = luaT_push_view(L, t);
+  ac_tensor *v = acL_push_view(L, t);
   check_kernel(L, "unsqueeze", ac_view_unsqueeze(v, d));
   return 1;
 }
 
 static int m_squeeze(lua_State *L) {
-  ac_tensor *t = luaT_check(L, 1);
+  ac_tensor *t = acL_check(L, 1);
   int d = lua_isnoneornil(L, 2) ? -1 : check_dim(L, 2, t, 0);
-  ac_tensor *v = luaT_push_view(L, t);
+  ac_tensor *v = acL_push_view(L, t);
   check_kernel(L, "squeeze", ac_view_squeeze(v, d));
   return 1;
 }
@@ -470,53 +470,53 @@ static int m_squeeze(lua_State *L) {
 /* ===================================================================== */
 
 static int m_contiguous(lua_State *L) {
-  ac_tensor *t = luaT_check(L, 1);
+  ac_tensor *t = acL_check(L, 1);
   if (ac_is_contiguous(t)) {
     lua_settop(L, 1);
     return 1;
   }
-  ac_tensor *c = luaT_new(L, t->dtype, t->ndim, t->shape);
+  ac_tensor *c = acL_new(L, t->dtype, t->ndim, t->shape);
   check_kernel(L, "contiguous", ac_copy(c, t));
   return 1;
 }
 
 static int m_clone(lua_State *L) {
-  ac_tensor *t = luaT_check(L, 1);
-  ac_tensor *c = luaT_new(L, t->dtype, t->ndim, t->shape);
+  ac_tensor *t = acL_check(L, 1);
+  ac_tensor *c = acL_new(L, t->dtype, t->ndim, t->shape);
   check_kernel(L, "clone", ac_copy(c, t));
   return 1;
 }
 
 static int m_copy(lua_State *L) {
-  ac_tensor *t = luaT_check(L, 1);
-  ac_tensor *s = luaT_test(L, 2);
-  if (!s) return luaL_error(L, "copy: argument #1 must be a tensor, got %s", luaL_typename(L, 2));
-  luaT_check(L, 2);
+  ac_tensor *t = acL_check(L, 1);
+  ac_tensor *s = acL_test(L, 2);
+  if (!s) return acL_error(L, "copy: argument #1 must be a tensor, got %s", luaL_typename(L, 2));
+  acL_check(L, 2);
   check_kernel(L, "copy", ac_copy(t, s));
   lua_settop(L, 1);
   return 1;
 }
 
 static int m_fill(lua_State *L) {
-  ac_tensor *t = luaT_check(L, 1);
+  ac_tensor *t = acL_check(L, 1);
   ac_fill(t, luaL_checknumber(L, 2));
   lua_settop(L, 1);
   return 1;
 }
 
 static int m_zero(lua_State *L) {
-  ac_fill(luaT_check(L, 1), 0);
+  ac_fill(acL_check(L, 1), 0);
   lua_settop(L, 1);
   return 1;
 }
 
 static int to_type(lua_State *L, ac_dtype d) {
-  ac_tensor *t = luaT_check(L, 1);
+  ac_tensor *t = acL_check(L, 1);
   if (t->dtype == d) {
     lua_settop(L, 1);
     return 1;
   }
-  ac_tensor *c = luaT_new(L, d, t->ndim, t->shape);
+  ac_tensor *c = acL_new(L, d, t->ndim, t->shape);
   check_kernel(L, "type", ac_copy(c, t));
   return 1;
 }
@@ -526,9 +526,9 @@ static int m_long(lua_State *L) { return to_type(L, AC_I64); }
 static int m_byte(lua_State *L) { return to_type(L, AC_U8); }
 
 static int m_type(lua_State *L) {
-  luaT_check(L, 1);
+  acL_check(L, 1);
   if (lua_isnoneornil(L, 2)) {
-    lua_pushstring(L, ac_dtype_name(luaT_check(L, 1)->dtype));
+    lua_pushstring(L, ac_dtype_name(acL_check(L, 1)->dtype));
     return 1;
   }
   ac_dtype d;
@@ -538,21 +538,21 @@ static int m_type(lua_State *L) {
 }
 
 static int m_uniform_(lua_State *L) {
-  ac_tensor *t = luaT_check(L, 1);
+  ac_tensor *t = acL_check(L, 1);
   fill_uniform(t, luaL_optnumber(L, 2, 0), luaL_optnumber(L, 3, 1));
   lua_settop(L, 1);
   return 1;
 }
 
 static int m_normal_(lua_State *L) {
-  ac_tensor *t = luaT_check(L, 1);
+  ac_tensor *t = acL_check(L, 1);
   fill_normal(t, luaL_optnumber(L, 2, 0), luaL_optnumber(L, 3, 1));
   lua_settop(L, 1);
   return 1;
 }
 
 static int m_bernoulli_(lua_State *L) {
-  ac_tensor *t = luaT_check(L, 1);
+  ac_tensor *t = acL_check(L, 1);
   double p = luaL_optnumber(L, 2, 0.5);
   luaL_argcheck(L, p >= 0 && p <= 1, 2, "bernoulli_: p must be in [0, 1]");
   ac_rng *r = ac_global_rng();
@@ -731,7 +731,7 @@ static int mm_gc(lua_State *L) {
 }
 
 static int mm_len(lua_State *L) {
-  ac_tensor *t = luaT_check(L, 1);
+  ac_tensor *t = acL_check(L, 1);
   lua_pushinteger(L, t->ndim ? t->shape[0] : 0);
   return 1;
 }
@@ -739,20 +739,20 @@ static int mm_len(lua_State *L) {
 /* t[i] (1-based, negative from the end): a number for 1-d tensors, else a view */
 static int mm_index(lua_State *L) {
   if (lua_type(L, 2) == LUA_TNUMBER) {
-    ac_tensor *t = luaT_check(L, 1);
+    ac_tensor *t = acL_check(L, 1);
     int isint;
     lua_Integer i = lua_tointegerx(L, 2, &isint);
-    if (!isint) return luaL_error(L, "tensor index %s is not an integer", lua_tostring(L, 2));
-    if (t->ndim == 0) return luaL_error(L, "cannot index a 0-d tensor; use :item()");
+    if (!isint) return acL_error(L, "tensor index %s is not an integer", lua_tostring(L, 2));
+    if (t->ndim == 0) return acL_error(L, "cannot index a 0-d tensor; use :item()");
     if (i < 0) i += t->shape[0] + 1;
     if (i < 1 || i > t->shape[0])
-      return luaL_error(L, "index %d is out of range for dimension 1 of size %lld (tensor %s)", (int)lua_tointeger(L, 2),
-                        (long long)t->shape[0], luaT_shape(t));
+      return acL_error(L, "index %d is out of range for dimension 1 of size %lld (tensor %s)", (int)lua_tointeger(L, 2),
+                        (long long)t->shape[0], acL_shape(t));
     if (t->ndim == 1) {
       push_element(L, t, i - 1);
       return 1;
     }
-    ac_tensor *v = luaT_push_view(L, t);
+    ac_tensor *v = acL_push_view(L, t);
     ac_view_select(v, 0, i - 1);
     return 1;
   }
@@ -763,27 +763,27 @@ static int mm_index(lua_State *L) {
 }
 
 static int mm_newindex(lua_State *L) {
-  ac_tensor *t = luaT_check(L, 1);
+  ac_tensor *t = acL_check(L, 1);
   int isint;
   lua_Integer i = lua_tointegerx(L, 2, &isint);
-  if (!isint) return luaL_error(L, "tensor: cannot assign field '%s' (only integer indices)", lua_tostring(L, 2));
-  if (t->ndim == 0) return luaL_error(L, "cannot index a 0-d tensor");
+  if (!isint) return acL_error(L, "tensor: cannot assign field '%s' (only integer indices)", lua_tostring(L, 2));
+  if (t->ndim == 0) return acL_error(L, "cannot index a 0-d tensor");
   if (i < 0) i += t->shape[0] + 1;
   if (i < 1 || i > t->shape[0])
-    return luaL_error(L, "index %d is out of range for dimension 1 of size %lld", (int)i, (long long)t->shape[0]);
+    return acL_error(L, "index %d is out of range for dimension 1 of size %lld", (int)i, (long long)t->shape[0]);
   ac_tensor v;
   ac_tensor_view_of(&v, t);
   ac_view_select(&v, 0, i - 1);
   int rc;
-  ac_tensor *src = luaT_test(L, 3);
+  ac_tensor *src = acL_test(L, 3);
   if (src) rc = ac_copy(&v, src);
   else if (lua_type(L, 3) == LUA_TNUMBER) rc = ac_fill(&v, lua_tonumber(L, 3));
   else {
     ac_tensor_release(&v);
-    return luaL_error(L, "tensor: can only assign a number or a tensor, got %s", luaL_typename(L, 3));
+    return acL_error(L, "tensor: can only assign a number or a tensor, got %s", luaL_typename(L, 3));
   }
   ac_tensor_release(&v);
-  if (rc) return luaT_kernel_error(L, "assign");
+  if (rc) return acL_kernel_error(L, "assign");
   return 0;
 }
 
@@ -798,16 +798,16 @@ static int l_manual_seed(lua_State *L) {
 
 static int l_get_rng_state(lua_State *L) {
   int64_t shape[1] = {4};
-  ac_tensor *t = luaT_new(L, AC_I64, 1, shape);
+  ac_tensor *t = acL_new(L, AC_I64, 1, shape);
   memcpy(ac_i64(t), ac_global_rng()->s, sizeof(uint64_t) * 4);
   return 1;
 }
 
 static int l_set_rng_state(lua_State *L) {
-  ac_tensor *t = luaT_check(L, 1);
+  ac_tensor *t = acL_check(L, 1);
   if (t->dtype != AC_I64 || ac_numel(t) != 4 || !ac_is_contiguous(t))
-    return luaL_error(L, "set_rng_state: expects the int64 tensor of 4 elements from get_rng_state(), got %s %s",
-                      ac_dtype_name(t->dtype), luaT_shape(t));
+    return acL_error(L, "set_rng_state: expects the int64 tensor of 4 elements from get_rng_state(), got %s %s",
+                      ac_dtype_name(t->dtype), acL_shape(t));
   memcpy(ac_global_rng()->s, ac_i64(t), sizeof(uint64_t) * 4);
   return 0;
 }
@@ -830,7 +830,7 @@ static int l_now(lua_State *L) {
 }
 
 static int l_is_tensor(lua_State *L) {
-  lua_pushboolean(L, luaT_test(L, 1) != NULL);
+  lua_pushboolean(L, acL_test(L, 1) != NULL);
   return 1;
 }
 
@@ -858,15 +858,16 @@ static const luaL_Reg functions[] = {
   {"set_num_threads", l_set_num_threads}, {"get_num_threads", l_get_num_threads}, {"now", l_now},
   {"is_tensor", l_is_tensor}, {NULL, NULL}};
 
-void ac_open_tensor(lua_State *L);
-void ac_open_tensor(lua_State *L) {
-  /* core table at -1 */
+int ac_open_tensor(lua_State *L) {
+  luaL_newlib(L, functions);                     /* area table */
   luaL_newmetatable(L, AC_TENSOR_MT);           /* mt */
-  luaT_register_mt(L);
+  acL_register_mt(L);
   lua_newtable(L);                               /* mt methods */
   luaL_setfuncs(L, methods, 0);
   lua_pushvalue(L, -1);
-  lua_setfield(L, -4, "_methods");               /* core._methods = methods */
+  lua_setfield(L, -4, "methods");                /* tensor.methods = methods */
+  lua_pushvalue(L, -1);
+  lua_setfield(L, LUA_REGISTRYINDEX, AC_TENSOR_METHODS);
   lua_pushcclosure(L, mm_index, 1);              /* mt __index */
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, mm_newindex);
@@ -881,6 +882,6 @@ void ac_open_tensor(lua_State *L) {
   lua_setfield(L, -2, "__len");
   lua_pushstring(L, "adcorre.Tensor");
   lua_setfield(L, -2, "__name");
-  lua_setfield(L, -2, "_Tensor_mt");             /* core._Tensor_mt = mt */
-  luaL_setfuncs(L, functions, 0);
+  lua_setfield(L, -2, "mt");                     /* tensor.mt = mt */
+  return 1;
 }

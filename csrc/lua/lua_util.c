@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-int luaT_error(lua_State *L, const char *fmt, ...) {
+int acL_error(lua_State *L, const char *fmt, ...) {
   char buf[1024];
   va_list ap;
   va_start(ap, fmt);
@@ -26,12 +26,12 @@ int luaT_error(lua_State *L, const char *fmt, ...) {
  * name (a string made and compared each time) was ~2-3 % of a batch-1 forward. */
 static const char tensor_mt_key = 0;
 
-void luaT_register_mt(lua_State *L) {
+void acL_register_mt(lua_State *L) {
   lua_pushvalue(L, -1);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
 }
 
-ac_tensor *luaT_test(lua_State *L, int idx) {
+ac_tensor *acL_test(lua_State *L, int idx) {
   if (lua_type(L, idx) != LUA_TUSERDATA || !lua_getmetatable(L, idx)) return NULL;
   lua_rawgetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
   int ok = lua_rawequal(L, -1, -2);
@@ -39,22 +39,22 @@ ac_tensor *luaT_test(lua_State *L, int idx) {
   return ok ? lua_touserdata(L, idx) : NULL;
 }
 
-ac_tensor *luaT_check(lua_State *L, int idx) {
-  ac_tensor *t = luaT_test(L, idx);
+ac_tensor *acL_check(lua_State *L, int idx) {
+  ac_tensor *t = acL_test(L, idx);
   if (!t) luaL_typeerror(L, idx, AC_TENSOR_MT);
   if (!t->storage) luaL_argerror(L, idx, "tensor has been closed");
   return t;
 }
 
-ac_tensor *luaT_checkf32(lua_State *L, int idx, const char *fname, const char *argname) {
-  ac_tensor *t = luaT_test(L, idx);
+ac_tensor *acL_checkf32(lua_State *L, int idx, const char *fname, const char *argname) {
+  ac_tensor *t = acL_test(L, idx);
   if (!t) {
-    luaL_error(L, "%s: argument '%s' must be a tensor, got %s", fname, argname, luaL_typename(L, idx));
+    acL_error(L, "%s: argument '%s' must be a tensor, got %s", fname, argname, luaL_typename(L, idx));
     return NULL;
   }
-  if (!t->storage) luaL_error(L, "%s: argument '%s' is a closed tensor", fname, argname);
+  if (!t->storage) acL_error(L, "%s: argument '%s' is a closed tensor", fname, argname);
   if (t->dtype != AC_F32)
-    luaL_error(L, "%s: argument '%s' must be float32, got %s", fname, argname, ac_dtype_name(t->dtype));
+    acL_error(L, "%s: argument '%s' must be float32, got %s", fname, argname, ac_dtype_name(t->dtype));
   return t;
 }
 
@@ -66,36 +66,36 @@ static ac_tensor *push_empty(lua_State *L) {
   return t;
 }
 
-ac_tensor *luaT_new(lua_State *L, ac_dtype dtype, int ndim, const int64_t *shape) {
+ac_tensor *acL_new(lua_State *L, ac_dtype dtype, int ndim, const int64_t *shape) {
   ac_tensor *t = push_empty(L);
-  if (ac_tensor_new(t, dtype, ndim, shape) != 0) luaL_error(L, "%s", ac_error());
+  if (ac_tensor_new(t, dtype, ndim, shape) != 0) acL_error(L, "%s", ac_error());
   return t;
 }
 
-ac_tensor *luaT_push_view(lua_State *L, const ac_tensor *src) {
+ac_tensor *acL_push_view(lua_State *L, const ac_tensor *src) {
   ac_tensor *t = push_empty(L);
   ac_tensor_view_of(t, src);
   return t;
 }
 
-ac_tensor *luaT_push_move(lua_State *L, ac_tensor *src) {
+ac_tensor *acL_push_move(lua_State *L, ac_tensor *src) {
   ac_tensor *t = push_empty(L);
   *t = *src;
   src->storage = NULL;
   return t;
 }
 
-ac_tensor *luaT_contig(lua_State *L, int idx) {
-  ac_tensor *t = luaT_check(L, idx);
+ac_tensor *acL_contig(lua_State *L, int idx) {
+  ac_tensor *t = acL_check(L, idx);
   if (ac_is_contiguous(t)) return t;
-  ac_tensor *c = luaT_new(L, t->dtype, t->ndim, t->shape);
-  if (ac_copy(c, t)) luaL_error(L, "%s", ac_error());
+  ac_tensor *c = acL_new(L, t->dtype, t->ndim, t->shape);
+  if (ac_copy(c, t)) acL_error(L, "%s", ac_error());
   return c;
 }
 
-int luaT_kernel_error(lua_State *L, const char *fname) { return luaL_error(L, "%s: %s", fname, ac_error()); }
+int acL_kernel_error(lua_State *L, const char *fname) { return acL_error(L, "%s: %s", fname, ac_error()); }
 
-const char *luaT_shape(const ac_tensor *t) {
+const char *acL_shape(const ac_tensor *t) {
   static _Thread_local char bufs[4][160];
   static _Thread_local int k = 0;
   char *b = bufs[k++ & 3];
@@ -107,17 +107,17 @@ static int64_t check_dimsize(lua_State *L, int idx) {
   lua_Integer v = lua_tointegerx(L, idx, &isnum);
   if (!isnum) {
     if (lua_type(L, idx) == LUA_TNUMBER)
-      luaL_error(L, "size %s is not an integer", lua_tostring(L, idx));
-    luaL_error(L, "expected a size (integer), got %s", luaL_typename(L, idx));
+      acL_error(L, "size %s is not an integer", lua_tostring(L, idx));
+    acL_error(L, "expected a size (integer), got %s", luaL_typename(L, idx));
   }
   return (int64_t)v;
 }
 
-int luaT_checkshape(lua_State *L, int idx, int64_t *shape) {
+int acL_checkshape(lua_State *L, int idx, int64_t *shape) {
   int n = 0;
   if (lua_istable(L, idx)) {
     n = (int)luaL_len(L, idx);
-    if (n > AC_MAXDIM) luaL_error(L, "a tensor has at most %d dimensions, got %d", AC_MAXDIM, n);
+    if (n > AC_MAXDIM) acL_error(L, "a tensor has at most %d dimensions, got %d", AC_MAXDIM, n);
     for (int i = 0; i < n; i++) {
       lua_geti(L, idx, i + 1);
       shape[i] = check_dimsize(L, -1);
@@ -127,7 +127,7 @@ int luaT_checkshape(lua_State *L, int idx, int64_t *shape) {
   }
   int top = lua_gettop(L);
   for (int i = idx; i <= top && lua_type(L, i) == LUA_TNUMBER; i++) {
-    if (n >= AC_MAXDIM) luaL_error(L, "a tensor has at most %d dimensions", AC_MAXDIM);
+    if (n >= AC_MAXDIM) acL_error(L, "a tensor has at most %d dimensions", AC_MAXDIM);
     shape[n++] = check_dimsize(L, i);
   }
   return n;

@@ -156,7 +156,7 @@ function augment.Compose(list)
   end
   for i, item in ipairs(list) do add(item, i) end
   local self = setmetatable({ specs = specs, names = names }, Compose)
-  self.pipeline = core._aug_pipeline(specs)
+  self.pipeline = core.augment.pipeline(specs)
   return self
 end
 
@@ -171,7 +171,7 @@ function Compose:apply(x, opts)
     target = opts.out
   end
   if not target:is_contiguous() then error("augment: the target tensor must be contiguous", 2) end
-  return core._aug_apply(self.pipeline, target, opts.seed, opts.key or 0)
+  return core.augment.apply(self.pipeline, target, opts.seed, opts.key or 0)
 end
 
 Compose.__call = function(self, x, opts) return self:apply(x, opts) end
@@ -247,7 +247,7 @@ end
 --- Deterministic affine warp of one [C, H, W] image: source = A (dst - centre - t) + centre.
 function augment.warp(x, A, t, border, fill)
   local modes = { constant = 0, replicate = 1, reflect = 2 }
-  return core._aug_warp(x, A, t or { 0, 0 }, modes[border or "constant"] or error("warp: unknown border " .. tostring(border), 2), fill or 0)
+  return core.augment.warp(x, A, t or { 0, 0 }, modes[border or "constant"] or error("warp: unknown border " .. tostring(border), 2), fill or 0)
 end
 
 augment.is_compose = function(x) return getmetatable(x) == Compose end

@@ -16,18 +16,18 @@ local function ac() return require("adcorre") end
 --- Loads an image file. channels: 0 or nil = as stored, 1 grey, 3 RGB (2/4 with alpha).
 function image.load(path, channels)
   if type(path) ~= "string" then error("image.load: path must be a string, got " .. type(path), 2) end
-  return core._image_load(path, channels or 0)
+  return core.image.load(path, channels or 0)
 end
 
 --- Decodes an encoded image held in a Lua string.
 function image.decode(bytes, channels)
   if type(bytes) ~= "string" then error("image.decode: expects a string of bytes, got " .. type(bytes), 2) end
-  return core._image_decode(bytes, channels or 0)
+  return core.image.decode(bytes, channels or 0)
 end
 
 --- Width, height and stored channel count of an image file, without decoding it.
 function image.info(path)
-  return core._image_info(path)
+  return core.image.info(path)
 end
 
 --- Saves a [C, H, W] or [H, W] image (values clamped to [0, 1]) as PNG or JPEG,
@@ -42,19 +42,19 @@ function image.save(path, img, opts)
     elseif ext == "jpg" or ext == "jpeg" then fmt = "jpg"
     else error(("image.save: cannot tell the format of '%s' (use .png, .jpg or opts.format)"):format(path), 2) end
   end
-  core._image_save(path, img, fmt, opts.quality or 95)
+  core.image.save(path, img, fmt, opts.quality or 95)
   return path
 end
 
 --- Resizes the last two dimensions to h x w (bilinear up, area down).
 function image.resize(img, h, w)
-  return core._image_resize(img, h, w or h)
+  return core.image.resize(img, h, w or h)
 end
 
 --- Crops a window of h x w whose top-left pixel is (y, x), 1-based; parts
 -- outside the image are filled with `fill` (default 0).
 function image.crop(img, y, x, h, w, fill)
-  return core._image_crop(img, y - 1, x - 1, h, w, fill or 0)
+  return core.image.crop(img, y - 1, x - 1, h, w, fill or 0)
 end
 
 --- Crops the centre h x w window.
@@ -62,7 +62,7 @@ function image.center_crop(img, h, w)
   w = w or h
   local s = img:shape()
   local H, W = s[#s - 1], s[#s]
-  return core._image_crop(img, (H - h) // 2, (W - w) // 2, h, w, 0)
+  return core.image.crop(img, (H - h) // 2, (W - w) // 2, h, w, 0)
 end
 
 --- Pads the last two dimensions. pad: a number (all sides) or {top, bottom, left, right};
@@ -72,21 +72,21 @@ function image.pad(img, pad, mode, fill)
   if type(pad) == "number" then t, b, l, r = pad, pad, pad, pad
   elseif type(pad) == "table" then t, b, l, r = pad[1], pad[2], pad[3], pad[4]
   else error("image.pad: pad must be a number or {top, bottom, left, right}", 2) end
-  return core._image_pad(img, t, b, l, r, mode or "constant", fill or 0)
+  return core.image.pad(img, t, b, l, r, mode or "constant", fill or 0)
 end
 
 --- [..., 3, H, W] -> [..., 1, H, W] (BT.601 luma); a grey image is returned as is.
 function image.to_grey(img)
   local s = img:shape()
   if #s >= 3 and s[#s - 2] == 1 then return img end
-  return core._image_to_grey(img)
+  return core.image.to_grey(img)
 end
 
 --- [..., 1, H, W] -> [..., 3, H, W]; an RGB image is returned as is.
 function image.to_rgb(img)
   local s = img:shape()
   if #s >= 3 and s[#s - 2] == 3 then return img end
-  return core._image_to_rgb(img)
+  return core.image.to_rgb(img)
 end
 
 --- Returns the image with `channels` channels (1 or 3).
@@ -101,7 +101,7 @@ function image.normalize(img, mean, std)
   if type(mean) == "number" then mean = { mean } end
   if type(std) == "number" then std = { std } end
   if not img:is_contiguous() then error("image.normalize: image must be contiguous", 2) end
-  return core._image_normalize(img, mean, std)
+  return core.image.normalize(img, mean, std)
 end
 
 --- Tiles images into one picture. images: [N, C, H, W] tensor or an array of

@@ -10,25 +10,27 @@
 -- first use.
 local core = require("adcorre.core")
 
--- The core's public functions become ac.*; the kernels behind the Lua
--- modules (nn_*, optim_*, adcorre_loss_*, safetensors_*, synthfer_*,
--- convfast_*, and names starting with "_") stay in adcorre.core.
-local INTERNAL = { "nn_", "optim_", "adcorre_loss_", "safetensors_", "synthfer_", "convfast_", "_" }
+-- The public C functions become ac.*: the tensor constructors and controls,
+-- the operators, .npy I/O, linalg and a few named ones. The other areas
+-- (core.nn, core.loss, core.optim, ...) are the kernels behind the Lua
+-- modules and stay in adcorre.core.
 local ac = {}
-for k, v in pairs(core) do
-  local public = true
-  for _, p in ipairs(INTERNAL) do
-    if k:sub(1, #p) == p then public = false break end
+for _, area in ipairs({ core.tensor, core.ops }) do
+  for k, v in pairs(area) do
+    if type(v) == "function" then ac[k] = v end
   end
-  if public then ac[k] = v end
 end
+ac.load_npy, ac.save_npy = core.io.load_npy, core.io.save_npy
+ac.linalg = core.linalg
+ac.corrcoef = core.loss.corrcoef
+ac.arena_stats, ac.arena_trim = core.nn.arena_stats, core.nn.arena_trim
 
-local methods = core._methods
+local methods = core.tensor.methods
 ac.Tensor = methods          -- the method table of every tensor (add methods here)
-ac._Tensor_mt = core._Tensor_mt
+ac._Tensor_mt = core.tensor.mt
 ac.version = "0.1.0"
 
-local is_tensor = core.is_tensor
+local is_tensor = core.tensor.is_tensor
 local unpack = table.unpack
 
 -- Canonical FER class order (1-based), the one every data set is mapped to.

@@ -30,7 +30,7 @@ doc/loss.md; the kernels in csrc/adcorre_loss.c.
 ]]
 
 local core = require("adcorre.core")
-local ac_tensor = core.tensor
+local ac_tensor = core.tensor.tensor
 
 local AdCorreLoss = {}
 AdCorreLoss.__index = AdCorreLoss
@@ -112,13 +112,13 @@ function AdCorreLoss.new(opts)
   local self = setmetatable({
     config = cfg,
     train = true,
-    _state = core.adcorre_loss_new(C, cfg.history),
+    _state = core.loss.new(C, cfg.history),
     gradLogits = nil,
     gradEmbeddings = {},
     stats = { ce = 0, fd = 0, md = 0, ed = 0, total = 0, md_classes = 0,
               grad_norm = { ce = 0, fd = 0, md = 0, ed = 0 } },
   }, AdCorreLoss)
-  core.adcorre_loss_configure(self._state, cfg)
+  core.loss.configure(self._state, cfg)
   return self
 end
 
@@ -132,7 +132,7 @@ function AdCorreLoss:forward(logits, embeddings, labels)
     error("AdCorreLoss:forward: call it as loss:forward(logits, embeddings, labels)", 2)
   end
   local total, ce, fd, md, ed, mdc =
-    core.adcorre_loss_forward(self._state, logits, embeddings, labels, self.train)
+    core.loss.forward(self._state, logits, embeddings, labels, self.train)
   local s = self.stats
   s.total, s.ce, s.fd, s.md, s.ed, s.md_classes = total, ce, fd, md, ed, mdc
   local gn = s.grad_norm
@@ -152,7 +152,7 @@ function AdCorreLoss:backward()
     error("AdCorreLoss:backward: call it as loss:backward()", 2)
   end
   local gZ, gE, nce, nfd, nmd, ned =
-    core.adcorre_loss_backward(self._state, self.gradLogits, self.gradEmbeddings)
+    core.loss.backward(self._state, self.gradLogits, self.gradEmbeddings)
   self.gradLogits, self.gradEmbeddings = gZ, gE
   local gn = self.stats.grad_norm
   gn.ce, gn.fd, gn.md, gn.ed = nce, nfd, nmd, ned
@@ -178,42 +178,42 @@ end
 -- adaptive weights (the pinned one after set_confusion). Rows of classes not
 -- seen in the history are all 0.
 function AdCorreLoss:confusion()
-  return core.adcorre_loss_confusion(self._state)
+  return core.loss.confusion(self._state)
 end
 
 --- Pins the confusion matrix (a [C, C] tensor or nested Lua table); nil unpins.
 function AdCorreLoss:set_confusion(M)
-  if type(M) == "table" and not core.is_tensor(M) then
+  if type(M) == "table" and not core.tensor.is_tensor(M) then
     local ok, t = pcall(require("adcorre").tensor, M)
     if not ok then error("AdCorreLoss:set_confusion: M is not a matrix: " .. tostring(t), 2) end
     M = t
   end
-  core.adcorre_loss_set_confusion(self._state, M)
+  core.loss.set_confusion(self._state, M)
   return self
 end
 
 --- Appends (label, prediction) pairs to the history (1-based tensors of equal size).
 function AdCorreLoss:record(labels, predictions)
-  core.adcorre_loss_record(self._state, labels, predictions)
+  core.loss.record(self._state, labels, predictions)
   return self
 end
 
 --- Empties the confusion history (a pinned matrix stays pinned).
 function AdCorreLoss:clear_history()
-  core.adcorre_loss_clear_history(self._state)
+  core.loss.clear_history(self._state)
   return self
 end
 
 --- recorded, capacity, pinned
 function AdCorreLoss:history()
-  return core.adcorre_loss_history(self._state)
+  return core.loss.history(self._state)
 end
 
 --- The confusion history as plain data (for checkpoints): {labels = {...},
 -- predictions = {...}} oldest first, and the pinned matrix when one is set.
 function AdCorreLoss:history_state()
-  local y, p = core.adcorre_loss_history_pairs(self._state)
-  local _, _, pinned = core.adcorre_loss_history(self._state)
+  local y, p = core.loss.history_pairs(self._state)
+  local _, _, pinned = core.loss.history(self._state)
   local st = { labels = y:totable(), predictions = p:totable() }
   if pinned then st.pinned = self:confusion():totable() end
   return st
@@ -226,9 +226,9 @@ function AdCorreLoss:load_history_state(st)
       or #st.labels ~= #st.predictions then
     error("AdCorreLoss:load_history_state: expects {labels = {...}, predictions = {...}} of equal length", 2)
   end
-  core.adcorre_loss_clear_history(self._state)
+  core.loss.clear_history(self._state)
   if #st.labels > 0 then
-    core.adcorre_loss_record(self._state, ac_tensor(st.labels, "int64"), ac_tensor(st.predictions, "int64"))
+    core.loss.record(self._state, ac_tensor(st.labels, "int64"), ac_tensor(st.predictions, "int64"))
   end
   if st.pinned then self:set_confusion(ac_tensor(st.pinned)) end
 end
@@ -243,6 +243,6 @@ end
 
 --- R = AdCorreLoss.corrcoef(X [n, m] [, eps]): the epsilon-guarded Pearson
 -- correlation between the rows of X that every term uses (numpy.corrcoef).
-AdCorreLoss.corrcoef = core.corrcoef
+AdCorreLoss.corrcoef = core.loss.corrcoef
 
 return AdCorreLoss

@@ -24,7 +24,7 @@ local metrics = {}
 local function ac() return require("adcorre") end
 
 local function is_tensor(x)
-  return require("adcorre.core").is_tensor(x)
+  return require("adcorre.core").tensor.is_tensor(x)
 end
 
 local fmt = string.format
@@ -363,7 +363,7 @@ CSVLog.__name = "adcorre.metrics.CSVLog"
 -- Replaces the whole file crash-safely (temporary name + fsync + rename, in
 -- place when the path is a device), through the library's file writer.
 local function write_all_atomic(path, text)
-  local ok, err = pcall(require("adcorre.core")._write_file_atomic, path, text)
+  local ok, err = pcall(require("adcorre.core").io.write_file_atomic, path, text)
   if not ok then error("CSVLog: " .. tostring(err):gsub("^[^:]*%.lua:%d+: ", ""), 3) end
 end
 

@@ -139,7 +139,7 @@ local function flat_buffers(model, where)
   else
     error(where .. ": expected a model with getParameters() or {params=, grads=}, got " .. type(model), 3)
   end
-  if not core.is_tensor(p) or not core.is_tensor(g) then
+  if not core.tensor.is_tensor(p) or not core.tensor.is_tensor(g) then
     error(where .. ": getParameters() must return two tensors", 3)
   end
   if p:dtype() ~= "float32" or g:dtype() ~= "float32" then
@@ -223,7 +223,7 @@ function Optimizer:zero_grad() self.grads:zero() end
 function Optimizer:step()
   local lr = self:get_lr()
   local norm
-  if self.cfg.clip then norm = core.optim_clip_grad_norm(self.grads, self.cfg.clip) end
+  if self.cfg.clip then norm = core.optim.clip_grad_norm(self.grads, self.cfg.clip) end
   self.t = self.t + 1
   self:_update(lr)
   self.last_lr = lr
@@ -231,12 +231,12 @@ function Optimizer:step()
 end
 
 --- Global L2 norm of the current gradients.
-function Optimizer:grad_norm() return math.sqrt(core.optim_sumsq(self.grads)) end
+function Optimizer:grad_norm() return math.sqrt(core.optim.sumsq(self.grads)) end
 
 function Optimizer:_buffer(name)
   local b = self.buffers[name]
   if not b then
-    b = core.zeros(self.n)
+    b = core.tensor.zeros(self.n)
     self.buffers[name] = b
   end
   return b
@@ -267,9 +267,9 @@ function Optimizer:load_state(s)
   end
   if math.type(s.t) ~= "integer" or s.t < 0 then error(where .. ": bad step counter t", 2) end
   for name, t in pairs(s.tensors or {}) do
-    if not core.is_tensor(t) or t:numel() ~= self.n then
+    if not core.tensor.is_tensor(t) or t:numel() ~= self.n then
       error(string.format("%s: state tensor '%s' must have %d elements%s", where, name, self.n,
-        core.is_tensor(t) and (", got " .. t:numel()) or ""), 2)
+        core.tensor.is_tensor(t) and (", got " .. t:numel()) or ""), 2)
     end
   end
   for name, t in pairs(s.tensors or {}) do
@@ -307,7 +307,7 @@ function SGD:_update(lr)
     first = self.buffers.momentum_buffer == nil
     buf = self:_buffer("momentum_buffer")
   end
-  core.optim_sgd(self.params, self.grads, buf, lr, c.momentum, c.dampening, c.weight_decay,
+  core.optim.sgd(self.params, self.grads, buf, lr, c.momentum, c.dampening, c.weight_decay,
     c.nesterov and true or false, first)
 end
 
@@ -348,11 +348,11 @@ function Adam:_update(lr)
   local c = self.cfg
   local m, v = self:_buffer("exp_avg"), self:_buffer("exp_avg_sq")
   local vmax = c.amsgrad and self:_buffer("max_exp_avg_sq") or nil
-  core.optim_adam(self.params, self.grads, m, v, vmax, self.t, lr, c.beta1, c.beta2, c.eps,
+  core.optim.adam(self.params, self.grads, m, v, vmax, self.t, lr, c.beta1, c.beta2, c.eps,
     c.weight_decay, self.decoupled, c.eps_mode == "keras")
 end
 
 --- Global-norm clipping of a flat gradient buffer; returns the norm before.
-function M.clip_grad_norm(grads, max_norm) return core.optim_clip_grad_norm(grads, max_norm) end
+function M.clip_grad_norm(grads, max_norm) return core.optim.clip_grad_norm(grads, max_norm) end
 
 return M

@@ -12,7 +12,7 @@
 -- table (where the plot area or the matrix cells are, in pixels). The canvas
 -- itself is ac.plot.canvas(w, h [, bg]) (see doc/plots.md).
 local core = require("adcorre.core")
-local C = core._plot
+local C = core.plot
 
 local plot = {}
 
@@ -20,7 +20,7 @@ local fmt = string.format
 local floor, ceil, log, max, min, abs = math.floor, math.ceil, math.log, math.max, math.min, math.abs
 
 local function ac() return require("adcorre") end
-local is_tensor = core.is_tensor
+local is_tensor = core.tensor.is_tensor
 
 plot.canvas = C.canvas
 plot.colormap = C.colormap

@@ -97,7 +97,7 @@ function M.save_tensors(path, tensors, meta)
   local names = {}
   for k, v in pairs(tensors) do
     if type(k) ~= "string" then error("save_tensors: tensor names must be strings, got " .. type(k), 2) end
-    if not core.is_tensor(v) then error("save_tensors: '" .. k .. "' is not a tensor (" .. type(v) .. ")", 2) end
+    if not core.tensor.is_tensor(v) then error("save_tensors: '" .. k .. "' is not a tensor (" .. type(v) .. ")", 2) end
     names[#names + 1] = k
   end
   table.sort(names)
@@ -105,13 +105,13 @@ function M.save_tensors(path, tensors, meta)
   for i, k in ipairs(names) do list[i] = tensors[k] end
   local m = {}
   for k, v in pairs(meta or {}) do m[k] = type(v) == "string" and v or json_encode(v) end
-  core.safetensors_save(path, names, list, m)
+  core.safetensors.save(path, names, list, m)
 end
 
 --- Reads every tensor of a safetensors file: tensors (name -> tensor), metadata, names in file order.
 function M.load_tensors(path)
   check_path(path, "load_tensors")
-  return core.safetensors_load(path)
+  return core.safetensors.load(path)
 end
 
 ------------------------------------------------------------------------------
@@ -176,7 +176,7 @@ function M.save(path, model, extra)
   local meta = model_meta(model, extra)
   local names, list = {}, {}
   for i, e in ipairs(M.named_tensors(model)) do names[i] = e.name; list[i] = e.tensor end
-  core.safetensors_save(path, names, list, meta)
+  core.safetensors.save(path, names, list, meta)
 end
 
 -- Copies file tensors into the model's tensors, after checking every name,
@@ -226,7 +226,7 @@ local function assign(model, path, info, tensors, prefix, opts, where)
     error(string.format("%s: %s does not match the model (%d problem%s):\n  %s", where, path, #problems,
       #problems == 1 and "" or "s", table.concat(problems, "\n  ")), 0)
   end
-  tensors = tensors or core.safetensors_load(path)
+  tensors = tensors or core.safetensors.load(path)
   for _, e in ipairs(want) do
     local fname = file_names[e.name]
     if fname then e.tensor:copy(tensors[fname]) end
@@ -237,7 +237,7 @@ end
 --- opts.strict = false ignores extra file tensors and missing buffers.
 function M.load_weights(model, path, opts)
   check_path(path, "load_weights")
-  local info = core.safetensors_info(path)
+  local info = core.safetensors.info(path)
   assign(model, path, info, nil, "", opts, "load_weights")
   return model
 end
@@ -268,7 +268,7 @@ end
 --- returned in evaluate mode; `extra` (if saved) is the second result.
 function M.load(path)
   check_path(path, "load")
-  local tensors, meta = core.safetensors_load(path)
+  local tensors, meta = core.safetensors.load(path)
   local model = build(meta, path, "load")
   local info = {}
   for name, t in pairs(tensors) do info[name] = {shape = t:shape(), dtype = ST_DTYPE[t:dtype()]} end
@@ -310,14 +310,14 @@ function M.save_checkpoint(path, ck)
   local rest = {}
   for k, v in pairs(ck) do if k ~= "model" and k ~= "optim" then rest[k] = v end end
   meta.extra = json_encode(rest)
-  core.safetensors_save(path, names, list, meta)
+  core.safetensors.save(path, names, list, meta)
 end
 
 --- Returns {model = ..., optim_state = ..., <extra fields>}. With `model`
 --- given, loads into it (else rebuilds it); with `opt` given, restores its state.
 function M.load_checkpoint(path, model, opt)
   check_path(path, "load_checkpoint")
-  local tensors, meta = core.safetensors_load(path)
+  local tensors, meta = core.safetensors.load(path)
   model = model or build(meta, path, "load_checkpoint")
   local info = {}
   for name, t in pairs(tensors) do info[name] = {shape = t:shape(), dtype = ST_DTYPE[t:dtype()]} end

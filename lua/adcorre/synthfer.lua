@@ -28,7 +28,7 @@ local GEN_KEYS = { difficulty = true, max_rotation = true, occlusion = true, noi
 --- The default generator options: {difficulty=1, max_rotation=20,
 -- occlusion=0.25, noise=0.04, blur=0.3}.
 function M.defaults()
-  return core.synthfer_defaults()
+  return core.synthfer.defaults()
 end
 
 -- Splits opts into generator options and the API keys `allowed`; unknown
@@ -113,7 +113,7 @@ function M.generate(n, opts)
   if dtype ~= "float32" and dtype ~= "uint8" then
     error(("synthfer.generate: dtype must be \"float32\" or \"uint8\", got %s"):format(tostring(dtype)), 2)
   end
-  return ccall(core.synthfer_generate, n, seed, start - 1, gen, dtype)
+  return ccall(core.synthfer.generate, n, seed, start - 1, gen, dtype)
 end
 
 --- label(seed, i) -> the class (1..7) of sample i (1-based) of the set with this seed.
@@ -121,7 +121,7 @@ function M.label(seed, i)
   if seed == nil then error("synthfer.label: 'seed' is required", 2) end
   check_seed("synthfer.label", seed)
   i = check_int("synthfer.label", "i", i, 1)
-  return core.synthfer_label(seed, i - 1)
+  return core.synthfer.label(seed, i - 1)
 end
 
 --- render(label [, opts]) -> image [1, 48, 48] float32: sample opts.index
@@ -132,12 +132,12 @@ function M.render(label, opts)
   label = check_int("synthfer.render", "label", label, 1)
   if label > 7 then error(("synthfer.render: 'label' must be a class in 1..7, got %d"):format(label), 2) end
   local index = check_int("synthfer.render", "index", api.index or 1, 1)
-  return ccall(core.synthfer_render, check_seed("synthfer.render", api.seed) or 0, index - 1, label, gen)
+  return ccall(core.synthfer.render, check_seed("synthfer.render", api.seed) or 0, index - 1, label, gen)
 end
 
 --- fer_code(label) -> FER-2013 emotion code of canonical class `label`.
 function M.fer_code(label)
-  return ccall(core.synthfer_fer_code, label)
+  return ccall(core.synthfer.fer_code, label)
 end
 
 --- write_csv(path [, opts]) -> info
@@ -158,14 +158,14 @@ function M.write_csv(path, opts)
   local npriv = check_int("synthfer.write_csv", "private", api.private or 3589, 0)
   local start = check_int("synthfer.write_csv", "start", api.start or 1, 1)
   local seed = check_seed("synthfer.write_csv", api.seed)
-  if seed == nil then seed = core.synthfer_seed() end
+  if seed == nil then seed = core.synthfer.seed() end
   local n = ntr + npub + npriv
   if n < 1 then error("synthfer.write_csv: no rows requested (train + public + private = 0)", 2) end
-  local pixels, labels = ccall(core.synthfer_generate, n, seed, start - 1, gen, "uint8")
-  local usage = core.zeros(n, "uint8")
+  local pixels, labels = ccall(core.synthfer.generate, n, seed, start - 1, gen, "uint8")
+  local usage = core.tensor.zeros(n, "uint8")
   if npub > 0 then usage:narrow(1, ntr + 1, npub):fill(1) end
   if npriv > 0 then usage:narrow(1, ntr + npub + 1, npriv):fill(2) end
-  ccall(core.synthfer_write_csv, path, pixels, labels, usage)
+  ccall(core.synthfer.write_csv, path, pixels, labels, usage)
   local counts = { Training = {}, PublicTest = {}, PrivateTest = {} }
   for _, u in pairs(counts) do for _, c in ipairs(M.classes) do u[c] = 0 end end
   local lab = labels:totable()
@@ -183,7 +183,7 @@ function M.save_grid(path, images, cols)
   if type(path) ~= "string" then
     error(("synthfer.save_grid: 'path' must be a string, got %s"):format(type(path)), 2)
   end
-  ccall(core.synthfer_write_grid, path, images, cols or 8)
+  ccall(core.synthfer.write_grid, path, images, cols or 8)
 end
 
 --- preview(path [, opts]) writes a PNG grid with one row per class
@@ -193,10 +193,10 @@ function M.preview(path, opts)
   local gen, api = split_opts("synthfer.preview", opts, { seed = true, per_class = true })
   local per = check_int("synthfer.preview", "per_class", api.per_class or 8, 1)
   local seed = check_seed("synthfer.preview", api.seed) or 0
-  local grid = core.zeros(7 * per, 1, 48, 48)
+  local grid = core.tensor.zeros(7 * per, 1, 48, 48)
   for c = 1, 7 do
     for j = 1, per do
-      grid[(c - 1) * per + j]:copy(core.synthfer_render(seed, (c - 1) * per + j - 1, c, gen))
+      grid[(c - 1) * per + j]:copy(core.synthfer.render(seed, (c - 1) * per + j - 1, c, gen))
     end
   end
   M.save_grid(path, grid, per)

@@ -56,7 +56,7 @@ local function first_bad_gradient(model)
   local params, grads = model:parameters()
   -- parameters() order is the module order; name them by matching storage views
   for i, g in ipairs(grads) do
-    if not core.all_finite(g) then
+    if not core.ops.all_finite(g) then
       local name = "parameter " .. i
       for _, e in ipairs(named) do
         if e.tensor == params[i] then name = e.name break end
@@ -76,11 +76,11 @@ function Trainer:step(x, y)
   local out = model:forward(x)
   local bad
   -- a diverged network gives non-finite outputs: name them before the loss refuses them
-  if not core.all_finite(out.logits) then
+  if not core.ops.all_finite(out.logits) then
     bad = "the logits " .. table.concat(out.logits:shape(), "x") .. " have NaN or Inf"
   else
     for j, e in ipairs(out.embeddings) do
-      if not core.all_finite(e) then
+      if not core.ops.all_finite(e) then
         bad = ("embedding %d (%s) has NaN or Inf"):format(j, table.concat(e:shape(), "x"))
         break
       end
@@ -96,7 +96,7 @@ function Trainer:step(x, y)
     local gl, ge = loss:backward()
     self.optim:zero_grad()
     model:backward(x, { logits = gl, embeddings = ge })
-    local name = core.all_finite(self.optim.grads) and nil or first_bad_gradient(model)
+    local name = core.ops.all_finite(self.optim.grads) and nil or first_bad_gradient(model)
     if name then bad = "the gradient of " .. name .. " has NaN or Inf" end
   end
   if bad then

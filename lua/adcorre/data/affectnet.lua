@@ -49,7 +49,7 @@ function M.open(opts)
   if nclass ~= 7 and nclass ~= 8 then error("affectnet: classes must be 7 or 8, got " .. tostring(nclass), 2) end
   local csv = find_csv(root, csv_of[split])
   local imgdir = image_dir(root, opts)
-  local cols, lines, _, skipped, first = core._csv_read(csv, {
+  local cols, lines, _, skipped, first = core.data.csv_read(csv, {
     columns = { "subDirectory_filePath", "face_x", "face_y", "face_width", "face_height", "expression" },
     types = { "string", "number", "number", "number", "number", "integer" }, skip_bad = opts.skip_bad })
   local paths, labels, boxes = {}, {}, {}
@@ -79,7 +79,7 @@ function M.open(opts)
   if #paths == 0 then error(("affectnet: no usable rows in %s"):format(csv), 2) end
   local classes = {}
   for k = 1, nclass do classes[k] = data.canonical[k] end
-  local bt = core.tensor(boxes):view(#paths, 4)
+  local bt = core.tensor.tensor(boxes):view(#paths, 4)
   local ds = data.from_files { paths = paths, labels = labels, boxes = bt, classes = classes,
                                channels = opts.channels or 3, name = "affectnet", split = split, path = csv,
                                skipped = skipped }

@@ -37,7 +37,7 @@ end
 --- Parses the CSV once: images u8 [N,48,48,1], labels, usage, rows.
 function M.read_csv(path, opts)
   opts = opts or {}
-  local images, labels, usage, rows, skipped, first = core._fer2013_read(path, opts.side or 48, M.code_map,
+  local images, labels, usage, rows, skipped, first = core.data.fer2013_read(path, opts.side or 48, M.code_map,
     opts.skip_bad)
   util.warn_skipped(path, skipped, first)
   return { images = images, labels = labels, usage = usage, rows = rows, skipped = skipped, path = path }
@@ -58,9 +58,9 @@ local function split_dataset(parsed, split, opts, name, classes)
       error(("%s: no rows in split '%s' (Usage %s)"):format(parsed.path, split,
         ({ [0] = "Training", "PublicTest", "PrivateTest" })[code]), 3)
     end
-    local it = core.tensor(idx, "int64")
-    images = core._gather_rows(images, it)
-    labels = core._gather_rows(labels, it)
+    local it = core.tensor.tensor(idx, "int64")
+    images = core.data.gather_rows(images, it)
+    labels = core.data.gather_rows(labels, it)
   end
   local ds = data.from_memory { images = images, labels = labels, classes = classes or M.classes,
                                 channels = opts.channels or 1, name = name or "fer2013", split = split,

@@ -64,7 +64,7 @@ local function read(opts)
   local cols = { "Usage", "Image name" }
   local types = { "string", "string" }
   for _, c in ipairs(M.vote_columns) do cols[#cols + 1] = c; types[#types + 1] = "number" end
-  local v, lines, _, skipped, first = core._csv_read(ppath, { columns = cols, types = types, skip_bad = opts.skip_bad })
+  local v, lines, _, skipped, first = core.data.csv_read(ppath, { columns = cols, types = types, skip_bad = opts.skip_bad })
   util.warn_skipped(ppath, skipped, first)
   -- FER+ data row (0-based, from its line number) -> label / usage
   local label_of, usage_of = {}, {}
@@ -109,8 +109,8 @@ local function build(parsed, frows, label_of, usage_of, split, opts)
     end
   end
   if #idx == 0 then error(("ferplus: no labelled rows in split '%s'"):format(split), 4) end
-  local images = core._gather_rows(parsed.images, core.tensor(idx, "int64"))
-  local ds = data.from_memory { images = images, labels = core.tensor(labels, "int64"), classes = M.classes,
+  local images = core.data.gather_rows(parsed.images, core.tensor.tensor(idx, "int64"))
+  local ds = data.from_memory { images = images, labels = core.tensor.tensor(labels, "int64"), classes = M.classes,
                                 channels = opts.channels or 1, name = "ferplus", split = split, path = parsed.path }
   ds.excluded = excluded
   return ds

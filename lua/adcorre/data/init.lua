@@ -33,11 +33,11 @@ function util.join(a, b)
 end
 
 --- "file", "dir", "other" or nil.
-function util.kind(path) return core._path_kind(path) end
+function util.kind(path) return core.data.path_kind(path) end
 
 --- Sorted entries of a folder: names, is_dir flags.
 function util.listdir(path)
-  local names, dirs = core._listdir(path)
+  local names, dirs = core.data.listdir(path)
   local idx = {}
   for i = 1, #names do idx[i] = i end
   table.sort(idx, function(a, b) return names[a] < names[b] end)
@@ -87,7 +87,7 @@ end
 
 --- Checks that a path exists with the expected kind ("file"/"dir").
 function util.expect(path, kind, what)
-  local k = core._path_kind(path)
+  local k = core.data.path_kind(path)
   if k == nil then error(("%s: %s not found: %s"):format(what, kind == "dir" and "folder" or "file", path), 3) end
   if kind and k ~= kind then error(("%s: %s is not a %s"):format(what, path, kind == "dir" and "folder" or "file"), 3) end
   return path
@@ -115,7 +115,7 @@ function data.from_memory(o)
   local s = images:shape()
   if #s == 3 then images = images:view(s[1], s[2], s[3], 1); s = images:shape() end
   if #s ~= 4 then error("data.from_memory: images must be [N, H, W] or [N, H, W, C]", 2) end
-  local src = core._source_memory(images, o.labels, o.scale or 1)
+  local src = core.data.source_memory(images, o.labels, o.scale or 1)
   return new_dataset { source = src, classes = o.classes or data.canonical, channels = o.channels or s[4],
                        height = s[2], width = s[3], name = o.name or "memory", split = o.split,
                        path = o.path, skipped = o.skipped, images = images }
@@ -125,7 +125,7 @@ end
 -- boxes: optional float32 [N, 4] (x, y, w, h) crops; channels: 1 or 3.
 function data.from_files(o)
   local labels = o.labels
-  local src = core._source_files(o.paths, labels, o.boxes)
+  local src = core.data.source_files(o.paths, labels, o.boxes)
   return new_dataset { source = src, classes = o.classes or data.canonical, channels = o.channels or 3,
                        height = o.height, width = o.width, name = o.name or "files", split = o.split,
                        path = o.path, skipped = o.skipped, paths = o.paths }

@@ -85,10 +85,10 @@ function M.Loader(ds, opts)
   self.shuffle = opts.shuffle ~= false
   self.epoch_count = 0
   self.skipped_reported = 0
-  self.x = core.zeros(self.batch, self.channels, self.height, self.width)
-  self.y = core.zeros(self.batch, "int64")
+  self.x = core.tensor.zeros(self.batch, self.channels, self.height, self.width)
+  self.y = core.tensor.zeros(self.batch, "int64")
   if ds.source then
-    self.c_loader = core._loader_new(ds.source, {
+    self.c_loader = core.data.loader_new(ds.source, {
       batch = self.batch, workers = self.workers, prefetch = opts.prefetch, shuffle = self.shuffle,
       drop_last = opts.drop_last, balanced = opts.balanced, epoch_size = opts.epoch_size,
       skip_bad = opts.skip_bad, channels = self.channels, height = self.height, width = self.width,
@@ -96,7 +96,7 @@ function M.Loader(ds, opts)
     self.nb = self.c_loader:nbatches()
   else
     -- a data set written in Lua (only ds:get): batches are built in the caller
-    self.lua_seed = opts.seed or math.floor(core.rand(1)[1] * 2 ^ 52)
+    self.lua_seed = opts.seed or math.floor(core.tensor.rand(1)[1] * 2 ^ 52)
     self.drop_last = opts.drop_last
     self.nb = #ds // self.batch + ((not opts.drop_last and #ds % self.batch ~= 0) and 1 or 0)
   end
@@ -133,7 +133,7 @@ local function lua_epoch(self, e)
       local s = img:shape()
       if #s == 2 then img = img:view(1, s[1], s[2]); s = img:shape() end
       if s[1] ~= self.channels then img = require("adcorre.image").to_channels(img, self.channels) end
-      if s[2] ~= self.height or s[3] ~= self.width then img = core._image_resize(img, self.height, self.width) end
+      if s[2] ~= self.height or s[3] ~= self.width then img = core.image.resize(img, self.height, self.width) end
       self.x[j]:copy(img)
       self.y[j] = label
     end
@@ -141,7 +141,7 @@ local function lua_epoch(self, e)
     local yb = count < bs and self.y:narrow(1, 1, count) or self.y
     if #self.augment > 0 then
       local target = xb:is_contiguous() and xb or xb:contiguous()
-      core._aug_apply(self.augment.pipeline, target, self.lua_seed, (e << 40) + start)
+      core.augment.apply(self.augment.pipeline, target, self.lua_seed, (e << 40) + start)
       if target ~= xb then xb:copy(target) end
     end
     b = b + 1

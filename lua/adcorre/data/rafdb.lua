@@ -23,7 +23,7 @@ local function read_list(root, opts)
   util.expect(root, "dir", "rafdb")
   local list = util.join(root, "EmoLabel/list_patition_label.txt")
   util.expect(list, "file", "rafdb")
-  local cols, lines, _, skipped, first = core._csv_read(list, { delim = " ", header = false, columns = { 1, 2 },
+  local cols, lines, _, skipped, first = core.data.csv_read(list, { delim = " ", header = false, columns = { 1, 2 },
     types = { "string", "integer" }, skip_bad = opts.skip_bad })
   local aligned = opts.aligned ~= false
   local imgdir = util.join(root, aligned and "Image/aligned" or "Image/original")

@@ -40,7 +40,7 @@ function Add:updateOutput(input)
   local second = input[2]
   if second and first:dtype() == "float32" and second:dtype() == "float32"
       and first:is_contiguous() and second:is_contiguous() then
-    core.nn_add_forward(first, second, out) -- one pass
+    core.nn.add_forward(first, second, out) -- one pass
   else
     out:copy(first)
     if second then out:add_(second) end

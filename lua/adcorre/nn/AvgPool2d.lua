@@ -8,7 +8,7 @@ local AvgPool2d = Pool2d.class("nn.AvgPool2d", Pool2d)
 function AvgPool2d:updateOutput(input)
   local s, geo, OH, OW = self:_prepare("forward", input)
   local y = self:_resized("output", { s[1], s[2], OH, OW })
-  self:_call("forward", core.nn_avgpool2d_forward, input, y, geo)
+  self:_call("forward", core.nn.avgpool2d_forward, input, y, geo)
   return y
 end
 
@@ -16,7 +16,7 @@ function AvgPool2d:updateGradInput(input, gradOutput)
   local s, geo = self:_prepare("backward", input)
   self:_checkGradOutput("backward", gradOutput, self.output)
   local gx = self:_resized("gradInput", s)
-  self:_call("backward", core.nn_avgpool2d_backward_input, gradOutput, gx, geo)
+  self:_call("backward", core.nn.avgpool2d_backward_input, gradOutput, gx, geo)
   return gx
 end
 

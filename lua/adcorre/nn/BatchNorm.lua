@@ -88,10 +88,10 @@ function BatchNorm:updateOutput(input)
     if input:numel() // C <= 1 then
       self:_error("forward", "training needs more than one value per channel (input %s)", self._shapeStr(s))
     end
-    self:_call("forward", core.nn_batchnorm_forward_train, input, self.weight, self.bias, y, sm, si,
+    self:_call("forward", core.nn.batchnorm_forward_train, input, self.weight, self.bias, y, sm, si,
       self.running_mean, self.running_var, self.eps, self.momentum, self.relu)
   else
-    self:_call("forward", core.nn_batchnorm_forward_eval, input, self.weight, self.bias, y, sm, si,
+    self:_call("forward", core.nn.batchnorm_forward_eval, input, self.weight, self.bias, y, sm, si,
       self.running_mean, self.running_var, self.eps, self.relu)
   end
   self._fwdTrain = self.train
@@ -110,7 +110,7 @@ function BatchNorm:_recomputeOutput(input)
     self:_error("forward", "no earlier forward to recompute")
   end
   local y = self:_resized("output", s)
-  self:_call("forward", core.nn_batchnorm_apply, input, self.weight, self.bias, y,
+  self:_call("forward", core.nn.batchnorm_apply, input, self.weight, self.bias, y,
     self._bufs.save_mean, self._bufs.save_invstd, self.relu)
   return y
 end
@@ -129,7 +129,7 @@ end
 
 -- gx (or nil) and the parameter gradients (or nil) in one kernel call.
 function BatchNorm:_backward(input, gradOutput, gx, gw, gb, scale)
-  self:_call("backward", core.nn_batchnorm_backward, input, gradOutput, self._bufs.save_mean,
+  self:_call("backward", core.nn.batchnorm_backward, input, gradOutput, self._bufs.save_mean,
     self._bufs.save_invstd, self.weight, self.bias, gx, gw, gb, scale or 1, self._fwdTrain, self.relu)
 end
 

@@ -95,7 +95,7 @@ function Conv2d:_prepare(method, x)
     self:_error(method, "input has %d channels, weight expects %d (input %s)", s[2], self.nin, self._shapeStr(s))
   end
   local geo = self:_geometry(s)
-  local OH, OW, nws = self:_call(method, core.nn_conv2d_info, s, self.weight:shape(), geo)
+  local OH, OW, nws = self:_call(method, core.nn.conv2d_info, s, self.weight:shape(), geo)
   local ws
   if nws > 0 then
     -- one flat buffer, grown to the largest need (the kernels take a prefix)
@@ -111,7 +111,7 @@ end
 function Conv2d:updateOutput(input)
   local s, geo, OH, OW, ws = self:_prepare("forward", input)
   local y = self:_resized("output", { s[1], self.nout, OH, OW })
-  self:_call("forward", core.nn_conv2d_forward, input, self.weight, self.bias, y, ws, geo)
+  self:_call("forward", core.nn.conv2d_forward, input, self.weight, self.bias, y, ws, geo)
   return y
 end
 
@@ -119,26 +119,26 @@ function Conv2d:updateGradInput(input, gradOutput)
   local s, geo, _, _, ws = self:_prepare("backward", input)
   self:_checkGradOutput("backward", gradOutput, self.output)
   local gx = self:_resized("gradInput", s)
-  self:_call("backward", core.nn_conv2d_backward_input, input, gradOutput, self.weight, gx, ws, geo)
+  self:_call("backward", core.nn.conv2d_backward_input, input, gradOutput, self.weight, gx, ws, geo)
   return gx
 end
 
 function Conv2d:accGradParameters(input, gradOutput, scale)
   local _, geo, _, _, ws = self:_prepare("backward", input)
   self:_checkGradOutput("backward", gradOutput, self.output)
-  self:_call("backward", core.nn_conv2d_backward_params, input, gradOutput, self.gradWeight,
+  self:_call("backward", core.nn.conv2d_backward_params, input, gradOutput, self.gradWeight,
     self.gradBias, ws, geo, scale or 1)
 end
 
 --- backward = updateGradInput + accGradParameters; a depthwise 3x3 "same"
 -- convolution on the fast kernels does both in one pass over gradOutput
--- (core.convfast_backward_fused: each gradOutput plane is read once, not twice).
+-- (core.convfast.backward_fused: each gradOutput plane is read once, not twice).
 function Conv2d:backward(input, gradOutput, scale)
   if self.groups > 1 and self.groups == self.nin and self.kh == 3 and self.kw == 3 then
     local s, geo = self:_prepare("backward", input)
     self:_checkGradOutput("backward", gradOutput, self.output)
     local gx = self:_resized("gradInput", s)
-    if self:_call("backward", core.convfast_backward_fused, input, gradOutput, self.weight, gx,
+    if self:_call("backward", core.convfast.backward_fused, input, gradOutput, self.weight, gx,
         self.gradWeight, self.gradBias or nil, geo, scale or 1) then
       return gx
     end

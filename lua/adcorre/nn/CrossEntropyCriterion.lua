@@ -54,7 +54,7 @@ end
 function CrossEntropyCriterion:updateOutput(input, target)
   local x, t = self:_prepare("forward", input, target)
   local prob = self:_buffer("prob", x:shape())
-  self.output = self:_call("forward", core.nn_cross_entropy_forward, x, t, prob, self.weights, self.sizeAverage)
+  self.output = self:_call("forward", core.nn.cross_entropy_forward, x, t, prob, self.weights, self.sizeAverage)
   return self.output
 end
 
@@ -63,7 +63,7 @@ function CrossEntropyCriterion:updateGradInput(input, target)
   local prob = self._bufs.prob
   if not prob then self:_error("backward", "call forward first") end
   local gx = self:_resized("gradInput", x:shape())
-  self:_call("backward", core.nn_cross_entropy_backward_input, prob, t, gx, self.weights, self.sizeAverage, 1)
+  self:_call("backward", core.nn.cross_entropy_backward_input, prob, t, gx, self.weights, self.sizeAverage, 1)
   if input:dim() == 1 then self.gradInput = gx:view(input:size(1)) end
   return self.gradInput
 end

@@ -33,7 +33,7 @@ function Dropout:updateOutput(input)
   local y = self:_buffer("output", s)
   self.output = y
   local mask = self:_buffer("mask", s)
-  self:_call("forward", core.nn_dropout_forward, input, y, mask, self.p)
+  self:_call("forward", core.nn.dropout_forward, input, y, mask, self.p)
   return y
 end
 
@@ -45,7 +45,7 @@ function Dropout:updateGradInput(input, gradOutput)
   end
   local gx = self:_buffer("gradInput", gradOutput:shape())
   self.gradInput = gx
-  self:_call("backward", core.nn_mul_backward_input, gradOutput, self._bufs.mask, gx)
+  self:_call("backward", core.nn.mul_backward_input, gradOutput, self._bufs.mask, gx)
   return gx
 end
 

@@ -9,7 +9,7 @@ function GlobalAvgPool2d:updateOutput(input)
   self:_checkInput("forward", input, 4)
   local s = input:shape()
   local y = self:_resized("output", { s[1], s[2] })
-  self:_call("forward", core.nn_global_avgpool_forward, input, y)
+  self:_call("forward", core.nn.global_avgpool_forward, input, y)
   return y
 end
 
@@ -17,7 +17,7 @@ function GlobalAvgPool2d:updateGradInput(input, gradOutput)
   self:_checkInput("backward", input, 4)
   self:_checkGradOutput("backward", gradOutput, self.output)
   local gx = self:_resized("gradInput", input:shape())
-  self:_call("backward", core.nn_global_avgpool_backward_input, gradOutput, gx)
+  self:_call("backward", core.nn.global_avgpool_backward_input, gradOutput, gx)
   return gx
 end
 

@@ -20,14 +20,14 @@ function L2Normalize:updateOutput(input)
   local y = self:_resized("output", s)
   local rows = #s == 1 and 1 or s[1]
   local norm = self:_buffer("norm", { rows })
-  self:_call("forward", core.nn_l2norm_forward, input, y, norm, self.eps)
+  self:_call("forward", core.nn.l2norm_forward, input, y, norm, self.eps)
   return y
 end
 
 function L2Normalize:updateGradInput(input, gradOutput)
   self:_checkGradOutput("backward", gradOutput, self.output)
   local gx = self:_resized("gradInput", gradOutput:shape())
-  self:_call("backward", core.nn_l2norm_backward_input, gradOutput, self.output, self._bufs.norm, gx, self.eps)
+  self:_call("backward", core.nn.l2norm_backward_input, gradOutput, self.output, self._bufs.norm, gx, self.eps)
   return gx
 end
 

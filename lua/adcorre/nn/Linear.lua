@@ -60,7 +60,7 @@ function Linear:updateOutput(input)
   local x = self:_as2d("forward", input)
   local N = x:size(1)
   local y = self:_resized("output", { N, self.nout })
-  self:_call("forward", core.nn_linear_forward, x, self.weight, self.bias, y)
+  self:_call("forward", core.nn.linear_forward, x, self.weight, self.bias, y)
   if input:dim() == 1 then self.output = y:view(self.nout) end
   return self.output
 end
@@ -71,7 +71,7 @@ function Linear:updateGradInput(input, gradOutput)
   local N = x:size(1)
   local g = gradOutput:dim() == 1 and gradOutput:view(1, self.nout) or gradOutput
   local gx = self:_resized("gradInput", { N, self.nin })
-  self:_call("backward", core.nn_linear_backward_input, g, self.weight, gx)
+  self:_call("backward", core.nn.linear_backward_input, g, self.weight, gx)
   if input:dim() == 1 then self.gradInput = gx:view(self.nin) end
   return self.gradInput
 end
@@ -80,7 +80,7 @@ function Linear:accGradParameters(input, gradOutput, scale)
   local x = self:_as2d("backward", input)
   self:_checkGradOutput("backward", gradOutput, self.output)
   local g = gradOutput:dim() == 1 and gradOutput:view(1, self.nout) or gradOutput
-  self:_call("backward", core.nn_linear_backward_params, x, g, self.gradWeight, self.gradBias, scale or 1)
+  self:_call("backward", core.nn.linear_backward_params, x, g, self.gradWeight, self.gradBias, scale or 1)
 end
 
 function Linear:__tostring__()

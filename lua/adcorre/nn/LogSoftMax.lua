@@ -3,7 +3,7 @@
 local SoftMax = require("adcorre.nn.SoftMax")
 
 local LogSoftMax = SoftMax.class("nn.LogSoftMax", SoftMax)
-LogSoftMax._fwd = "nn_logsoftmax_forward"
-LogSoftMax._bwd = "nn_logsoftmax_backward_input"
+LogSoftMax._fwd = "logsoftmax_forward"
+LogSoftMax._bwd = "logsoftmax_backward_input"
 
 return LogSoftMax

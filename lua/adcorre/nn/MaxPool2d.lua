@@ -23,7 +23,7 @@ function MaxPool2d:updateOutput(input)
   local os = { s[1], s[2], OH, OW }
   local y = self:_resized("output", os)
   local idx = self.train and self:_buffer("indices", os, "int64") or nil
-  self:_call("forward", core.nn_maxpool2d_forward, input, y, idx, geo)
+  self:_call("forward", core.nn.maxpool2d_forward, input, y, idx, geo)
   self._inShape = s
   self._haveIndices = idx ~= nil
   return y
@@ -44,11 +44,11 @@ function MaxPool2d:updateGradInput(input, gradOutput)
     if input == nil then self:_error("backward", "the input of an evaluation-mode forward is needed") end
     local os = gradOutput:shape()
     local idx = self:_buffer("indices", os, "int64")
-    self:_call("backward", core.nn_maxpool2d_forward, input, self:_buffer("scratch", os), idx, geo)
+    self:_call("backward", core.nn.maxpool2d_forward, input, self:_buffer("scratch", os), idx, geo)
     self._haveIndices = true
   end
   local gx = self:_resized("gradInput", s)
-  self:_call("backward", core.nn_maxpool2d_backward_input, gradOutput, self._bufs.indices, gx, geo)
+  self:_call("backward", core.nn.maxpool2d_backward_input, gradOutput, self._bufs.indices, gx, geo)
   return gx
 end
 

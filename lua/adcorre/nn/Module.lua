@@ -196,7 +196,7 @@ local function flatten(list)
     end
   end
   if #uniq == 0 then return ac.zeros(0) end
-  local already = core.nn_flat_of(uniq)
+  local already = core.nn.flat_of(uniq)
   if already then return already end
   local total = 0
   for _, t in ipairs(uniq) do total = total + t:numel() end
@@ -205,7 +205,7 @@ local function flatten(list)
   for _, t in ipairs(uniq) do
     local n = t:numel()
     flat:narrow(1, off + 1, n):copy(t)
-    core.nn_set(t, flat, off)
+    core.nn.set(t, flat, off)
     off = off + n
   end
   return flat
@@ -286,7 +286,7 @@ function Module:_buffer(name, shape, dtype)
     bufs = {}
     self._bufs = bufs
   end
-  local t = core.nn_buffer(bufs[name], shape, dtype)
+  local t = core.nn.buffer(bufs[name], shape, dtype)
   bufs[name] = t
   return t
 end
@@ -331,7 +331,7 @@ end
 local function give_back(t)
   pool.owner[t] = nil
   pool.cap[t] = nil
-  core.nn_pool_release(t)
+  core.nn.pool_release(t)
 end
 
 --- self[field] resized to `shape` (reusing its storage when it is large
@@ -340,7 +340,7 @@ function Module:_resized(field, shape, dtype)
   local cur = self[field]
   local pooled = (field == "gradInput" or field == "output") and (dtype == nil or dtype == "float32")
   if not pooled then
-    local t = core.nn_buffer(cur, shape, dtype)
+    local t = core.nn.buffer(cur, shape, dtype)
     self[field] = t
     return t
   end
@@ -352,10 +352,10 @@ function Module:_resized(field, shape, dtype)
   end
   local t
   if cur == nil then
-    t = core.nn_pool_new(shape)
+    t = core.nn.pool_new(shape)
     cap = n
   else
-    t = core.nn_buffer(cur, shape)
+    t = core.nn.buffer(cur, shape)
     if not (cap and t:is_same_storage(cur)) then cap = nil end
   end
   self[field] = t
@@ -490,7 +490,7 @@ end
 --- Bytes mapped by the buffers' arena, and bytes in ranges in use (for
 --- measurements).
 function Module.poolBytes()
-  return core.arena_stats()
+  return core.nn.arena_stats()
 end
 
 --- Raises "<Type>:<method>: <message>" at the caller of the public method.

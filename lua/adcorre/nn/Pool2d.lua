@@ -49,7 +49,7 @@ function Pool2d:_prepare(method, x)
   self:_checkInput(method, x, 4)
   local s = x:shape()
   local geo = self:_geometry(s)
-  local OH, OW = self:_call(method, core.nn_pool2d_info, s, geo)
+  local OH, OW = self:_call(method, core.nn.pool2d_info, s, geo)
   return s, geo, OH, OW
 end
 

@@ -22,12 +22,12 @@ end
 function ReLU:updateOutput(input)
   self:_checkInput("forward", input)
   if self.inplace and input:is_contiguous() then
-    self:_call("forward", core.nn_relu_forward, input, input)
+    self:_call("forward", core.nn.relu_forward, input, input)
     self.output = input
     return input
   end
   local y = self:_resized("output", input:shape())
-  self:_call("forward", core.nn_relu_forward, input, y)
+  self:_call("forward", core.nn.relu_forward, input, y)
   return y
 end
 
@@ -37,7 +37,7 @@ function ReLU:_recomputeOutput(input)
   if self.inplace then self:_error("forward", "ReLU(true) cannot recompute its output (its input was overwritten)") end
   self:_checkInput("forward", input)
   local y = self:_resized("output", input:shape())
-  self:_call("forward", core.nn_relu_forward, input, y)
+  self:_call("forward", core.nn.relu_forward, input, y)
   return y
 end
 function ReLU:_canRecomputeOutput() return not self.inplace end
@@ -45,7 +45,7 @@ function ReLU:_canRecomputeOutput() return not self.inplace end
 function ReLU:updateGradInput(input, gradOutput)
   self:_checkGradOutput("backward", gradOutput, self.output)
   local gx = self:_resized("gradInput", gradOutput:shape())
-  self:_call("backward", core.nn_relu_backward_input, gradOutput, self.output, gx)
+  self:_call("backward", core.nn.relu_backward_input, gradOutput, self.output, gx)
   return gx
 end
 

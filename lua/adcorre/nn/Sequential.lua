@@ -52,9 +52,9 @@ local function fused_forward(m, bn, x)
   s:rsqrt_()
   if bn.weight then s:mul_(bn.weight) end
   -- the folded weight is only read by this call: one scratch for all of them
-  local fw = core.nn_buffer(fold_scratch.w, conv.weight:shape())
+  local fw = core.nn.buffer(fold_scratch.w, conv.weight:shape())
   fold_scratch.w = fw
-  core.convfast_scale_rows(conv.weight, s, fw)
+  core.convfast.scale_rows(conv.weight, s, fw)
   local fb = bn:_buffer("fold_b", {O})
   fb:copy(bn.running_mean)
   fb:mul_(s)
@@ -68,8 +68,8 @@ local function fused_forward(m, bn, x)
   end
   local sh, geo, OH, OW, ws = conv:_prepare("forward", cin)
   local y = bn:_resized("output", {sh[1], O, OH, OW})
-  conv:_call("forward", core.nn_conv2d_forward, cin, fw, fb, y, ws, geo)
-  if bn.relu then core.nn_relu_forward(y, y) end -- BatchNorm2d(..., {relu = true})
+  conv:_call("forward", core.nn.conv2d_forward, cin, fw, fb, y, ws, geo)
+  if bn.relu then core.nn.relu_forward(y, y) end -- BatchNorm2d(..., {relu = true})
   return y
 end
 

@@ -37,8 +37,8 @@ end
 --- ph, pw) for an input of shape s (NCHW).
 function window.padding(m, s)
   if m.padding == "same" then
-    local pt, pb = core.nn_same_padding(s[3], m.kh, m.sh)
-    local pl, pr = core.nn_same_padding(s[4], m.kw, m.sw)
+    local pt, pb = core.nn.same_padding(s[3], m.kh, m.sh)
+    local pl, pr = core.nn.same_padding(s[4], m.kw, m.sw)
     return pt, pb, pl, pr
   end
   return m.ph, m.ph, m.pw, m.pw

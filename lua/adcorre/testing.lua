@@ -1,0 +1,14 @@
+--- adcorre.testing: switches for specs, tools and benchmarks only. They live
+-- in the same shared object as adcorre.core (so they act on its kernels) but
+-- are opened by a separate entry point, luaopen_adcorre_testing, that the
+-- production module never calls.
+--
+--   local testing = require("adcorre.testing")
+--   testing.convfast_enable(false)   -- Conv2d on the reference kernels
+--   testing.convfast_force_generic(true) ; testing.poolfast_force_generic(true)
+--   testing.nn_force_generic(true)   -- portable loops instead of AVX-512
+--   testing.limit_address_space(headroom_bytes)
+require("adcorre.core")
+local path = assert(package.searchpath("adcorre.core", package.cpath))
+local open = assert(package.loadlib(path, "luaopen_adcorre_testing"))
+return open()
