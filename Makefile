@@ -26,8 +26,15 @@ ASAN_OBJS := $(SRCS:csrc/%.c=build-asan/obj/%.o)
 LIB  := build/adcorre/core.so
 ASAN_LIB := build-asan/adcorre/core.so
 
+# Build and run time: what the library links or loads.
 DEBIAN_PKGS := lua5.4 liblua5.4-dev libopenblas-dev liblapacke-dev libstb-dev libjpeg62-turbo-dev \
-               lua-busted luarocks lua-argparse gcc make pkg-config valgrind
+               lua-busted luarocks lua-argparse lua-cjson lua-dkjson lua-filesystem \
+               libhdf5-dev libopenmpi-dev openmpi-bin \
+               gcc make pkg-config valgrind
+# The independent implementations and tools the comparison specs and
+# benchmarks run against (CI installs them too, so no comparison is skipped).
+DEV_PKGS := python3-torch python3-numpy python3-h5py python3-opencv opencv-data python3-onnx \
+            python3-skimage ffmpeg clang libclang-rt-14-dev hyperfine dataset-fashion-mnist
 
 INST_LIBDIR ?= /usr/local/lib/lua/5.4
 INST_LUADIR ?= /usr/local/share/lua/5.4
@@ -44,21 +51,21 @@ build/obj/%.o: csrc/%.c $(HDRS)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 # Installs the Debian packages that are missing; a no-op when all are present.
-deps:
-	@missing=""; for p in $(DEBIAN_PKGS); do \
+define install_missing
+	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
-	else echo "deps: all present"; fi
+	else echo "$(2): all present"; fi
+endef
+deps:
+	$(call install_missing,$(DEBIAN_PKGS),deps)
 
 # Reference implementations used by the comparison specs and benchmarks.
 deps-dev:
-	@for p in python3-torch python3-numpy clang libclang-rt-14-dev; do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; fi
+	$(call install_missing,$(DEV_PKGS),deps-dev)
 
 test: $(LIB)
 	$(LUA) $(BUSTED)
