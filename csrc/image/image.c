@@ -28,6 +28,7 @@
 
 int ac_image_read_file(const char *path, uint8_t **buf, size_t *len) {
   if (ac_read_file(path, buf, len) == 0) return 0;
+  if (errno == EINVAL) return -1; /* a special file: ac_open_regular named its kind */
   return ac_fail("%s: cannot open (%s)", path, strerror(errno));
 }
 

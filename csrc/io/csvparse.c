@@ -25,7 +25,10 @@ int ac_csv_open(ac_csv *r, const char *path, char delim) {
     return ac_fail("%s: unsupported delimiter '%c'", path, delim);
   unsigned char *buf;
   size_t n;
-  if (ac_read_file(path, &buf, &n)) return ac_fail("%s: cannot open (%s)", path, strerror(errno));
+  if (ac_read_file(path, &buf, &n)) {
+    if (errno == EINVAL) return -1; /* a special file: ac_open_regular named its kind */
+    return ac_fail("%s: cannot open (%s)", path, strerror(errno));
+  }
   r->buf = (char *)buf; /* NUL-terminated */
   r->path = strdup(path);
   r->cap = 16;

@@ -19,54 +19,72 @@ static int with_errno(int e, int rc) {
   return rc;
 }
 
+const char *ac_file_kind(unsigned mode) {
+  if (S_ISREG(mode)) return "regular file";
+  if (S_ISDIR(mode)) return "folder";
+  if (S_ISFIFO(mode)) return "FIFO";
+  if (S_ISCHR(mode)) return "character device";
+  if (S_ISBLK(mode)) return "block device";
+  if (S_ISSOCK(mode)) return "socket";
+  if (S_ISLNK(mode)) return "symbolic link";
+  return "special file";
+}
+
+int ac_open_regular(const char *path, struct stat *st_out) {
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) {
+    int e = errno;
+    if (e == ENXIO) return with_errno(EINVAL, ac_fail("%s: is a socket, expected a regular file", path));
+    return with_errno(e, ac_fail("cannot open %s: %s", path, strerror(e)));
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    int e = errno;
+    close(fd);
+    return with_errno(e, ac_fail("cannot open %s: %s", path, strerror(e)));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    close(fd);
+    if (S_ISDIR(st.st_mode)) return with_errno(EISDIR, ac_fail("%s is a directory, expected a file", path));
+    return with_errno(EINVAL, ac_fail("%s: is a %s, expected a regular file", path, ac_file_kind(st.st_mode)));
+  }
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+    int e = errno;
+    close(fd);
+    return with_errno(e, ac_fail("cannot open %s: %s", path, strerror(e)));
+  }
+  if (st_out) *st_out = st;
+  return fd;
+}
+
 int ac_read_file(const char *path, unsigned char **buf, size_t *len) {
   *buf = NULL;
   *len = 0;
   struct stat st;
-  int e;
-  if (stat(path, &st) != 0) {
-    e = errno;
-    return with_errno(e, ac_fail("cannot open %s: %s", path, strerror(e)));
-  }
-  if (S_ISDIR(st.st_mode)) return with_errno(EISDIR, ac_fail("%s is a directory, expected a file", path));
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    e = errno;
-    return with_errno(e, ac_fail("cannot open %s: %s", path, strerror(e)));
-  }
-  size_t cap = S_ISREG(st.st_mode) ? (size_t)st.st_size : 1 << 16, n = 0;
+  int fd = ac_open_regular(path, &st);
+  if (fd < 0) return -1;
+  /* A regular file: its size is known, read exactly that (a file that grows
+   * meanwhile is read as it was when opened). */
+  size_t cap = (size_t)st.st_size, n = 0;
   unsigned char *b = malloc(cap + 1);
   if (!b) {
-    fclose(f);
+    close(fd);
     return with_errno(ENOMEM, ac_fail("out of memory reading %s (%zu bytes)", path, cap));
   }
-  for (;;) {
-    size_t r = fread(b + n, 1, cap - n, f);
-    n += r;
-    if (n < cap) {
-      if (ferror(f)) {
-        e = errno ? errno : EIO;
-        free(b);
-        fclose(f);
-        return with_errno(e, ac_fail("error reading %s: %s", path, strerror(e)));
-      }
-      break;
-    }
-    /* grow (file larger than stat said, or not a regular file) */
-    int c = fgetc(f);
-    if (c == EOF) break;
-    size_t ncap = cap * 2 + 1;
-    unsigned char *nb = realloc(b, ncap + 1);
-    if (!nb) {
+  while (n < cap) {
+    ssize_t r = read(fd, b + n, cap - n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      int e = errno ? errno : EIO;
       free(b);
-      fclose(f);
-      return with_errno(ENOMEM, ac_fail("out of memory reading %s", path));
+      close(fd);
+      return with_errno(e, ac_fail("error reading %s: %s", path, strerror(e)));
     }
-    b = nb;
-    cap = ncap;
-    b[n++] = (unsigned char)c;
+    if (r == 0) break; /* shrank meanwhile: what is there */
+    n += (size_t)r;
   }
-  fclose(f);
+  close(fd);
   b[n] = 0;
   *buf = b;
   *len = n;

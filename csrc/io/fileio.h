@@ -7,9 +7,24 @@
 #ifndef AC_FILEIO_H
 #define AC_FILEIO_H
 #include <stddef.h>
+#include <sys/stat.h>
+
+/* Opens path for reading only if it is a regular file: open() with
+ * O_NONBLOCK (a FIFO with no writer would block a plain open forever), then
+ * fstat() on the descriptor (no race with a rename in between). A FIFO, a
+ * device (/dev/zero would read forever), a socket or a folder is refused with
+ * ac_fail("<path>: is a <kind>, expected a regular file"); a missing or
+ * unreadable file with ac_fail("cannot open <path>: <reason>"). On success
+ * the descriptor is blocking again, *st holds its fstat (may be NULL).
+ * Every reader of outside files goes through this. */
+int ac_open_regular(const char *path, struct stat *st);
+/* The kind of a file mode in words: "regular file", "folder", "FIFO",
+ * "character device", "block device", "socket", "symbolic link". */
+const char *ac_file_kind(unsigned mode);
 
 /* Reads a whole file into a malloc'ed buffer (*buf, *len; a NUL follows the
- * data). On failure errno tells why (ENOENT, EACCES, EISDIR, ENOMEM, EIO, ...). */
+ * data). Only regular files (ac_open_regular). On failure errno tells why
+ * (ENOENT, EACCES, EISDIR, EINVAL for other special files, ENOMEM, EIO, ...). */
 int ac_read_file(const char *path, unsigned char **buf, size_t *len);
 /* Writes len bytes atomically (temp + fsync + rename). */
 int ac_write_file_atomic(const char *path, const void *data, size_t len);

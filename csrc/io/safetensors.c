@@ -503,11 +503,12 @@ static int st_read_full(int fd, void *buf, size_t n, uint64_t off) {
 int ac_st_open(ac_st_file *f, const char *path) {
   memset(f, 0, sizeof *f);
   f->fd = -1;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ac_fail("%s: cannot open: %s", path, strerror(errno));
   struct stat st;
-  if (fstat(fd, &st) != 0) { int e = errno; close(fd); return ac_fail("%s: cannot stat: %s", path, strerror(e)); }
-  if (!S_ISREG(st.st_mode)) { close(fd); return ac_fail("%s: not a regular file", path); }
+  int fd = ac_open_regular(path, &st);
+  if (fd < 0) {
+    if (errno == EINVAL || errno == EISDIR) return -1; /* the kind is named */
+    return ac_fail("%s: cannot open: %s", path, strerror(errno));
+  }
   uint64_t size = (uint64_t)st.st_size;
   if (size < 8) {
     close(fd);

@@ -14,6 +14,7 @@
 #include "io/csvparse.h"
 #include "data/loader.h"
 #include "lua/lua_util.h"
+#include "io/fileio.h"
 #include "core/random.h"
 
 #define SOURCE_MT "adcorre.DataSource"
@@ -291,13 +292,15 @@ static int l_listdir(lua_State *L) {
   return 2;
 }
 
-/* _path_kind(path) -> "file" | "dir" | "other" | nil */
+/* path_kind(path) -> "file" | "dir" | "other" | nil, then the kind in words
+ * ("FIFO", "character device", ...: ac_file_kind) */
 static int l_path_kind(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   struct stat st;
   if (stat(path, &st) != 0) { lua_pushnil(L); return 1; }
   lua_pushstring(L, S_ISDIR(st.st_mode) ? "dir" : S_ISREG(st.st_mode) ? "file" : "other");
-  return 1;
+  lua_pushstring(L, ac_file_kind(st.st_mode));
+  return 2;
 }
 
 /* ======================================================================== */

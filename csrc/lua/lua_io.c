@@ -1,8 +1,11 @@
 /*
  * lua_io.c - bindings for .npy files: ac.load_npy(path), ac.save_npy(path, t [, "int32"]);
- * and core._write_file_atomic(path, bytes), the crash-safe whole-file write
- * (temporary name + fsync + rename; in place on devices) for Lua modules.
+ * core.io.write_file_atomic(path, bytes), the crash-safe whole-file write
+ * (temporary name + fsync + rename; in place on devices) for Lua modules, and
+ * core.io.read_file(path) -> bytes, the whole-file read that refuses FIFOs,
+ * devices and other non-regular files (ac_open_regular) for Lua readers.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "io/fileio.h"
@@ -35,6 +38,16 @@ static int l_save_npy(lua_State *L) {
   return 0;
 }
 
+static int l_read_file(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  unsigned char *buf;
+  size_t len;
+  if (ac_read_file(path, &buf, &len)) return acL_error(L, "%s", ac_error());
+  lua_pushlstring(L, (const char *)buf, len);
+  free(buf);
+  return 1;
+}
+
 static int l_write_file_atomic(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   size_t len;
@@ -45,7 +58,7 @@ static int l_write_file_atomic(lua_State *L) {
 
 static const luaL_Reg funcs[] = {{"load_npy", l_load_npy},
                                  {"save_npy", l_save_npy},
-                                 {"write_file_atomic", l_write_file_atomic},
+                                 {"write_file_atomic", l_write_file_atomic}, {"read_file", l_read_file},
                                  {NULL, NULL}};
 
 int ac_open_io(lua_State *L) {

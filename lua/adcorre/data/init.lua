@@ -87,8 +87,11 @@ end
 
 --- Checks that a path exists with the expected kind ("file"/"dir").
 function util.expect(path, kind, what)
-  local k = core.data.path_kind(path)
+  local k, words = core.data.path_kind(path)
   if k == nil then error(("%s: %s not found: %s"):format(what, kind == "dir" and "folder" or "file", path), 3) end
+  if kind == "file" and k == "other" then
+    error(("%s: %s: is a %s, expected a regular file"):format(what, path, words), 3)
+  end
   if kind and k ~= kind then error(("%s: %s is not a %s"):format(what, path, kind == "dir" and "folder" or "file"), 3) end
   return path
 end
