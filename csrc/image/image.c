@@ -16,6 +16,7 @@
 
 #include "io/fileio.h"
 #include "image/image.h"
+#include "image/pnm.h"
 #include "image/jpegdec.h"
 #include "image/stb_impl.h"
 #include "core/tensor.h"
@@ -53,42 +54,6 @@ static const char *printable(const char *why, char *out, size_t n) {
   for (; why[i] && i + 1 < n; i++) out[i] = (why[i] >= 0x20 && why[i] < 0x7F) ? why[i] : '?';
   out[i] = 0;
   return out;
-}
-
-/* Binary PNM (P5 grey, P6 RGB): stb_image 2.27 ignores a short read of the
- * pixel data (a truncated file decodes to memory it never wrote; a 16-bit
- * one is read past its buffer) and accumulates header numbers in an int
- * that overflows. The header is parsed here exactly as stb_image parses it
- * (whitespace and # comments between the fields, one byte after the maximum
- * value), and the file must hold every pixel and numbers must fit. */
-static int pnm_check(const char *name, const uint8_t *b, size_t n) {
-  if (n < 2 || b[0] != 'P' || (b[1] != '5' && b[1] != '6')) return 0;
-  size_t pos = 2;
-#define PNM_GET() (pos < n ? b[pos++] : 0)
-  int ch = PNM_GET();
-  long long v[3];
-  static const char *const what[3] = {"width", "height", "maximum value"};
-  for (int k = 0; k < 3; k++) {
-    for (;;) { /* whitespace and comments, as stbi__pnm_skip_whitespace */
-      while (pos < n && (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\v' || ch == '\f' || ch == '\r')) ch = PNM_GET();
-      if (pos >= n || ch != '#') break;
-      while (pos < n && ch != '\n' && ch != '\r') ch = PNM_GET();
-    }
-    v[k] = 0;
-    while (pos < n && ch >= '0' && ch <= '9') {
-      v[k] = v[k] * 10 + (ch - '0');
-      if (v[k] > 65535) return ac_fail("%s: cannot decode image (PNM %s larger than 65535)", name, what[k]);
-      ch = PNM_GET();
-    }
-  }
-#undef PNM_GET
-  const int chans = b[1] == '6' ? 3 : 1, bytes = v[2] > 255 ? 2 : 1;
-  const long long need = v[0] * v[1] * chans * bytes, have = (long long)(n - pos);
-  if (need > have)
-    return ac_fail("%s: truncated PNM: header says %lld x %lld, %d channel%s of %d bits, needs %lld bytes of pixels, "
-                   "file has %lld",
-                   name, v[0], v[1], chans, chans > 1 ? "s" : "", 8 * bytes, need, have);
-  return 0;
 }
 
 /* PNG: every chunk must fit in the file. stb_image 2.27 trusts a chunk's
@@ -157,14 +122,18 @@ static int decode(const char *name, const uint8_t *buf, size_t len, int req_c, i
       return ac_fail("%s: %s", name, printable(why, pr, sizeof pr) ? pr : "corrupt JPEG");
     return 0;
   }
-  if (pnm_check(name, buf, len) || png_check(name, buf, len)) return -1;
-  /* stb_image 2.27 converts the channels of a 16-bit PNM as if it were
-   * 8-bit, then reads twice that buffer's size (fixed in 2.28): PNM is
-   * decoded as stored and converted here. */
-  const int pnm = buf[0] == 'P' && len > 1 && (buf[1] == '5' || buf[1] == '6');
+  /* PNM by its own decoder (pnm.c): stb_image 2.27 reads only P5/P6, takes
+   * the low byte of 16-bit samples and does not rescale other maximum values. */
+  const int pnm = ac_pnm_is(buf, len);
+  if (!pnm && png_check(name, buf, len)) return -1;
   int iw = 0, ih = 0, ic = 0;
   const char *reason = NULL;
-  uint8_t *p = ac_stb_load(buf, (int)len, pnm ? 0 : req_c, &iw, &ih, &ic, &reason);
+  uint8_t *p = NULL;
+  if (pnm) {
+    if (ac_pnm_decode(name, buf, len, &p, &iw, &ih, &ic)) return -1;
+  } else {
+    p = ac_stb_load(buf, (int)len, req_c, &iw, &ih, &ic, &reason);
+  }
   if (p && pnm && req_c && req_c != ic && iw > 0 && ih > 0) {
     uint8_t *q = convert_channels(p, (int64_t)iw * ih, ic, req_c);
     free(p);
@@ -215,7 +184,15 @@ int ac_image_info_named(const char *name, const uint8_t *buf, size_t len, int *w
       return ac_fail("%s: %s", name, printable(why, pr, sizeof pr) ? pr : "corrupt JPEG");
     return 0;
   }
-  if (pnm_check(name, buf, len) || png_check(name, buf, len)) return -1;
+  if (ac_pnm_is(buf, len)) {
+    ac_pnm_header hd;
+    if (ac_pnm_info(name, buf, len, &hd)) return -1;
+    *w = hd.w;
+    *h = hd.h;
+    *c = hd.channels;
+    return 0;
+  }
+  if (png_check(name, buf, len)) return -1;
   const char *reason = NULL;
   if (ac_stb_info(buf, (int)len, w, h, c, &reason)) {
     const char *r = printable(reason, pr, sizeof pr);
