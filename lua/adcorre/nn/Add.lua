@@ -2,7 +2,7 @@
 -- CAddTable), e.g. the merge of a residual block. Every input receives the
 -- whole gradient: gradInput[i] is the gradOutput tensor itself (no copies;
 -- read it, do not write into it). The backward reads neither the inputs
--- nor the output, so a container may release them (Module.lua).
+-- nor the output, so a container may release them (adcorre.memory.plan).
 --   nn.Add():forward({a, b})   -- a + b
 local Module = require("adcorre.nn.Module")
 local ac = require("adcorre")

@@ -27,7 +27,7 @@ local core = require("adcorre.core")
 local BatchNorm = Module.class("nn.BatchNorm", Module)
 BatchNorm._bufferFields = { "running_mean", "running_var" }
 BatchNorm._ranks = { 2, 3, 4 }
-BatchNorm._needsOutputField = false   -- the backward reads the input (Module.lua)
+BatchNorm._needsOutputField = false   -- the backward reads the input (adcorre.memory.plan)
 
 function BatchNorm:__init(n, eps, momentum, opts)
   Module.__init(self)
@@ -98,7 +98,7 @@ function BatchNorm:updateOutput(input)
   return y
 end
 
---- For containers that drop outputs no backward needs (Module.lua): the
+--- For containers that drop outputs no backward needs (adcorre.memory.plan): the
 --- output of the last forward again, bit for bit, from the same input and
 --- the statistics that forward saved (nothing is updated), written into
 --- self.output. A fused batch norm + ReLU's output is the next layer's

@@ -71,7 +71,7 @@ local function is_grad_output(t, gradOutput)
 end
 
 --- backward in one sweep. Tensor gradients are summed into the first
---- member's input gradient (taken over from the shared pool, see Module.lua)
+--- member's input gradient (taken over from the shared pool, adcorre.memory.pool)
 --- and every later member's goes back to the pool once added, so the
 --- members reuse one another's buffers; gradInput is then a pool buffer
 --- that the container around it recycles in turn.

@@ -21,7 +21,7 @@ local initializers = require("adcorre.nn.initializers")
 local window = require("adcorre.nn.window")
 
 local Conv2d = Module.class("nn.Conv2d", Module)
-Conv2d._needsOutputField = false   -- the backward reads the input (Module.lua)
+Conv2d._needsOutputField = false   -- the backward reads the input (adcorre.memory.plan)
 
 -- One scratch buffer for every convolution.
 local shared = {}
@@ -130,20 +130,21 @@ function Conv2d:accGradParameters(input, gradOutput, scale)
     self.gradBias, ws, geo, scale or 1)
 end
 
---- backward = updateGradInput + accGradParameters; a depthwise 3x3 "same"
--- convolution on the fast kernels does both in one pass over gradOutput
--- (core.convfast.backward_fused: each gradOutput plane is read once, not twice).
+--- backward = updateGradInput + accGradParameters. Which convolutions do
+-- both in one pass over gradOutput is the kernels' rule, decided in one
+-- place (core.convfast.backward_fused: true when it ran, depthwise 3x3
+-- "same" on the fast kernels); the others run the two kernels in turn.
 function Conv2d:backward(input, gradOutput, scale)
-  if self.groups > 1 and self.groups == self.nin and self.kh == 3 and self.kw == 3 then
-    local s, geo = self:_prepare("backward", input)
-    self:_checkGradOutput("backward", gradOutput, self.output)
-    local gx = self:_resized("gradInput", s)
-    if self:_call("backward", core.convfast.backward_fused, input, gradOutput, self.weight, gx,
-        self.gradWeight, self.gradBias or nil, geo, scale or 1) then
-      return gx
-    end
+  local s, geo, _, _, ws = self:_prepare("backward", input)
+  self:_checkGradOutput("backward", gradOutput, self.output)
+  local gx = self:_resized("gradInput", s)
+  if not self:_call("backward", core.convfast.backward_fused, input, gradOutput, self.weight, gx,
+      self.gradWeight, self.gradBias or nil, geo, scale or 1) then
+    self:_call("backward", core.nn.conv2d_backward_input, input, gradOutput, self.weight, gx, ws, geo)
+    self:_call("backward", core.nn.conv2d_backward_params, input, gradOutput, self.gradWeight,
+      self.gradBias, ws, geo, scale or 1)
   end
-  return Module.backward(self, input, gradOutput, scale)
+  return gx
 end
 
 --- Frees the scratch buffer shared by all convolutions.

@@ -8,7 +8,7 @@ local Module = require("adcorre.nn.Module")
 local core = require("adcorre.core")
 
 local ReLU = Module.class("nn.ReLU", Module)
-ReLU._needsInputField = false   -- the backward reads the output (Module.lua)
+ReLU._needsInputField = false   -- the backward reads the output (adcorre.memory.plan)
 
 function ReLU:__init(inplace)
   Module.__init(self)
@@ -31,7 +31,7 @@ function ReLU:updateOutput(input)
   return y
 end
 
---- For containers that drop outputs (Module.lua): the output again from the
+--- For containers that drop outputs (adcorre.memory.plan): the output again from the
 --- same input, into self.output (not for ReLU(true), whose input is gone).
 function ReLU:_recomputeOutput(input)
   if self.inplace then self:_error("forward", "ReLU(true) cannot recompute its output (its input was overwritten)") end

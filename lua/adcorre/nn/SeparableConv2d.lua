@@ -10,7 +10,7 @@ local Module = require("adcorre.nn.Module")
 local Conv2d = require("adcorre.nn.Conv2d")
 
 local SeparableConv2d = Container.class("nn.SeparableConv2d", Container)
-SeparableConv2d._needsOutputField = false   -- as its pointwise Conv2d (Module.lua)
+SeparableConv2d._needsOutputField = false   -- as its pointwise Conv2d (adcorre.memory.plan)
 
 function SeparableConv2d:__init(nin, nout, k, stride, pad, opts)
   Container.__init(self)
