@@ -17,6 +17,7 @@ if here then
 end
 local ac = require("adcorre")
 local json = require("adcorre.json")
+local fs = require("adcorre.fs")
 
 local workers, as_json = 2, false
 for i = 1, #arg do
@@ -28,7 +29,7 @@ local function say(...) if not as_json then print(...) end end
 
 local tmp = os.tmpname()
 os.remove(tmp)
-os.execute("mkdir -p '" .. tmp .. "'")
+assert(fs.mkdir_p(tmp))
 
 local function measure(ds, opts, epochs)
   local ld = ac.data.Loader(ds, opts)
@@ -60,7 +61,7 @@ end
 
 -- 2. JPEG files -> 224x224 RGB
 local function write_jpegs(folder, n, size)
-  for c = 1, 2 do os.execute(("mkdir -p '%s/train/c%d'"):format(folder, c)) end
+  for c = 1, 2 do assert(fs.mkdir_p(("%s/train/c%d"):format(folder, c))) end
   local faces = ac.synthfer.generate(n, { seed = 3 })
   for i = 1, n do
     local g = ac.image.resize(faces[i], size, size)

@@ -5,6 +5,7 @@
 -- whole message (after the Lua "file.lua:line: " position prefix, and with
 -- this spec's temporary folder written as $D) must equal the expected one.
 local ac = require("adcorre")
+local fs = require("adcorre.fs")
 local serialize = require("adcorre.serialize")
 
 local D -- temporary folder for the files of this spec
@@ -19,7 +20,7 @@ local function write(name, bytes)
 end
 
 local function mkdir(name)
-  assert(os.execute("mkdir -p '" .. path(name) .. "'"))
+  assert(fs.mkdir_p(path(name)))
   return path(name)
 end
 
@@ -60,7 +61,7 @@ local px48 = ("1 "):rep(2303) .. "1"
 setup(function()
   D = os.tmpname()
   os.remove(D)
-  assert(os.execute("mkdir -p '" .. D .. "'"))
+  assert(fs.mkdir_p(D))
 end)
 
 teardown(function()

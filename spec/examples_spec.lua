@@ -2,6 +2,7 @@
 -- train.lua, evaluate.lua, predict.lua and inspect.lua with --json, on a tiny
 -- synthfer set written in the FER-2013 CSV format.
 local ac = require("adcorre")
+local fs = require("adcorre.fs")
 local json = require("adcorre.json")
 
 local function sh(cmd)
@@ -23,7 +24,7 @@ end
 describe("example programs", function()
   local dir = os.tmpname()
   os.remove(dir)
-  os.execute("mkdir -p " .. dir)
+  assert(fs.mkdir_p(dir))
   local csv = dir .. "/fer2013.csv"
   ac.synthfer.write_csv(csv, { seed = 5, train = 210, public = 35, private = 70 })
 

@@ -2,12 +2,13 @@
 -- resize (bilinear up / area down), crop, pad, colour conversion,
 -- normalisation, grid, and the errors of missing / truncated / corrupt files.
 local ac = require("adcorre")
+local fs = require("adcorre.fs")
 local image = ac.image
 
 local function tmpdir()
   local d = os.tmpname()
   os.remove(d)
-  assert(os.execute("mkdir -p '" .. d .. "'"))
+  assert(fs.mkdir_p(d))
   return d
 end
 

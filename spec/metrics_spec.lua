@@ -2,6 +2,7 @@
 -- examples (counts, accuracy, per-class precision/recall/F1, absent classes),
 -- its input forms and argument errors, and the resumable CSV log.
 local ac = require("adcorre")
+local fs = require("adcorre.fs")
 
 local function close(a, b, tol)
   return math.abs(a - b) <= (tol or 1e-12)
@@ -10,7 +11,7 @@ end
 local function tmpdir()
   local d = os.tmpname()
   os.remove(d)
-  assert(os.execute("mkdir -p " .. d))
+  assert(fs.mkdir_p(d))
   return d
 end
 

@@ -3,12 +3,13 @@
 -- embedding): files are valid PNGs of the right size, pixels where they
 -- should be, and bad arguments give clear errors.
 local ac = require("adcorre")
+local fs = require("adcorre.fs")
 local core = require("adcorre.core")
 
 local function tmpdir()
   local d = os.tmpname()
   os.remove(d)
-  assert(os.execute("mkdir -p " .. d))
+  assert(fs.mkdir_p(d))
   return d
 end
 

@@ -4,6 +4,7 @@
 -- reads, naming the path and its kind. Each case runs in its own lua5.4
 -- under `timeout` and an address-space cap, so a regression shows as a
 -- failed case instead of a hung or swapping test run.
+local fs = require("adcorre.fs")
 local sanitized = os.getenv("AC_SANITIZED") == "1"
 
 local function sh(cmd)
@@ -29,7 +30,7 @@ end
 
 local dir = os.tmpname()
 os.remove(dir)
-assert(sh("mkdir -p " .. dir) == 0)
+assert(fs.mkdir_p(dir))
 local fifo = dir .. "/pipe"
 assert(sh("mkfifo " .. fifo) == 0, "mkfifo failed")
 

@@ -2,6 +2,7 @@
 -- arithmetic with broadcasting, reductions, products, random numbers,
 -- conversion, printing and argument errors.
 local ac = require("adcorre")
+local fs = require("adcorre.fs")
 
 local function close(a, b, tol)
   tol = tol or 1e-5
@@ -306,7 +307,7 @@ end)
 describe("npy files", function()
   local dir = os.tmpname()
   os.remove(dir)
-  os.execute("mkdir -p " .. dir)
+  assert(fs.mkdir_p(dir))
   it("round-trip float32, int64, int32 and uint8", function()
     local f = ac.randn(3, 4)
     ac.save_npy(dir .. "/f.npy", f)

@@ -2,6 +2,7 @@
 -- summaries are consistent, and a run resumed from a checkpoint ends exactly
 -- where an uninterrupted run with the same seed ends.
 local ac = require("adcorre")
+local fs = require("adcorre.fs")
 local trainer = require("adcorre.trainer")
 
 local function tiny_data(n, seed)
@@ -24,7 +25,7 @@ end
 describe("trainer", function()
   local dir = os.tmpname()
   os.remove(dir)
-  os.execute("mkdir -p " .. dir)
+  assert(fs.mkdir_p(dir))
 
   it("lowers the training loss on a fixed batch", function()
     ac.manual_seed(2)

@@ -6,10 +6,11 @@
 --
 -- Prints one line per case with the max |difference|.
 local ac = require("adcorre")
+local fs = require("adcorre.fs")
 
 local dir = os.tmpname()
 os.remove(dir)
-os.execute("mkdir -p '" .. dir .. "'")
+assert(fs.mkdir_p(dir))
 ac.manual_seed(1)
 
 local cases = {

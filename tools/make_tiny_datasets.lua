@@ -8,12 +8,12 @@
 -- As a module: local tiny = dofile("tools/make_tiny_datasets.lua");
 -- local m = tiny.build(outdir) -> manifest (paths and expected values).
 local ac = require("adcorre")
+local fs = require("adcorre.fs")
 
 local M = {}
 
 local function mkdir(p)
-  local ok = os.execute(("mkdir -p '%s'"):format(p))
-  if not ok then error("cannot create folder " .. p) end
+  if not fs.mkdir_p(p) then error("cannot create folder " .. p) end
 end
 
 local function write(path, text)

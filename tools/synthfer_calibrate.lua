@@ -11,6 +11,7 @@
 package.path = "./lua/?.lua;./lua/?/init.lua;" .. package.path
 package.cpath = "./build/?.so;" .. package.cpath
 local ac = require("adcorre")
+local fs = require("adcorre.fs")
 
 local out = arg[1]
 if not out or out == "--help" or out == "-h" then
@@ -28,7 +29,7 @@ while i <= #arg do
   i = i + 2
 end
 ac.set_num_threads(opts.threads)
-os.execute("mkdir -p '" .. out .. "'")
+assert(fs.mkdir_p(out))
 for _, split in ipairs({ { "train", opts.train, opts.seed }, { "test", opts.test, opts.seed + 1000003 } }) do
   local name, n, seed = split[1], split[2], split[3]
   local o = { seed = seed, dtype = "uint8" }

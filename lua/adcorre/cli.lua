@@ -3,6 +3,7 @@
 -- the progress display, plots). The programs themselves stay short.
 local ac = require("adcorre")
 local json = require("adcorre.json")
+local fs = require("adcorre.fs")
 
 local M = {}
 
@@ -13,9 +14,9 @@ local M = {}
 local function shell_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 M.shell_quote = shell_quote
 
+--- Makes the folder path and its parents (mkdir -p).
 function M.mkdir(path)
-  local ok = os.execute("mkdir -p " .. shell_quote(path))
-  if not ok then error("cannot create the folder " .. path, 2) end
+  if not fs.mkdir_p(path) then error("cannot create the folder " .. path, 2) end
 end
 
 --- true when stdout is a terminal

@@ -13,6 +13,7 @@
 -- doc/data.md). Every one has #ds, ds:get(i), ds.classes, ds:class_counts(),
 -- ds.split, and the module's .splits(opts) -> {split = dataset}.
 local core = require("adcorre.core")
+local fs = require("adcorre.fs")
 
 local data = {}
 
@@ -35,16 +36,8 @@ end
 --- "file", "dir", "other" or nil.
 function util.kind(path) return core.data.path_kind(path) end
 
---- Sorted entries of a folder: names, is_dir flags.
-function util.listdir(path)
-  local names, dirs = core.data.listdir(path)
-  local idx = {}
-  for i = 1, #names do idx[i] = i end
-  table.sort(idx, function(a, b) return names[a] < names[b] end)
-  local n2, d2 = {}, {}
-  for i, j in ipairs(idx) do n2[i], d2[i] = names[j], dirs[j] end
-  return n2, d2
-end
+--- Sorted entries of a folder: names, is_dir flags (adcorre.fs).
+util.listdir = fs.listdir
 
 local image_ext = { jpg = true, jpeg = true, png = true, bmp = true, tga = true, gif = true, pnm = true,
                     ppm = true, pgm = true, pbm = true }
