@@ -14,8 +14,16 @@ libjpeg-turbo (JPEG) and stb_image (PNG, BMP, TGA, GIF, PNM).
 ]],
   license = "MIT",
 }
+-- The Lua libraries are Debian's (apt: lua-dkjson lua-cjson lua-filesystem
+-- lua-argparse; `make deps` installs them). LuaRocks does not see Debian's
+-- packages, so offline `luarocks make --deps-mode=none` builds against them;
+-- with a rocks server, plain `luarocks make` fetches these rocks instead.
 dependencies = {
   "lua >= 5.4",
+  "dkjson >= 2.5",         -- adcorre.json: writing and reading values
+  "lua-cjson >= 2.1",      -- adcorre.json: strict syntax check when reading
+  "luafilesystem >= 1.8",  -- adcorre.fs: folders
+  "argparse >= 0.7",       -- adcorre.cli: the programs' command lines
 }
 -- cblas.h sits in a multiarch subdirectory on Debian, which LuaRocks does not
 -- search; the Makefile adds it to the include path itself.
