@@ -13,7 +13,7 @@ LIBFLAG   ?= -shared
 OPT       := -O3 -march=x86-64-v2 -mtune=native -fno-math-errno -fno-trapping-math
 WARN      := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wno-unused-parameter
 INCS      := -I$(OPENBLAS_INCDIR) -I$(OPENBLAS_INCDIR)/openblas-pthread -I/usr/include/stb -Icsrc
-LIBS      := -lopenblas -llapacke -ljpeg -lstb -lpthread -lm
+LIBS      := -lopenblas -llapacke -ljpeg -lpng -lstb -lpthread -lm
 ALL_CFLAGS = $(CFLAGS) $(OPT) -fPIC -std=gnu11 $(WARN) $(INCS)
 # Only the bindings see Lua's headers.
 build/obj/lua/%.o build-asan/obj/lua/%.o: INCS += -I$(LUA_INCDIR)
@@ -27,7 +27,7 @@ LIB  := build/adcorre/core.so
 ASAN_LIB := build-asan/adcorre/core.so
 
 # Build and run time: what the library links or loads.
-DEBIAN_PKGS := lua5.4 liblua5.4-dev libopenblas-dev liblapacke-dev libstb-dev libjpeg62-turbo-dev \
+DEBIAN_PKGS := lua5.4 liblua5.4-dev libopenblas-dev liblapacke-dev libstb-dev libjpeg62-turbo-dev libpng-dev \
                lua-busted luarocks lua-argparse lua-cjson lua-dkjson lua-filesystem \
                libhdf5-dev libopenmpi-dev openmpi-bin \
                gcc make pkg-config valgrind

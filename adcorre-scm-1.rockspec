@@ -10,7 +10,8 @@ description = {
 adcorre trains and runs facial-expression-recognition networks (Xception,
 mini-Xception) with the Ad-Corre loss (Fard & Mahoor, IEEE Access 2022).
 Every inner loop is C on OpenBLAS/LAPACK; images come in through
-libjpeg-turbo (JPEG) and stb_image (PNG, BMP, TGA, GIF, PNM).
+libjpeg-turbo (JPEG), libpng (PNG), the library's own netpbm decoder
+(PNM) and stb_image (BMP, TGA, GIF).
 ]],
   license = "MIT",
 }
@@ -32,6 +33,8 @@ external_dependencies = {
   LAPACKE = { library = "lapacke" },
   -- JPEG decoding (Debian: libjpeg62-turbo-dev)
   JPEG = { header = "jpeglib.h", library = "jpeg" },
+  -- PNG decoding with CRC and Adler-32 checks (Debian: libpng-dev)
+  PNG = { header = "png.h", library = "png" },
 }
 build = {
   type = "make",

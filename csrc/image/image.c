@@ -17,6 +17,7 @@
 #include "io/fileio.h"
 #include "image/image.h"
 #include "image/pnm.h"
+#include "image/png.h"
 #include "image/jpegdec.h"
 #include "image/stb_impl.h"
 #include "core/tensor.h"
@@ -123,18 +124,22 @@ static int decode(const char *name, const uint8_t *buf, size_t len, int req_c, i
     return 0;
   }
   /* PNM by its own decoder (pnm.c): stb_image 2.27 reads only P5/P6, takes
-   * the low byte of 16-bit samples and does not rescale other maximum values. */
-  const int pnm = ac_pnm_is(buf, len);
-  if (!pnm && png_check(name, buf, len)) return -1;
+   * the low byte of 16-bit samples and does not rescale other maximum values.
+   * PNG through libpng (png.c), which checks CRCs and the Adler-32 that
+   * stb_image ignores. Both give the stored channels, converted here. */
+  const int pnm = ac_pnm_is(buf, len), png = ac_png_is(buf, len);
+  if (png && png_check(name, buf, len)) return -1;
   int iw = 0, ih = 0, ic = 0;
   const char *reason = NULL;
   uint8_t *p = NULL;
   if (pnm) {
     if (ac_pnm_decode(name, buf, len, &p, &iw, &ih, &ic)) return -1;
+  } else if (png) {
+    if (ac_png_decode(name, buf, len, AC_IMAGE_MAX_BYTES, &p, &iw, &ih, &ic)) return -1;
   } else {
     p = ac_stb_load(buf, (int)len, req_c, &iw, &ih, &ic, &reason);
   }
-  if (p && pnm && req_c && req_c != ic && iw > 0 && ih > 0) {
+  if (p && (pnm || png) && req_c && req_c != ic && iw > 0 && ih > 0) {
     uint8_t *q = convert_channels(p, (int64_t)iw * ih, ic, req_c);
     free(p);
     if (!q) return ac_fail("%s: out of memory converting a %d x %d image to %d channels", name, iw, ih, req_c);

@@ -1,6 +1,7 @@
 /*
- * image.h - image kernels on plain arrays: decoding (JPEG with libjpeg-turbo;
- * PNG, BMP, TGA, GIF first frame, PNM with stb_image) into 8-bit pixels, conversion to float
+ * image.h - image kernels on plain arrays: decoding (JPEG with libjpeg-turbo,
+ * PNG with libpng, PNM with pnm.c; BMP, TGA, GIF first frame with stb_image)
+ * into 8-bit pixels, conversion to float
  * C x H x W planes in [0, 1], encoding PNG / JPEG (stb_image_write, written
  * to a temporary name then renamed), resizing (bilinear when enlarging, area
  * averaging when shrinking, chosen per axis), crop, pad, RGB <-> grey and

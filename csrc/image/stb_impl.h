@@ -1,7 +1,9 @@
 /*
  * stb_impl.h - the stb_image decoder compiled into the library (stb_impl.c)
- * behind prefixed names: PNG, BMP, TGA, GIF (first frame) and PNM. JPEG is
- * decoded by libjpeg-turbo (jpegdec.h); PSD, HDR and PIC are not compiled in.
+ * behind prefixed names: BMP, TGA and GIF (first frame) are decoded by it.
+ * JPEG goes to libjpeg-turbo (jpegdec.h), PNG to libpng (png.h), PNM to
+ * pnm.h, though stb_image still compiles those readers (image.info of a PNG
+ * uses its header parser); PSD, HDR and PIC are not compiled in.
  *
  * Buffers come from malloc (zero-filled) and are released with free(). The
  * failure reason is per thread and reset on every call; an stb_image
