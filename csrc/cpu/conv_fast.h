@@ -1,7 +1,8 @@
 /*
  * conv_fast.h - direct convolution kernels tuned for the shapes of the
- * Xception family, with run-time dispatch (AVX-512 when the CPU has it,
- * else portable loops the compiler vectorises for the build target).
+ * Xception family, with run-time dispatch through cpu/cpu.h (AVX-512 when
+ * the CPU has it, else portable loops the compiler vectorises for the
+ * build target). The kernel families are listed in conv_kernels.h.
  *
  *   - depthwise 3x3, stride 1, padding 1 on every side (Keras "same"),
  *     groups == C == O: vector rows with masked edges, no scratch;
@@ -48,31 +49,8 @@ int ac_convfast_fused_backward_ok(const ac_conv2d_cfg *c);
 int ac_convfast_backward_fused(const ac_conv2d_cfg *c, float *gx, float *gw, float *gb,
                                const float *x, const float *gy, const float *w, float scale);
 
-/* C[M,N] = alpha * A[M,K] B[K,N] + (beta ? C : 0), all row-major with leading
- * dimensions lda, ldb, ldc (single-threaded; beta is 0 or 1). */
-void ac_gemm_nn(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
-                const float *B, int64_t ldb, int beta, float *C, int64_t ldc);
-/* The same with A given transposed: A is [K, M] (lda its row length). */
-void ac_gemm_tn(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
-                const float *B, int64_t ldb, int beta, float *C, int64_t ldc);
-/* The same with B given transposed: B is [N, K]. */
-void ac_gemm_nt(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
-                const float *B, int64_t ldb, int beta, float *C, int64_t ldc);
-/* One of the three (trans 0 = nn, 1 = tn, 2 = nt) on the library's thread
- * pool, split over blocks of rows of C. */
-void ac_gemm_parallel(int trans, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
-                      int64_t lda, const float *B, int64_t ldb, int beta, float *C, int64_t ldc);
-/* dst[r][k] = src[r][k] * s[r] for rows x per floats (batch-norm folding). */
-void ac_scale_rows(float *dst, const float *src, const float *s, int64_t rows, int64_t per);
-/* 1 when the AVX-512 kernels run (the CPU has them and the generic path
- * is not forced); other files' kernels dispatch on it too. */
-int ac_convfast_use_avx512(void);
-/* "avx512" or "generic": the code path the dispatch picked (for reports). */
-const char *ac_convfast_isa(void);
 /* Whether ac_conv2d_setup may pick these kernels (default 1); 0 lets the
  * tests reach nn_conv.c's own paths. Affects configurations set up later. */
 void ac_convfast_enable(int on);
-/* Forces the generic path (1) or restores the automatic choice (0); tests use it. */
-void ac_convfast_force_generic(int on);
 
 #endif

@@ -19,30 +19,16 @@
 #include <math.h>
 #include <string.h>
 #include "cpu/pool_fast.h"
+#include "cpu/cpu.h"
+#include "cpu/simd.h"
 #include "core/parallel.h"
 
-static int force_generic = 0;
-void ac_poolfast_force_generic(int on) { force_generic = on ? 1 : 0; }
-
-static int have_avx512(void) {
-  static int v = -1;
-  if (v < 0) {
-    __builtin_cpu_init();
-    v = __builtin_cpu_supports("avx512f") ? 1 : 0;
-  }
-  return v;
-}
 
 int ac_poolfast_max_supports(const ac_pool2d_cfg *c) {
-  return !force_generic && have_avx512() && c->kh == 3 && c->kw == 3 && c->sh == 2 && c->sw == 2 &&
+  return ac_cpu_use_avx512() && c->kh == 3 && c->kw == 3 && c->sh == 2 && c->sw == 2 &&
          c->pl <= 2 && c->H * c->W < ((int64_t)1 << 30);
 }
 
-static __mmask16 lanes16(int64_t n) {
-  if (n <= 0) return 0;
-  if (n >= 16) return (__mmask16)0xFFFF;
-  return (__mmask16)((1u << n) - 1u);
-}
 
 typedef struct {
   const ac_pool2d_cfg *c;
@@ -66,7 +52,7 @@ static inline AVX512 void mp_row(const float *xr, int64_t W, int64_t ws0, __m512
   __m512 v3[3]; /* window columns ws0 + o .. ws0 + o + 15, -inf outside the row */
   for (int o = 0; o < 3; o++) {
     int64_t cc = ws0 + 16 * o;
-    __mmask16 mv = (__mmask16)(lanes16(W - cc) & ~lanes16(-cc));
+    __mmask16 mv = (__mmask16)(ac_lanes16(W - cc) & ~ac_lanes16(-cc));
     if (!mv)
       v3[o] = ninf;
     else if (cc >= 0)
@@ -104,7 +90,7 @@ AVX512 static void mp_plane(const ac_pool2d_cfg *c, float *y, int64_t *idx, cons
   const int64_t H = c->H, W = c->W, OH = c->OH, OW = c->OW, pt = c->pt, pl = c->pl;
   const __m512i two = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   for (int64_t ow0 = 0; ow0 < OW; ow0 += 16) {
-    __mmask16 mo = lanes16(OW - ow0);
+    __mmask16 mo = ac_lanes16(OW - ow0);
     int64_t ws0 = ow0 * 2 - pl; /* first window column of lane 0 */
     __m512i col = _mm512_add_epi32(_mm512_set1_epi32((int)ws0), two);
     int64_t ch = -1; /* the row folded last, kept for the next window */

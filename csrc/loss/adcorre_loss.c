@@ -14,7 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cpu/conv_fast.h"
+#include "cpu/cpu.h"
+#include "cpu/gemm.h"
 #include "core/parallel.h"
 #include "core/tensor.h"
 
@@ -612,7 +613,7 @@ static void fd_ed_backward_task(void *vctx, int64_t r0, int64_t r1, int tid) {
   int64_t B = c->B, d = c->d;
   double sq1 = 0.0, sq2 = 0.0;
   void (*row)(const float *, const float *, const double *, int64_t, double, int, int, double, double,
-              float *, double *, double *) = ac_convfast_use_avx512() ? fd_ed_row_avx512 : fd_ed_row;
+              float *, double *, double *) = ac_cpu_use_avx512() ? fd_ed_row_avx512 : fd_ed_row;
   for (int64_t r = r0; r < r1; r++) {
     int64_t j = r / B, b = r % B;
     row(L->U + r * d, L->V + r * d, L->S + b * d, d, 1.0 / L->s[r], c->fd_on, c->ed_on,

@@ -4,7 +4,7 @@
  * them with the reference kernels, and by bench/ to report the code path.
  * The switches that turn these kernels off live in adcorre.testing.
  *
- *   isa() -> "avx512" | "generic"
+ *   isa() -> "avx512" | "avx2" | "generic" (the dispatch level, cpu/cpu.h)
  *   supports(x_shape, w_shape, geometry) -> bool
  *   forward(x, w, b|nil, geometry [, y [, ws]]) -> y
  *   backward_input(x, gy, w, geometry [, gx [, ws]]) -> gx   (x gives the shape)
@@ -24,7 +24,8 @@
 #include <string.h>
 #include "lua/lua_util.h"
 #include "cpu/conv_fast.h"
-#include "cpu/pool_fast.h"
+#include "cpu/gemm.h"
+#include "cpu/cpu.h"
 
 static ac_tensor *f32_contig(lua_State *L, int idx, const char *fn, const char *arg) {
   acL_checkf32(L, idx, fn, arg);
@@ -102,7 +103,7 @@ static ac_tensor *out_tensor(lua_State *L, int idx, const int64_t *shape, const 
 }
 
 static int l_isa(lua_State *L) {
-  lua_pushstring(L, ac_convfast_isa());
+  lua_pushstring(L, ac_isa_name(ac_cpu_isa()));
   return 1;
 }
 

@@ -14,6 +14,7 @@
 #include "lua/lua_util.h"
 #include "core/arena.h"
 #include "nn/nn.h"
+#include "cpu/cpu.h"
 #include "core/random.h"
 
 /* ======================================================================
@@ -395,8 +396,7 @@ static int l_conv2d_info(lua_State *L) {
   lua_pushinteger(L, c.OH);
   lua_pushinteger(L, c.OW);
   lua_pushinteger(L, ac_conv2d_workspace(&c));
-  lua_pushstring(L, c.path == AC_CONV_GEMM1X1       ? "gemm1x1"
-                   : c.path == AC_CONV_DEPTHWISE    ? "depthwise"
+  lua_pushstring(L, c.path == AC_CONV_DEPTHWISE      ? "depthwise"
                    : c.path == AC_CONV_DEPTHWISE_S1 ? "depthwise_s1"
                    : c.path == AC_CONV_FAST         ? "fast"
                                                     : "im2col");
@@ -590,9 +590,9 @@ static int l_bn_backward(lua_State *L) {
   return 0;
 }
 
-/* nn.isa() -> "avx512" | "generic" */
+/* nn.isa() -> "avx512" | "avx2" | "generic" (the dispatch level, cpu/cpu.h) */
 static int l_nn_isa(lua_State *L) {
-  lua_pushstring(L, ac_nn_isa());
+  lua_pushstring(L, ac_isa_name(ac_cpu_isa()));
   return 1;
 }
 

@@ -8,10 +8,11 @@
  *     (RLIMIT_AS) at its current size plus the headroom, so a test can warm
  *     the library up first (threads, BLAS buffers) and then see exactly how an
  *     allocation that does not fit fails. Returns the limit set, in bytes.
- *   convfast_enable(bool), convfast_force_generic(bool),
- *   poolfast_force_generic(bool), nn_force_generic(bool) switch the fast
- *   kernels off, or onto their portable loops, so that specs compare every
- *   path with the reference kernels.
+ *   convfast_enable(bool) switches the fast convolution kernels off (Conv2d
+ *     runs nn_conv.c's paths); isa_limit("generic" | "avx2" | "avx512" | nil)
+ *     caps the dispatch level of every kernel (cpu/cpu.h; nil restores the
+ *     automatic choice) and returns the level in force, so that specs
+ *     compare every code path with the reference kernels.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -20,8 +21,7 @@
 
 #include "lua/lua_util.h"
 #include "cpu/conv_fast.h"
-#include "cpu/pool_fast.h"
-#include "nn/nn.h"
+#include "cpu/cpu.h"
 
 /* Current address-space size (VmSize) in bytes, or -1. */
 static long long vm_size_bytes(void) {
@@ -56,26 +56,18 @@ static int l_convfast_enable(lua_State *L) {
   return 0;
 }
 
-static int l_convfast_force_generic(lua_State *L) {
-  ac_convfast_force_generic(lua_toboolean(L, 1));
-  return 0;
-}
-
-static int l_poolfast_force_generic(lua_State *L) {
-  ac_poolfast_force_generic(lua_toboolean(L, 1));
-  return 0;
-}
-
-static int l_nn_force_generic(lua_State *L) {
-  ac_nn_force_generic(lua_toboolean(L, 1));
-  return 0;
+/* isa_limit("generic" | "avx2" | "avx512" | nil) -> the level now in force */
+static int l_isa_limit(lua_State *L) {
+  int isa = lua_isnoneornil(L, 1) ? AC_ISA_AVX512 : ac_isa_parse(luaL_checkstring(L, 1));
+  if (isa < 0) return luaL_argerror(L, 1, "expected \"generic\", \"avx2\", \"avx512\" or nil");
+  ac_cpu_limit((ac_isa)isa);
+  lua_pushstring(L, ac_isa_name(ac_cpu_isa()));
+  return 1;
 }
 
 static const luaL_Reg funcs[] = {{"limit_address_space", l_limit_address_space},
                                  {"convfast_enable", l_convfast_enable},
-                                 {"convfast_force_generic", l_convfast_force_generic},
-                                 {"poolfast_force_generic", l_poolfast_force_generic},
-                                 {"nn_force_generic", l_nn_force_generic},
+                                 {"isa_limit", l_isa_limit},
                                  {NULL, NULL}};
 
 int luaopen_adcorre_testing(lua_State *L);

@@ -52,11 +52,12 @@ typedef struct ac_conv2d_cfg {
   int64_t kh, kw, sh, sw, pt, pl, pb, pr, groups;
   /* filled by ac_conv2d_setup */
   int64_t OH, OW;
-  int path;      /* AC_CONV_GEMM1X1, AC_CONV_DEPTHWISE(_S1) or AC_CONV_IM2COL */
+  int path;      /* AC_CONV_FAST, AC_CONV_DEPTHWISE(_S1) or AC_CONV_IM2COL */
   int64_t chunk; /* samples per im2col chunk */
 } ac_conv2d_cfg;
-enum { AC_CONV_IM2COL = 0, AC_CONV_GEMM1X1 = 1, AC_CONV_DEPTHWISE = 2, AC_CONV_DEPTHWISE_S1 = 3,
-       AC_CONV_FAST = 4 /* csrc/conv_fast.c */ };
+/* The rule that picks the path is written at the top of nn_conv.c. */
+enum { AC_CONV_IM2COL = 0, AC_CONV_DEPTHWISE = 2, AC_CONV_DEPTHWISE_S1 = 3,
+       AC_CONV_FAST = 4 /* csrc/cpu/conv_fast.c */ };
 
 int ac_conv2d_setup(ac_conv2d_cfg *c);
 /* Scratch floats the forward/backward kernels need (0 for some paths). For
@@ -143,10 +144,10 @@ int ac_batchnorm_backward(float *gx,                    /* [N, C, P] out, or NUL
                           const float *mean, const float *invstd, /* [C] saved by the forward */
                           const float *gamma, const float *beta,  /* [C] or NULL */
                           int64_t N, int64_t C, int64_t P, float scale, int train, int relu);
-/* The code path of the batch-norm kernels: "avx512" or "generic";
- * ac_nn_force_generic(1) makes them take the portable loops (tests). */
-const char *ac_nn_isa(void);
-void ac_nn_force_generic(int on);
+/* dst[r][k] = src[r][k] * s[r] for rows x per floats: folds an evaluation
+ * batch norm's per-channel scale into the weight rows of the convolution
+ * before it. dst may be src. */
+void ac_scale_rows(float *dst, const float *src, const float *s, int64_t rows, int64_t per);
 
 /* ---- Pooling ------------------------------------------------------------ */
 typedef struct ac_pool2d_cfg {
@@ -157,10 +158,11 @@ typedef struct ac_pool2d_cfg {
 } ac_pool2d_cfg;
 int ac_pool2d_setup(ac_pool2d_cfg *c);
 /* Padding cells count as -inf. idx receives, per output, the flat index
- * (h * W + w) of the maximum inside its input plane (first one on ties). */
+ * (h * W + w) of the maximum inside its input plane (first one on ties);
+ * idx may be NULL (evaluation: values only, the same values). */
 int ac_maxpool2d_forward(const ac_pool2d_cfg *c,
                          float *y,         /* [N, C, OH, OW] out */
-                         int64_t *idx,     /* [N, C, OH, OW] out */
+                         int64_t *idx,     /* [N, C, OH, OW] out, or NULL */
                          const float *x);  /* [N, C, H, W] */
 int ac_maxpool2d_backward_input(const ac_pool2d_cfg *c,
                                 float *gx,           /* [N, C, H, W] out */

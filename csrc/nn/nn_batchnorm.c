@@ -26,22 +26,7 @@
 #include "core/tensor.h"
 #include "core/parallel.h"
 #include "nn/nn_reduce.h"
-
-/* ---- dispatch ------------------------------------------------------------- */
-
-static int force_generic = 0;
-
-static int bn_avx512(void) {
-  static int v = -1;
-  if (v < 0) {
-    __builtin_cpu_init();
-    v = __builtin_cpu_supports("avx512f") ? 1 : 0;
-  }
-  return v && !force_generic;
-}
-
-void ac_nn_force_generic(int on) { force_generic = on ? 1 : 0; }
-const char *ac_nn_isa(void) { return bn_avx512() ? "avx512" : "generic"; }
+#include "cpu/cpu.h"
 
 /* ---- per-row pieces: portable ---------------------------------------------- */
 
@@ -357,7 +342,7 @@ int ac_batchnorm_forward_train(float *y, float *save_mean, float *save_invstd,
   bn_ctx t = {.out = y, .save_mean = save_mean, .save_invstd = save_invstd,
               .running_mean = running_mean, .running_var = running_var, .x = x,
               .gamma = gamma, .beta = beta, .N = N, .C = C, .P = P, .eps = eps,
-              .momentum = momentum, .relu = relu != 0, .v512 = bn_avx512()};
+              .momentum = momentum, .relu = relu != 0, .v512 = ac_cpu_use_avx512()};
   ac_parallel_for(C, bn_grain(N, P), bn_train_task, &t);
   return 0;
 }
@@ -374,7 +359,7 @@ int ac_batchnorm_forward_eval(float *y, float *save_mean, float *save_invstd, co
                      (double)running_var[c]);
   bn_ctx t = {.out = y, .save_mean = save_mean, .save_invstd = save_invstd, .x = x,
               .rmean = running_mean, .rvar = running_var, .gamma = gamma, .beta = beta,
-              .N = N, .C = C, .P = P, .eps = eps, .relu = relu != 0, .v512 = bn_avx512()};
+              .N = N, .C = C, .P = P, .eps = eps, .relu = relu != 0, .v512 = ac_cpu_use_avx512()};
   ac_parallel_for(C, bn_grain(N, P), bn_eval_task, &t);
   return 0;
 }
@@ -384,7 +369,7 @@ int ac_batchnorm_apply(float *y, const float *x, const float *mean, const float 
                        int relu) {
   if (bn_check(N, C, P)) return -1;
   bn_ctx t = {.out = y, .x = x, .mean = mean, .invstd = invstd, .gamma = gamma, .beta = beta,
-              .N = N, .C = C, .P = P, .relu = relu != 0, .v512 = bn_avx512()};
+              .N = N, .C = C, .P = P, .relu = relu != 0, .v512 = ac_cpu_use_avx512()};
   ac_parallel_for(C, bn_grain(N, P), bn_eval_task, &t);
   return 0;
 }
@@ -396,7 +381,18 @@ int ac_batchnorm_backward(float *gx, float *ggamma, float *gbeta, const float *g
   if (bn_check(N, C, P)) return -1;
   bn_ctx t = {.out = gx, .ggamma = ggamma, .gbeta = gbeta, .gy = gy, .x = x, .mean = mean,
               .invstd = invstd, .gamma = gamma, .beta = beta, .N = N, .C = C, .P = P,
-              .scale = scale, .train = train != 0, .relu = relu != 0, .v512 = bn_avx512()};
+              .scale = scale, .train = train != 0, .relu = relu != 0, .v512 = ac_cpu_use_avx512()};
   ac_parallel_for(C, bn_grain(N, P), bn_backward_task, &t);
   return 0;
+}
+
+/* ---- folding into a convolution ------------------------------------------------ */
+
+void ac_scale_rows(float *dst, const float *src, const float *s, int64_t rows, int64_t per) {
+  for (int64_t r = 0; r < rows; r++) {
+    float v = s[r];
+    const float *a = src + r * per;
+    float *d = dst + r * per;
+    for (int64_t k = 0; k < per; k++) d[k] = a[k] * v;
+  }
 }

@@ -1,9 +1,12 @@
 /*
  * nn_conv.c - 2-D convolution kernels (NCHW, weight [O, C/groups, kh, kw]).
  *
- * Four paths, chosen by ac_conv2d_setup:
- *   - 1x1, stride 1, no padding, groups 1: one GEMM per sample on the input
- *     itself (no im2col).
+ * The rule ac_conv2d_setup follows:
+ *   - the configurations csrc/cpu/conv_fast.c does better
+ *     (ac_convfast_preferred: depthwise 3x3 same, every 1x1, small valid
+ *     3-wide kernels, dense ones with >= 16 output channels) go to those
+ *     kernels (path AC_CONV_FAST), unless they are switched off
+ *     (adcorre.testing's convfast_enable(false));
  *   - depthwise (groups == C, O a multiple of C): direct loops, parallel over
  *     the (sample, channel) planes; with stride 1 each plane is first copied
  *     into a zero-padded per-thread scratch plane so that the inner loops
@@ -12,10 +15,8 @@
  *     workspace, one sgemm per group with the chunk's columns side by side
  *     (so the GEMM is wide even for small images), then a scatter into NCHW;
  *     col2im on the way back.
- * ac_conv2d_setup hands the configurations csrc/conv_fast.c does better
- * (ac_convfast_preferred: depthwise 3x3 same, every 1x1, small valid 3-wide
- * kernels, dense ones with >= 16 output channels) to those kernels (path
- * AC_CONV_FAST, AVX-512 with a portable fallback).
+ * So with the fast kernels on, nn_conv.c serves the grouped and depthwise
+ * convolutions they decline and the dense ones with few output channels.
  * Naive reference kernels (direct loops) are kept at the end for the tests.
  */
 #include <string.h>
@@ -61,10 +62,7 @@ int ac_conv2d_setup(ac_conv2d_cfg *c) {
                    (long long)c->kh, (long long)c->kw);
   c->OH = (c->H + c->pt + c->pb - c->kh) / c->sh + 1;
   c->OW = (c->W + c->pl + c->pr - c->kw) / c->sw + 1;
-  if (c->kh == 1 && c->kw == 1 && c->sh == 1 && c->sw == 1 && c->pt == 0 && c->pl == 0 &&
-      c->pb == 0 && c->pr == 0 && c->groups == 1)
-    c->path = AC_CONV_GEMM1X1;
-  else if (c->groups > 1 && c->groups == c->C && c->sh == 1 && c->sw == 1 && c->pt < c->kh &&
+  if (c->groups > 1 && c->groups == c->C && c->sh == 1 && c->sw == 1 && c->pt < c->kh &&
            c->pb < c->kh && c->pl < c->kw && c->pr < c->kw && c->kh * c->kw <= DW_MAXTAPS)
     c->path = AC_CONV_DEPTHWISE_S1;
   else if (c->groups > 1 && c->groups == c->C)
@@ -285,51 +283,6 @@ static void im2col_backward_params(const ac_conv2d_cfg *c, float *gw, float *gb,
         gb[o] += scale * (float)acc;
       }
   }
-}
-
-/* ======================================================================
- * 1x1 path: y[n] = W x[n] with x[n] seen as [C, P]
- * ====================================================================== */
-
-static void gemm1x1_forward(const ac_conv2d_cfg *c, float *y, const float *x, const float *w,
-                            const float *b) {
-  int64_t P = c->H * c->W;
-  for (int64_t n = 0; n < c->N; n++) {
-    float *yn = y + n * c->O * P;
-    float beta = 0.0f;
-    if (b) {
-      for (int64_t o = 0; o < c->O; o++)
-        for (int64_t p = 0; p < P; p++) yn[o * P + p] = b[o];
-      beta = 1.0f;
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)c->O, (int)P, (int)c->C, 1.0f, w,
-                (int)c->C, x + n * c->C * P, (int)P, beta, yn, (int)P);
-  }
-}
-
-static void gemm1x1_backward_input(const ac_conv2d_cfg *c, float *gx, const float *gy,
-                                   const float *w) {
-  int64_t P = c->H * c->W;
-  for (int64_t n = 0; n < c->N; n++)
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)c->C, (int)P, (int)c->O, 1.0f, w,
-                (int)c->C, gy + n * c->O * P, (int)P, 0.0f, gx + n * c->C * P, (int)P);
-}
-
-static void gemm1x1_backward_params(const ac_conv2d_cfg *c, float *gw, float *gb, const float *x,
-                                    const float *gy, float scale) {
-  int64_t P = c->H * c->W;
-  for (int64_t n = 0; n < c->N; n++)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)c->O, (int)c->C, (int)P, scale,
-                gy + n * c->O * P, (int)P, x + n * c->C * P, (int)P, 1.0f, gw, (int)c->C);
-  if (gb)
-    for (int64_t o = 0; o < c->O; o++) {
-      double acc = 0;
-      for (int64_t n = 0; n < c->N; n++) {
-        const float *g = gy + (n * c->O + o) * P;
-        for (int64_t p = 0; p < P; p++) acc += g[p];
-      }
-      gb[o] += scale * (float)acc;
-    }
 }
 
 /* ======================================================================
@@ -639,8 +592,6 @@ int ac_conv2d_forward(const ac_conv2d_cfg *c, float *y, const float *x, const fl
   if (c->path == AC_CONV_DEPTHWISE_S1) {
     dws1_ctx t = {.c = c, .out = y, .ws = ws, .a = x, .w = w, .b = b};
     ac_parallel_for(c->N * c->O, grain_for(c->OH * c->OW * c->kh * c->kw), dws1_forward_task, &t);
-  } else if (c->path == AC_CONV_GEMM1X1) {
-    gemm1x1_forward(c, y, x, w, b);
   } else if (c->path == AC_CONV_DEPTHWISE) {
     dw_ctx t = {c, y, x, w, b};
     ac_parallel_for(c->N * c->O, grain_for(c->OH * c->OW * c->kh * c->kw), dw_forward_task, &t);
@@ -658,8 +609,6 @@ int ac_conv2d_backward_input(const ac_conv2d_cfg *c, float *gx, const float *gy,
     dws1_ctx t = {.c = c, .out = gx, .ws = ws, .a = gy, .w = w};
     ac_parallel_for(c->N * c->C, grain_for(c->O / c->C * c->H * c->W * c->kh * c->kw),
                     dws1_backward_input_task, &t);
-  } else if (c->path == AC_CONV_GEMM1X1) {
-    gemm1x1_backward_input(c, gx, gy, w);
   } else if (c->path == AC_CONV_DEPTHWISE) {
     dw_ctx t = {c, gx, gy, w, NULL};
     ac_parallel_for(c->N * c->C, grain_for(c->O / c->C * c->OH * c->OW * c->kh * c->kw),
@@ -678,8 +627,6 @@ int ac_conv2d_backward_params(const ac_conv2d_cfg *c, float *gw, float *gb, cons
     /* .a = gy, .w = x (read only) */
     dws1_ctx t = {.c = c, .ws = ws, .gw = gw, .gb = gb, .a = gy, .w = x, .scale = scale};
     ac_parallel_for(c->O, 1, dws1_backward_params_task, &t);
-  } else if (c->path == AC_CONV_GEMM1X1) {
-    gemm1x1_backward_params(c, gw, gb, x, gy, scale);
   } else if (c->path == AC_CONV_DEPTHWISE) {
     dwp_ctx t = {c, x, gy, gw, gb, scale};
     ac_parallel_for(c->O, 1, dw_backward_params_task, &t);

@@ -1,11 +1,11 @@
 /*
  * nn_linear.c - fully connected layer kernels: y = x W^T + b with
- * W [O, In] (Torch/PyTorch layout). Three GEMMs on the library's thread
- * pool (conv_fast.c's register-blocked kernels): small batches make
- * OpenBLAS's own threads a poor fit (wake-up cost, spinning threads that
- * compete with the pool on a busy machine).
+ * W [O, In] (Torch/PyTorch layout). Three GEMMs (cpu/gemm.h) on the
+ * library's thread pool: small batches make OpenBLAS's own threads a poor
+ * fit (wake-up cost, spinning threads that compete with the pool on a busy
+ * machine).
  */
-#include "cpu/conv_fast.h"
+#include "cpu/gemm.h"
 #include "nn/nn.h"
 #include "core/tensor.h"
 

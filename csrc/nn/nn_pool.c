@@ -8,7 +8,6 @@
  * pool_fast.c's AVX-512 kernel when the CPU has it (identical results).
  */
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 #include "nn/nn.h"
 #include "cpu/pool_fast.h"
@@ -84,13 +83,13 @@ static void maxpool_task(void *vctx, int64_t begin, int64_t end, int tid) {
     const float *restrict xp = t->in + q * H * W;
     for (int64_t oh = 0; oh < OH; oh++) {
       float *restrict yr = t->out + q * OH * OW + oh * OW;
-      int64_t *restrict ir = t->idx + q * OH * OW + oh * OW;
+      int64_t *restrict ir = t->idx ? t->idx + q * OH * OW + oh * OW : NULL;
       int64_t hs = oh * sh - pt;
       int64_t h0 = hs < 0 ? 0 : hs, h1 = hs + kh > H ? H : hs + kh;
       for (int64_t ow = 0; ow < OW; ow++) {
         int64_t ws = ow * sw - pl;
         yr[ow] = -INFINITY;
-        ir[ow] = h0 * W + (ws < 0 ? 0 : ws);
+        if (ir) ir[ow] = h0 * W + (ws < 0 ? 0 : ws);
       }
       for (int64_t h = h0; h < h1; h++) {
         const float *restrict xr = xp + h * W;
@@ -98,13 +97,19 @@ static void maxpool_task(void *vctx, int64_t begin, int64_t end, int tid) {
           int64_t lo, hi;
           col_range(W, OW, sw, pl, j, &lo, &hi);
           int64_t cand = h * W - pl + j + lo * sw; /* flat index of column lo's tap */
-          for (int64_t ow = lo; ow <= hi; ow++, cand += sw) {
-            float v = xr[ow * sw - pl + j];
-            float b = yr[ow];
-            int take = (v > b) | (v != v);
-            yr[ow] = take ? v : b;
-            ir[ow] = take ? cand : ir[ow];
-          }
+          if (ir)
+            for (int64_t ow = lo; ow <= hi; ow++, cand += sw) {
+              float v = xr[ow * sw - pl + j];
+              float b = yr[ow];
+              int take = (v > b) | (v != v);
+              yr[ow] = take ? v : b;
+              ir[ow] = take ? cand : ir[ow];
+            }
+          else /* values only (evaluation mode): the same rule */
+            for (int64_t ow = lo; ow <= hi; ow++) {
+              float v = xr[ow * sw - pl + j];
+              yr[ow] = (v > yr[ow]) | (v != v) ? v : yr[ow];
+            }
         }
       }
     }
@@ -114,15 +119,8 @@ static void maxpool_task(void *vctx, int64_t begin, int64_t end, int tid) {
 int ac_maxpool2d_forward(const ac_pool2d_cfg *c, float *y, int64_t *idx, const float *x) {
   if (c->OH < 1 || c->OW < 1) return ac_fail("maxpool2d: configuration not set up");
   if (ac_poolfast_max_supports(c)) return ac_poolfast_max_forward(c, y, idx, x);
-  int64_t *tmp = NULL; /* no indices wanted: the generic kernel still needs them */
-  if (!idx) {
-    tmp = malloc(sizeof(int64_t) * (size_t)(c->N * c->C * c->OH * c->OW));
-    if (!tmp) return ac_fail("maxpool2d: out of memory for the indices");
-    idx = tmp;
-  }
   pool_ctx t = {c, y, idx, x, NULL};
   ac_parallel_for(c->N * c->C, pool_grain(c), maxpool_task, &t);
-  free(tmp);
   return 0;
 }
 

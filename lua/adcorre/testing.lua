@@ -5,8 +5,8 @@
 --
 --   local testing = require("adcorre.testing")
 --   testing.convfast_enable(false)   -- Conv2d on the reference kernels
---   testing.convfast_force_generic(true) ; testing.poolfast_force_generic(true)
---   testing.nn_force_generic(true)   -- portable loops instead of AVX-512
+--   testing.isa_limit("generic")     -- every kernel on its portable loops
+--   testing.isa_limit(nil)           -- back to the CPU's best ("avx2", "avx512" cap it)
 --   testing.limit_address_space(headroom_bytes)
 require("adcorre.core")
 local path = assert(package.searchpath("adcorre.core", package.cpath))
