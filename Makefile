@@ -19,12 +19,21 @@ ALL_CFLAGS = $(CFLAGS) $(OPT) -fPIC -std=gnu11 $(WARN) $(INCS)
 build/obj/lua/%.o build-asan/obj/lua/%.o: INCS += -I$(LUA_INCDIR)
 
 # csrc/<area>/ holds the kernels (no Lua inside); csrc/lua/ the bindings.
-SRCS := $(sort $(wildcard csrc/*/*.c))
+# csrc/dist/ and its binding csrc/lua/lua_dist.c need MPI: they go into
+# build/adcorre/distributed_core.so (built when Open MPI's pkg-config file is
+# present), so that core.so itself runs without MPI.
+DIST_SRCS := $(wildcard csrc/dist/*.c) csrc/lua/lua_dist.c
+SRCS := $(sort $(filter-out $(DIST_SRCS),$(wildcard csrc/*/*.c)))
 HDRS := $(wildcard csrc/*/*.h)
 OBJS := $(SRCS:csrc/%.c=build/obj/%.o)
 ASAN_OBJS := $(SRCS:csrc/%.c=build-asan/obj/%.o)
 LIB  := build/adcorre/core.so
 ASAN_LIB := build-asan/adcorre/core.so
+MPI_CFLAGS := $(shell pkg-config --cflags ompi 2>/dev/null)
+MPI_LIBS   := $(shell pkg-config --libs ompi 2>/dev/null)
+DIST_OBJS := $(DIST_SRCS:csrc/%.c=build/obj/%.o)
+DIST_LIB  := $(if $(MPI_LIBS),build/adcorre/distributed_core.so)
+build/obj/dist/%.o build/obj/lua/lua_dist.o: INCS += $(MPI_CFLAGS)
 
 # Build and run time: what the library links or loads.
 DEBIAN_PKGS := lua5.4 liblua5.4-dev libopenblas-dev liblapacke-dev libstb-dev libjpeg62-turbo-dev libpng-dev \
@@ -39,12 +48,16 @@ DEV_PKGS := python3-torch python3-numpy python3-pil python3-h5py python3-opencv 
 INST_LIBDIR ?= /usr/local/lib/lua/5.4
 INST_LUADIR ?= /usr/local/share/lua/5.4
 
-.PHONY: all deps deps-dev test asan install clean bench demo leakcheck
-all: $(LIB)
+.PHONY: all deps deps-dev test test-mpi asan install clean bench demo leakcheck
+all: $(LIB) $(DIST_LIB)
 
 $(LIB): $(OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LIBFLAG) -o $@ $(OBJS) $(LIBS)
+
+$(DIST_LIB): $(DIST_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIBFLAG) -o $@ $(DIST_OBJS) $(MPI_LIBS) -ldl
 
 build/obj/%.o: csrc/%.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -70,6 +83,14 @@ deps-dev:
 test: $(LIB)
 	$(LUA) $(BUSTED)
 
+# The MPI specs (spec_mpi/) on 2 ranks of one machine, then the 2-rank
+# train.lua checks (tools/mpi_train_check.sh). Needs openmpi-bin.
+MPIRUN ?= mpirun --allow-run-as-root --oversubscribe
+MPI_ENV := LUA_PATH_5_4="./lua/?.lua;./lua/?/init.lua;./spec/?.lua;;" LUA_CPATH_5_4="./build/?.so;;" OMP_NUM_THREADS=1
+test-mpi: $(LIB) $(DIST_LIB)
+	@test -n "$(DIST_LIB)" || { echo "test-mpi: Open MPI not found (install openmpi-bin libopenmpi-dev: make deps)"; exit 1; }
+	$(MPI_ENV) $(MPIRUN) -np 2 -x LUA_PATH_5_4 -x LUA_CPATH_5_4 sh tools/mpi_busted.sh
+
 # The same specs against an AddressSanitizer + UndefinedBehaviorSanitizer build.
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 build-asan/obj/%.o: csrc/%.c $(HDRS)
@@ -90,6 +111,7 @@ leakcheck: $(LIB)
 install: $(LIB)
 	mkdir -p $(INST_LIBDIR)/adcorre $(INST_LUADIR)/adcorre
 	cp $(LIB) $(INST_LIBDIR)/adcorre/core.so
+	$(if $(DIST_LIB),cp $(DIST_LIB) $(INST_LIBDIR)/adcorre/distributed_core.so)
 	cd lua && find adcorre -name '*.lua' -exec install -D -m 644 {} $(INST_LUADIR)/{} \;
 
 bench: $(LIB)

@@ -22,6 +22,7 @@ static const luaL_Reg areas[] = {
   {"synthfer", ac_open_synthfer},
   {"plot", ac_open_plot},
   {"safetensors", ac_open_safetensors},
+  {"capi", ac_open_capi}, /* the C interface of lua_capi.h, for distributed_core.so */
   {NULL, NULL}};
 
 int luaopen_adcorre_core(lua_State *L);
