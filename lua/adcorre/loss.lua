@@ -24,6 +24,8 @@ Options (defaults in brackets):
   reference the released code's balance: CE averaged over B*C with lambda 50,
             FD without adaptive weights, md_mode "reference". Options given
             explicitly override what reference implies.
+  distributed  the loss of the global batch over MPI ranks [false]
+            (adcorre.distributed_loss, doc/distributed.md)
 
 The exact definitions, the edge-case values and the gradients are in
 doc/loss.md; the kernels in csrc/adcorre_loss.c.
@@ -39,6 +41,7 @@ AdCorreLoss.__name = "ac.AdCorreLoss"
 local known = {
   classes = true, lambda = true, fd = true, md = true, ed = true, adaptive = true,
   history = true, md_mode = true, eps = true, reference = true,
+  distributed = true, -- the loss of the global batch under MPI (adcorre.distributed_loss)
 }
 
 local function opt_error(msg, ...)
@@ -74,6 +77,7 @@ function AdCorreLoss.new(opts)
     if not known[k] then opt_error("unknown option '%s'", tostring(k)) end
   end
   if opts.classes == nil then opt_error("option 'classes' is required") end
+  if opts.distributed ~= nil then return require("adcorre.distributed_loss").new(AdCorreLoss, opts) end
   local C = check_int(opts, "classes", nil, 1, 100000)
   local reference = check_bool(opts, "reference", false)
   local cfg = {
