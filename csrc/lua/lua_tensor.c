@@ -1,8 +1,9 @@
 /*
  * lua_tensor.c - the adcorre.Tensor userdata: constructors, views, copies,
- * conversion to and from Lua tables, printing, random fills and the
+ * conversion to and from Lua tables, random fills and the
  * metamethods (__index, __newindex, __len, __tostring, __gc, __close).
- * Element-wise arithmetic and reductions live in lua_ops.c.
+ * Element-wise arithmetic and reductions live in lua_ops.c; the printed
+ * form is core/tensor_print.c's.
  */
 #include <float.h>
 #include <math.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "lua/lua_util.h"
+#include "core/tensor_print.h"
 #include "core/parallel.h"
 #include "core/random.h"
 
@@ -566,157 +568,15 @@ static int m_bernoulli_(lua_State *L) {
 /* printing                                                                */
 /* ===================================================================== */
 
-typedef struct {
-  luaL_Buffer *b;
-  const ac_tensor *t;
-  const char *fmt;
-  double scale;
-  int intmode;
-} printer;
-
-#define EDGE 3
-#define SUMMARY_NUMEL 1000
-
-static void print_value(printer *p, int64_t off) {
-  char s[64];
-  double v;
-  const void *d = ac_data(p->t);
-  switch (p->t->dtype) {
-  case AC_F32: v = ((const float *)d)[off]; break;
-  case AC_I64: v = (double)((const int64_t *)d)[off]; break;
-  default: v = ((const uint8_t *)d)[off]; break;
-  }
-  if (p->intmode) snprintf(s, sizeof s, p->fmt, v);
-  else snprintf(s, sizeof s, p->fmt, v / p->scale);
-  luaL_addstring(p->b, s);
-}
-
-static void print_row(printer *p, int64_t off, int dim, int summarize) {
-  const ac_tensor *t = p->t;
-  int64_t n = t->shape[dim];
-  for (int64_t j = 0; j < n; j++) {
-    if (summarize && n > 2 * EDGE && j == EDGE) {
-      luaL_addstring(p->b, " ...");
-      j = n - EDGE;
-    }
-    luaL_addchar(p->b, ' ');
-    print_value(p, off + j * t->stride[dim]);
-  }
-  luaL_addchar(p->b, '\n');
-}
-
-static void print_matrix(printer *p, int64_t off, int summarize) {
-  const ac_tensor *t = p->t;
-  int d0 = t->ndim - 2;
-  int64_t n = t->shape[d0];
-  for (int64_t i = 0; i < n; i++) {
-    if (summarize && n > 2 * EDGE && i == EDGE) {
-      luaL_addstring(p->b, " ...\n");
-      i = n - EDGE;
-    }
-    print_row(p, off + i * t->stride[d0], d0 + 1, summarize);
-  }
-}
-
-static void print_slices(printer *p, int dim, int64_t off, int64_t *idx, int summarize) {
-  const ac_tensor *t = p->t;
-  if (dim == t->ndim - 2) {
-    char s[32];
-    luaL_addchar(p->b, '(');
-    for (int k = 0; k < dim; k++) {
-      snprintf(s, sizeof s, "%lld,", (long long)idx[k] + 1);
-      luaL_addstring(p->b, s);
-    }
-    luaL_addstring(p->b, ".,.) =\n");
-    print_matrix(p, off, summarize);
-    luaL_addchar(p->b, '\n');
-    return;
-  }
-  int64_t n = t->shape[dim];
-  for (int64_t i = 0; i < n; i++) {
-    if (summarize && n > 2 * 2 && i == 2) {
-      luaL_addstring(p->b, "...\n\n");
-      i = n - 2;
-    }
-    idx[dim] = i;
-    print_slices(p, dim + 1, off + i * t->stride[dim], idx, summarize);
-  }
-}
-
+/* __tostring: the text of core/tensor_print.c, written straight into a Lua
+ * buffer of its exact length. */
 static int m_tostring(lua_State *L) {
   ac_tensor *t = luaL_checkudata(L, 1, AC_TENSOR_MT);
+  size_t n = ac_tensor_format(t, NULL, 0);
   luaL_Buffer b;
-  luaL_buffinit(L, &b);
-  if (!t->storage) {
-    luaL_addstring(&b, "[adcorre.Tensor (closed)]");
-    luaL_pushresult(&b);
-    return 1;
-  }
-  int64_t n = ac_numel(t);
-  int summarize = n > SUMMARY_NUMEL;
-  printer p = {&b, t, "%g", 1.0, 0};
-  /* choose a format from the range of the (shown) values */
-  double amax = 0, amin = INFINITY;
-  int allint = 1, nonfinite = 0;
-  int64_t step = summarize ? n / 997 + 1 : 1;
-  for (int64_t i = 0; i < n; i += step) {
-    double v = ac_get_flat(t, i);
-    if (!isfinite(v)) { nonfinite = 1; continue; }
-    double a = fabs(v);
-    if (a > amax) amax = a;
-    if (a != 0 && a < amin) amin = a;
-    if (v != floor(v)) allint = 0;
-  }
-  char fmt[32];
-  if (t->dtype != AC_F32 || (allint && amax < 1e9)) {
-    int w = amax < 1 ? 1 : (int)floor(log10(amax)) + 1;
-    snprintf(fmt, sizeof fmt, "%%%d.0f", w + 1 + (t->dtype == AC_F32 ? 0 : 0));
-    p.intmode = 1;
-  } else if (amax >= 1e5 || (amin < 1e-4 && amax / amin > 1e5) || nonfinite) {
-    snprintf(fmt, sizeof fmt, "%%11.4e");
-    p.intmode = 1;
-  } else {
-    int e = amax > 0 ? (int)floor(log10(amax)) : 0;
-    if (e >= 2 || e < -3) {
-      p.scale = pow(10, e);
-      char s[48];
-      snprintf(s, sizeof s, "1e%+03d *\n", e);
-      luaL_addstring(&b, s);
-    }
-    snprintf(fmt, sizeof fmt, "%%8.4f");
-  }
-  p.fmt = fmt;
-  if (n == 0) {
-    luaL_addstring(&b, "[empty]\n");
-  } else if (t->ndim == 0) {
-    print_value(&p, 0);
-    luaL_addchar(&b, '\n');
-  } else if (t->ndim == 1) {
-    /* a column, as Torch prints vectors */
-    int64_t m = t->shape[0];
-    for (int64_t i = 0; i < m; i++) {
-      if (summarize && m > 2 * EDGE && i == EDGE) {
-        luaL_addstring(&b, " ...\n");
-        i = m - EDGE;
-      }
-      luaL_addchar(&b, ' ');
-      print_value(&p, i * t->stride[0]);
-      luaL_addchar(&b, '\n');
-    }
-  } else if (t->ndim == 2) {
-    print_matrix(&p, 0, summarize);
-  } else {
-    int64_t idx[AC_MAXDIM] = {0};
-    print_slices(&p, 0, 0, idx, summarize);
-  }
-  char tail[160];
-  char shp[128] = "";
-  size_t len = 0;
-  for (int i = 0; i < t->ndim; i++) len += (size_t)snprintf(shp + len, sizeof shp - len, i ? "x%lld" : "%lld", (long long)t->shape[i]);
-  if (t->ndim == 0) snprintf(shp, sizeof shp, "scalar");
-  snprintf(tail, sizeof tail, "[adcorre.Tensor %s of size %s]", ac_dtype_name(t->dtype), shp);
-  luaL_addstring(&b, tail);
-  luaL_pushresult(&b);
+  char *s = luaL_buffinitsize(L, &b, n + 1);
+  ac_tensor_format(t, s, n + 1);
+  luaL_pushresultsize(&b, n);
   return 1;
 }
 
