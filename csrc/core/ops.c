@@ -11,6 +11,38 @@
 #include <string.h>
 
 /* ===================================================================== */
+/* dtype rules                                                             */
+/* ===================================================================== */
+
+static int is_compare(ac_binop op) { return op >= AC_EQ && op <= AC_GE; }
+
+ac_dtype ac_binary_dtype(ac_binop op, ac_dtype a, ac_dtype b, int scalar_is_float) {
+  if (is_compare(op)) return AC_U8;
+  if (a == AC_F32 || b == AC_F32 || scalar_is_float || op == AC_DIV || op == AC_RDIV || op == AC_POW || op == AC_RPOW)
+    return AC_F32;
+  if (a == AC_I64 || b == AC_I64) return AC_I64;
+  return op == AC_SUB || op == AC_RSUB ? AC_I64 : (a == AC_U8 && b == AC_U8 && (op == AC_MAX || op == AC_MIN) ? AC_U8 : AC_I64);
+}
+
+ac_binop ac_binop_swapped(ac_binop op) {
+  static const ac_binop swapped[] = {AC_ADD, AC_RSUB, AC_MUL, AC_RDIV, AC_RPOW, AC_MAX, AC_MIN, AC_EQ, AC_NE,
+                                     AC_GT,  AC_GE,   AC_LT,  AC_LE,   AC_SUB, AC_DIV, AC_POW};
+  return swapped[op];
+}
+
+const char *ac_binop_name(ac_binop op) {
+  static const char *names[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne",
+                                "lt",  "le",  "gt",  "ge",  "sub", "div", "pow"};
+  return names[op];
+}
+
+ac_dtype ac_reduce_dtype(ac_redop op, ac_dtype a) {
+  if (op == AC_RMAX || op == AC_RMIN) return a;
+  if (op == AC_RMEAN) return AC_F32;
+  return a == AC_F32 ? AC_F32 : AC_I64;
+}
+
+/* ===================================================================== */
 /* broadcasting                                                            */
 /* ===================================================================== */
 

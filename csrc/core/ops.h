@@ -19,6 +19,19 @@ typedef enum {
 
 typedef enum { AC_RSUM, AC_RMEAN, AC_RMAX, AC_RMIN, AC_RPROD } ac_redop;
 
+/* ---- dtype rules (what the Lua operators and functions return) ------- */
+/* Comparisons give uint8; float32 wins over integers, and so does a
+ * non-integer scalar; division and powers give float32; otherwise int64,
+ * except maximum/minimum of two uint8 tensors (uint8). */
+ac_dtype ac_binary_dtype(ac_binop op, ac_dtype a, ac_dtype b, int scalar_is_float);
+/* s op a written as a op' s (a - s -> AC_SUB, s - a -> AC_RSUB, s < a -> a > s). */
+ac_binop ac_binop_swapped(ac_binop op);
+/* "add", "sub", ..., "ge" (the reversed ops give their forward name). */
+const char *ac_binop_name(ac_binop op);
+/* Reductions over a dimension: max/min keep the dtype, mean gives float32,
+ * sum and prod float32 for float32 input, int64 otherwise. */
+ac_dtype ac_reduce_dtype(ac_redop op, ac_dtype a);
+
 /* The broadcast shape of a and b (numpy rules); -1 with a message if they do not broadcast. */
 int ac_broadcast_shape(const ac_tensor *a, const ac_tensor *b, int *ndim, int64_t *shape);
 /* out = a op b, out has the broadcast shape (out may alias a when a has that shape). */

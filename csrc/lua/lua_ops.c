@@ -13,48 +13,30 @@
 /* binary                                                                  */
 /* ===================================================================== */
 
-static const char *binop_name(ac_binop op) {
-  static const char *names[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne",
-                                "lt",  "le",  "gt",  "ge",  "sub", "div", "pow"};
-  return names[op];
-}
-
-static int is_compare(ac_binop op) { return op >= AC_EQ && op <= AC_GE; }
-
-static ac_dtype result_dtype(ac_binop op, ac_dtype a, ac_dtype b, int scalar_is_float) {
-  if (is_compare(op)) return AC_U8;
-  if (a == AC_F32 || b == AC_F32 || scalar_is_float || op == AC_DIV || op == AC_RDIV || op == AC_POW || op == AC_RPOW)
-    return AC_F32;
-  if (a == AC_I64 || b == AC_I64) return AC_I64;
-  return op == AC_SUB || op == AC_RSUB ? AC_I64 : (a == AC_U8 && b == AC_U8 && (op == AC_MAX || op == AC_MIN) ? AC_U8 : AC_I64);
-}
-
 /* out-of-place a op b where either may be a number */
 static int binary(lua_State *L, ac_binop op) {
   ac_tensor *a = acL_test(L, 1), *b = acL_test(L, 2);
-  const char *name = binop_name(op);
+  const char *name = ac_binop_name(op);
   if (a && !a->storage) return acL_error(L, "%s: argument 1 is a closed tensor", name);
   if (b && !b->storage) return acL_error(L, "%s: argument 2 is a closed tensor", name);
   if (a && b) {
     int nd;
     int64_t shape[AC_MAXDIM];
     if (ac_broadcast_shape(a, b, &nd, shape)) return acL_kernel_error(L, name);
-    ac_tensor *o = acL_new(L, result_dtype(op, a->dtype, b->dtype, 0), nd, shape);
+    ac_tensor *o = acL_new(L, ac_binary_dtype(op, a->dtype, b->dtype, 0), nd, shape);
     if (ac_binary(o, a, b, op)) return acL_kernel_error(L, name);
     return 1;
   }
   if (a && lua_type(L, 2) == LUA_TNUMBER) {
     double s = lua_tonumber(L, 2);
-    ac_tensor *o = acL_new(L, result_dtype(op, a->dtype, a->dtype, !lua_isinteger(L, 2)), a->ndim, a->shape);
+    ac_tensor *o = acL_new(L, ac_binary_dtype(op, a->dtype, a->dtype, !lua_isinteger(L, 2)), a->ndim, a->shape);
     if (ac_binary_scalar(o, a, s, op)) return acL_kernel_error(L, name);
     return 1;
   }
   if (b && lua_type(L, 1) == LUA_TNUMBER) {
-    static const ac_binop swapped[] = {AC_ADD, AC_RSUB, AC_MUL, AC_RDIV, AC_RPOW, AC_MAX, AC_MIN, AC_EQ, AC_NE,
-                                       AC_GT,  AC_GE,   AC_LT,  AC_LE,   AC_SUB, AC_DIV, AC_POW};
     double s = lua_tonumber(L, 1);
-    ac_binop sop = swapped[op];
-    ac_tensor *o = acL_new(L, result_dtype(sop, b->dtype, b->dtype, !lua_isinteger(L, 1)), b->ndim, b->shape);
+    ac_binop sop = ac_binop_swapped(op);
+    ac_tensor *o = acL_new(L, ac_binary_dtype(sop, b->dtype, b->dtype, !lua_isinteger(L, 1)), b->ndim, b->shape);
     if (ac_binary_scalar(o, b, s, sop)) return acL_kernel_error(L, name);
     return 1;
   }
@@ -64,7 +46,7 @@ static int binary(lua_State *L, ac_binop op) {
 /* in place: a = a op b (b broadcast to a's shape) */
 static int binary_(lua_State *L, ac_binop op) {
   ac_tensor *a = acL_check(L, 1);
-  const char *name = binop_name(op);
+  const char *name = ac_binop_name(op);
   ac_tensor *b = acL_test(L, 2);
   int rc;
   if (b) {
@@ -216,7 +198,7 @@ static int reduce(lua_State *L, ac_redop op, const char *name) {
     }
     return 1;
   }
-  ac_dtype dt = (op == AC_RMAX || op == AC_RMIN) ? a->dtype : (op == AC_RMEAN ? AC_F32 : (a->dtype == AC_F32 ? AC_F32 : AC_I64));
+  ac_dtype dt = ac_reduce_dtype(op, a->dtype);
   ac_tensor *o = reduced(L, a, dim, keepdim, dt);
   ac_tensor *idx = NULL;
   if (op == AC_RMAX || op == AC_RMIN) idx = reduced(L, a, dim, keepdim, AC_I64);
