@@ -47,14 +47,16 @@ ac_tensor *acL_check(lua_State *L, int idx) {
 }
 
 ac_tensor *acL_checkf32(lua_State *L, int idx, const char *fname, const char *argname) {
+  const char *sep = fname ? ": " : "";
+  if (!fname) fname = "";
   ac_tensor *t = acL_test(L, idx);
   if (!t) {
-    acL_error(L, "%s: argument '%s' must be a tensor, got %s", fname, argname, luaL_typename(L, idx));
+    acL_error(L, "%s%sargument '%s' must be a tensor, got %s", fname, sep, argname, luaL_typename(L, idx));
     return NULL;
   }
-  if (!t->storage) acL_error(L, "%s: argument '%s' is a closed tensor", fname, argname);
+  if (!t->storage) acL_error(L, "%s%sargument '%s' is a closed tensor", fname, sep, argname);
   if (t->dtype != AC_F32)
-    acL_error(L, "%s: argument '%s' must be float32, got %s", fname, argname, ac_dtype_name(t->dtype));
+    acL_error(L, "%s%sargument '%s' must be float32, got %s", fname, sep, argname, ac_dtype_name(t->dtype));
   return t;
 }
 
@@ -93,7 +95,10 @@ ac_tensor *acL_contig(lua_State *L, int idx) {
   return c;
 }
 
-int acL_kernel_error(lua_State *L, const char *fname) { return acL_error(L, "%s: %s", fname, ac_error()); }
+int acL_kernel_error(lua_State *L, const char *fname) {
+  if (!fname) return acL_error(L, "%s", ac_error());
+  return acL_error(L, "%s: %s", fname, ac_error());
+}
 
 const char *acL_shape(const ac_tensor *t) {
   static _Thread_local char bufs[4][160];

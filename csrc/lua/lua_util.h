@@ -14,7 +14,16 @@
  * Errors: acL_error is luaL_error (position of the caller, then the message,
  * raised with lua_error) with printf's conversions (%lld, %zu, %g, %5.2f),
  * which lua_pushfstring does not know. Argument errors use luaL_argerror /
- * luaL_typeerror directly.
+ * luaL_typeerror directly. A message says what is wrong, with the argument
+ * and the shapes, and is written once, where the problem is found:
+ *  - a binding that users reach directly (through init.lua or a tensor
+ *    method) starts it with its Lua name: "load_npy: ...";
+ *  - a binding that only one Lua wrapper calls (core.nn.* for the classes in
+ *    lua/adcorre/nn/, core.plot.tsne for plot.tsne) raises the bare message,
+ *    and the wrapper adds its own name ("Conv2d:forward: ..."); its helpers
+ *    take fname = NULL for that. Nothing is stripped from a message later.
+ * Kernel messages (ac_error()) name no C function; the layer kernels
+ * (csrc/nn) name nothing at all, the binding or wrapper does.
  */
 #ifndef AC_LUA_UTIL_H
 #define AC_LUA_UTIL_H
@@ -53,7 +62,8 @@ ac_tensor *acL_test(lua_State *L, int idx);
 /* Records the metatable on the top of the stack as the tensors' (done once,
  * where it is made); acL_test and new tensors use it without a name lookup. */
 void acL_register_mt(lua_State *L);
-/* A float32 tensor at idx, or an error "fname: argument 'argname' must be float32, got int64". */
+/* A float32 tensor at idx, or an error "fname: argument 'argname' must be float32, got int64"
+ * (without "fname: " when fname is NULL). */
 ac_tensor *acL_checkf32(lua_State *L, int idx, const char *fname, const char *argname);
 /* Pushes a new contiguous zero-filled tensor; Lua error on allocation failure. */
 ac_tensor *acL_new(lua_State *L, ac_dtype dtype, int ndim, const int64_t *shape);
@@ -64,12 +74,14 @@ ac_tensor *acL_push_move(lua_State *L, ac_tensor *t);
 /* Returns a contiguous version of the tensor at idx: itself if contiguous,
  * otherwise a contiguous copy pushed on the stack (so it stays alive). */
 ac_tensor *acL_contig(lua_State *L, int idx);
-/* Raises "fname: <ac_error()>" */
+/* Raises "fname: <ac_error()>", or ac_error() alone when fname is NULL. */
 int acL_kernel_error(lua_State *L, const char *fname);
 #define ACL_CALL(L, fname, expr) do { if ((expr) != 0) acL_kernel_error((L), (fname)); } while (0)
 /* Shape as "[2, 3]" in a static-per-call buffer (use at most 4 in one message). */
 const char *acL_shape(const ac_tensor *t);
-/* Reads a shape from arguments idx.. (numbers) or from a table at idx. */
+/* Reads a shape from arguments idx.. (numbers) or from a table at idx;
+ * returns the number of dimensions. Sizes must be integers (a negative one
+ * is the caller's to refuse). */
 int acL_checkshape(lua_State *L, int idx, int64_t *shape);
 
 #endif

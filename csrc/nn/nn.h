@@ -5,9 +5,11 @@
  * the input gradient; OVERWRITES) and, when it has parameters,
  * `ac_<layer>_backward_params` (ACCUMULATES into the parameter gradients,
  * scaled by `scale`, Torch's accGradParameters). The comment beside each
- * argument gives its shape. Callers (csrc/lua_nn.c) check shapes first; the
+ * argument gives its shape. Callers (csrc/lua/lua_nn.c) check shapes first; the
  * kernels check only the configuration they are given and return 0, or -1
- * after ac_fail(). Kernels allocate nothing: scratch memory (im2col columns
+ * after ac_fail() with a message that says what is wrong and names no
+ * function ("padded input 3x3 is smaller than the kernel 5x5"): the caller
+ * does ("Conv2d:forward: ..."). Kernels allocate nothing: scratch memory (im2col columns
  * and the like) is passed in, sized with the matching *_workspace function,
  * and owned by the caller so that a training step reuses it.
  *

@@ -67,7 +67,7 @@ int ac_relu_backward_input(float *gx, const float *gy, const float *y, int64_t n
 /* ---- Dropout -------------------------------------------------------------- */
 
 int ac_dropout_forward(float *y, float *mask, const float *x, int64_t n, float p, ac_rng *rng) {
-  if (!(p >= 0.0f && p < 1.0f)) return ac_fail("dropout: p must be in [0, 1), got %g", (double)p);
+  if (!(p >= 0.0f && p < 1.0f)) return ac_fail("p must be in [0, 1), got %g", (double)p);
   float keep = 1.0f / (1.0f - p);
   /* the generator's state in local variables (registers) for the loop: the
    * numbers of ac_rng_uniform, one per element, in order */
@@ -94,13 +94,13 @@ int ac_mul_backward_input(float *gx, const float *gy, const float *mask, int64_t
 
 /* ---- softmax / log-softmax ------------------------------------------------ */
 
-static int rows_check(const char *name, int64_t N, int64_t D) {
-  if (N < 1 || D < 1) return ac_fail("%s: empty input [%lld, %lld]", name, (long long)N, (long long)D);
+static int rows_check(int64_t N, int64_t D) {
+  if (N < 1 || D < 1) return ac_fail("empty input [%lld, %lld]", (long long)N, (long long)D);
   return 0;
 }
 
 int ac_softmax_forward(float *y, const float *x, int64_t N, int64_t D) {
-  if (rows_check("softmax", N, D)) return -1;
+  if (rows_check(N, D)) return -1;
   for (int64_t n = 0; n < N; n++) {
     const float *xr = x + n * D;
     float *yr = y + n * D;
@@ -118,7 +118,7 @@ int ac_softmax_forward(float *y, const float *x, int64_t N, int64_t D) {
 }
 
 int ac_softmax_backward_input(float *gx, const float *gy, const float *y, int64_t N, int64_t D) {
-  if (rows_check("softmax", N, D)) return -1;
+  if (rows_check(N, D)) return -1;
   for (int64_t n = 0; n < N; n++) {
     const float *yr = y + n * D, *gr = gy + n * D;
     double dot = 0;
@@ -129,7 +129,7 @@ int ac_softmax_backward_input(float *gx, const float *gy, const float *y, int64_
 }
 
 int ac_logsoftmax_forward(float *y, const float *x, int64_t N, int64_t D) {
-  if (rows_check("logsoftmax", N, D)) return -1;
+  if (rows_check(N, D)) return -1;
   for (int64_t n = 0; n < N; n++) {
     const float *xr = x + n * D;
     float *yr = y + n * D;
@@ -145,7 +145,7 @@ int ac_logsoftmax_forward(float *y, const float *x, int64_t N, int64_t D) {
 
 int ac_logsoftmax_backward_input(float *gx, const float *gy, const float *y, int64_t N,
                                  int64_t D) {
-  if (rows_check("logsoftmax", N, D)) return -1;
+  if (rows_check(N, D)) return -1;
   for (int64_t n = 0; n < N; n++) {
     const float *yr = y + n * D, *gr = gy + n * D;
     double s = 0;
@@ -158,8 +158,8 @@ int ac_logsoftmax_backward_input(float *gx, const float *gy, const float *y, int
 /* ---- L2 normalisation ------------------------------------------------------ */
 
 int ac_l2norm_forward(float *y, float *norm, const float *x, int64_t N, int64_t D, float eps) {
-  if (rows_check("l2normalize", N, D)) return -1;
-  if (!(eps > 0.0f)) return ac_fail("l2normalize: eps must be > 0, got %g", (double)eps);
+  if (rows_check(N, D)) return -1;
+  if (!(eps > 0.0f)) return ac_fail("eps must be > 0, got %g", (double)eps);
   for (int64_t n = 0; n < N; n++) {
     const float *xr = x + n * D;
     double ss = 0;
@@ -176,7 +176,7 @@ int ac_l2norm_forward(float *y, float *norm, const float *x, int64_t N, int64_t 
  * gx = (gy - y <y, gy>) / r ; otherwise r is constant and gx = gy / r. */
 int ac_l2norm_backward_input(float *gx, const float *gy, const float *y, const float *norm,
                              int64_t N, int64_t D, float eps) {
-  if (rows_check("l2normalize", N, D)) return -1;
+  if (rows_check(N, D)) return -1;
   for (int64_t n = 0; n < N; n++) {
     const float *yr = y + n * D, *gr = gy + n * D;
     double r = norm[n];
@@ -193,16 +193,16 @@ int ac_l2norm_backward_input(float *gx, const float *gy, const float *y, const f
 
 static int ce_check(const int64_t *t, const float *weight, int64_t N, int64_t D, int64_t base,
                     double *wsum, int average) {
-  if (rows_check("cross_entropy", N, D)) return -1;
+  if (rows_check(N, D)) return -1;
   double s = 0;
   for (int64_t n = 0; n < N; n++) {
     if (t[n] < base || t[n] >= D + base)
-      return ac_fail("cross_entropy: target %lld of sample %lld is outside %lld..%lld",
+      return ac_fail("target %lld of sample %lld is outside %lld..%lld",
                      (long long)t[n], (long long)n + 1, (long long)base, (long long)(D - 1 + base));
     s += weight ? weight[t[n] - base] : 1.0;
   }
   if (!average) s = 1.0;
-  if (!(s > 0)) return ac_fail("cross_entropy: the targets' weights sum to %g", s);
+  if (!(s > 0)) return ac_fail("the targets' weights sum to %g", s);
   *wsum = s;
   return 0;
 }

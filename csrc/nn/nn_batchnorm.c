@@ -200,7 +200,7 @@ typedef struct {
 
 static int bn_check(int64_t N, int64_t C, int64_t P) {
   if (N < 1 || C < 1 || P < 1)
-    return ac_fail("batchnorm: empty shape N=%lld C=%lld P=%lld", (long long)N, (long long)C,
+    return ac_fail("empty shape N=%lld C=%lld P=%lld", (long long)N, (long long)C,
                    (long long)P);
   return 0;
 }
@@ -338,7 +338,7 @@ int ac_batchnorm_forward_train(float *y, float *save_mean, float *save_invstd,
                                const float *gamma, const float *beta, int64_t N, int64_t C,
                                int64_t P, float eps, float momentum, int relu) {
   if (bn_check(N, C, P)) return -1;
-  if (!(eps > 0.0f)) return ac_fail("batchnorm: eps must be > 0, got %g", (double)eps);
+  if (!(eps > 0.0f)) return ac_fail("eps must be > 0, got %g", (double)eps);
   bn_ctx t = {.out = y, .save_mean = save_mean, .save_invstd = save_invstd,
               .running_mean = running_mean, .running_var = running_var, .x = x,
               .gamma = gamma, .beta = beta, .N = N, .C = C, .P = P, .eps = eps,
@@ -352,10 +352,10 @@ int ac_batchnorm_forward_eval(float *y, float *save_mean, float *save_invstd, co
                               const float *gamma, const float *beta, int64_t N, int64_t C,
                               int64_t P, float eps, int relu) {
   if (bn_check(N, C, P)) return -1;
-  if (!(eps > 0.0f)) return ac_fail("batchnorm: eps must be > 0, got %g", (double)eps);
+  if (!(eps > 0.0f)) return ac_fail("eps must be > 0, got %g", (double)eps);
   for (int64_t c = 0; c < C; c++)
     if (!(running_var[c] + eps > 0.0f))
-      return ac_fail("batchnorm: running_var[%lld] = %g makes var + eps <= 0", (long long)c + 1,
+      return ac_fail("running_var[%lld] = %g makes var + eps <= 0", (long long)c + 1,
                      (double)running_var[c]);
   bn_ctx t = {.out = y, .save_mean = save_mean, .save_invstd = save_invstd, .x = x,
               .rmean = running_mean, .rvar = running_var, .gamma = gamma, .beta = beta,

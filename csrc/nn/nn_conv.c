@@ -47,17 +47,17 @@ void ac_same_padding(int64_t n, int64_t k, int64_t stride, int64_t *before, int6
 
 int ac_conv2d_setup(ac_conv2d_cfg *c) {
   if (c->N < 1 || c->C < 1 || c->H < 1 || c->W < 1 || c->O < 1)
-    return ac_fail("conv2d: empty input or output (N=%lld C=%lld H=%lld W=%lld O=%lld)",
+    return ac_fail("empty input or output (N=%lld C=%lld H=%lld W=%lld O=%lld)",
                    (long long)c->N, (long long)c->C, (long long)c->H, (long long)c->W,
                    (long long)c->O);
-  if (c->kh < 1 || c->kw < 1) return ac_fail("conv2d: kernel size must be >= 1");
-  if (c->sh < 1 || c->sw < 1) return ac_fail("conv2d: stride must be >= 1");
-  if (c->pt < 0 || c->pl < 0 || c->pb < 0 || c->pr < 0) return ac_fail("conv2d: padding must be >= 0");
+  if (c->kh < 1 || c->kw < 1) return ac_fail("kernel size must be >= 1");
+  if (c->sh < 1 || c->sw < 1) return ac_fail("stride must be >= 1");
+  if (c->pt < 0 || c->pl < 0 || c->pb < 0 || c->pr < 0) return ac_fail("padding must be >= 0");
   if (c->groups < 1 || c->C % c->groups || c->O % c->groups)
-    return ac_fail("conv2d: groups=%lld must divide input channels %lld and output channels %lld",
+    return ac_fail("groups=%lld must divide input channels %lld and output channels %lld",
                    (long long)c->groups, (long long)c->C, (long long)c->O);
   if (c->H + c->pt + c->pb < c->kh || c->W + c->pl + c->pr < c->kw)
-    return ac_fail("conv2d: padded input %lldx%lld is smaller than the kernel %lldx%lld",
+    return ac_fail("padded input %lldx%lld is smaller than the kernel %lldx%lld",
                    (long long)(c->H + c->pt + c->pb), (long long)(c->W + c->pl + c->pr),
                    (long long)c->kh, (long long)c->kw);
   c->OH = (c->H + c->pt + c->pb - c->kh) / c->sh + 1;
@@ -579,9 +579,9 @@ static void dws1_backward_params_task(void *vctx, int64_t begin, int64_t end, in
  * ====================================================================== */
 
 static int check_ws(const ac_conv2d_cfg *c, const float *ws) {
-  if (c->OH < 1 || c->OW < 1 || c->chunk < 1) return ac_fail("conv2d: configuration not set up");
+  if (c->OH < 1 || c->OW < 1 || c->chunk < 1) return ac_fail("configuration not set up");
   if ((c->path == AC_CONV_IM2COL || c->path == AC_CONV_DEPTHWISE_S1) && ws == NULL)
-    return ac_fail("conv2d: missing workspace");
+    return ac_fail("missing workspace");
   return 0;
 }
 

@@ -11,7 +11,7 @@
 
 int ac_linear_forward(float *y, const float *x, const float *w, const float *b, int64_t N,
                       int64_t In, int64_t O) {
-  if (N < 1 || In < 1 || O < 1) return ac_fail("linear: empty shape N=%lld In=%lld O=%lld",
+  if (N < 1 || In < 1 || O < 1) return ac_fail("empty shape N=%lld In=%lld O=%lld",
                                               (long long)N, (long long)In, (long long)O);
   int beta = 0;
   if (b) {
@@ -26,7 +26,7 @@ int ac_linear_forward(float *y, const float *x, const float *w, const float *b, 
 
 int ac_linear_backward_input(float *gx, const float *gy, const float *w, int64_t N, int64_t In,
                              int64_t O) {
-  if (N < 1 || In < 1 || O < 1) return ac_fail("linear: empty shape");
+  if (N < 1 || In < 1 || O < 1) return ac_fail("empty shape");
   /* gx [N, In] = gy [N, O] @ W [O, In] */
   ac_gemm_parallel(0, N, In, O, 1.0f, gy, O, w, In, 0, gx, In);
   return 0;
@@ -34,7 +34,7 @@ int ac_linear_backward_input(float *gx, const float *gy, const float *w, int64_t
 
 int ac_linear_backward_params(float *gw, float *gb, const float *x, const float *gy, int64_t N,
                               int64_t In, int64_t O, float scale) {
-  if (N < 1 || In < 1 || O < 1) return ac_fail("linear: empty shape");
+  if (N < 1 || In < 1 || O < 1) return ac_fail("empty shape");
   /* gw [O, In] += scale * gy^T [O, N] @ x [N, In] */
   ac_gemm_parallel(1, O, In, N, scale, gy, O, x, In, 1, gw, In);
   if (gb)

@@ -16,17 +16,17 @@
 
 int ac_pool2d_setup(ac_pool2d_cfg *c) {
   if (c->N < 1 || c->C < 1 || c->H < 1 || c->W < 1)
-    return ac_fail("pool2d: empty input (N=%lld C=%lld H=%lld W=%lld)", (long long)c->N,
+    return ac_fail("empty input (N=%lld C=%lld H=%lld W=%lld)", (long long)c->N,
                    (long long)c->C, (long long)c->H, (long long)c->W);
-  if (c->kh < 1 || c->kw < 1) return ac_fail("pool2d: kernel size must be >= 1");
-  if (c->sh < 1 || c->sw < 1) return ac_fail("pool2d: stride must be >= 1");
-  if (c->pt < 0 || c->pl < 0 || c->pb < 0 || c->pr < 0) return ac_fail("pool2d: padding must be >= 0");
+  if (c->kh < 1 || c->kw < 1) return ac_fail("kernel size must be >= 1");
+  if (c->sh < 1 || c->sw < 1) return ac_fail("stride must be >= 1");
+  if (c->pt < 0 || c->pl < 0 || c->pb < 0 || c->pr < 0) return ac_fail("padding must be >= 0");
   if (c->pt >= c->kh || c->pb >= c->kh || c->pl >= c->kw || c->pr >= c->kw)
-    return ac_fail("pool2d: padding (%lld,%lld,%lld,%lld) must be smaller than the kernel %lldx%lld",
+    return ac_fail("padding (%lld,%lld,%lld,%lld) must be smaller than the kernel %lldx%lld",
                    (long long)c->pt, (long long)c->pl, (long long)c->pb, (long long)c->pr,
                    (long long)c->kh, (long long)c->kw);
   if (c->H + c->pt + c->pb < c->kh || c->W + c->pl + c->pr < c->kw)
-    return ac_fail("pool2d: padded input %lldx%lld is smaller than the kernel %lldx%lld",
+    return ac_fail("padded input %lldx%lld is smaller than the kernel %lldx%lld",
                    (long long)(c->H + c->pt + c->pb), (long long)(c->W + c->pl + c->pr),
                    (long long)c->kh, (long long)c->kw);
   c->OH = (c->H + c->pt + c->pb - c->kh) / c->sh + 1;
@@ -117,7 +117,7 @@ static void maxpool_task(void *vctx, int64_t begin, int64_t end, int tid) {
 }
 
 int ac_maxpool2d_forward(const ac_pool2d_cfg *c, float *y, int64_t *idx, const float *x) {
-  if (c->OH < 1 || c->OW < 1) return ac_fail("maxpool2d: configuration not set up");
+  if (c->OH < 1 || c->OW < 1) return ac_fail("configuration not set up");
   if (ac_poolfast_max_supports(c)) return ac_poolfast_max_forward(c, y, idx, x);
   pool_ctx t = {c, y, idx, x, NULL};
   ac_parallel_for(c->N * c->C, pool_grain(c), maxpool_task, &t);
@@ -143,7 +143,7 @@ static void maxpool_back_task(void *vctx, int64_t begin, int64_t end, int tid) {
 
 int ac_maxpool2d_backward_input(const ac_pool2d_cfg *c, float *gx, const float *gy,
                                 const int64_t *idx) {
-  if (c->OH < 1 || c->OW < 1) return ac_fail("maxpool2d: configuration not set up");
+  if (c->OH < 1 || c->OW < 1) return ac_fail("configuration not set up");
   pool_ctx t = {c, gx, NULL, gy, idx};
   ac_parallel_for(c->N * c->C, pool_grain(c), maxpool_back_task, &t);
   return 0;
@@ -175,7 +175,7 @@ static void avgpool_task(void *vctx, int64_t begin, int64_t end, int tid) {
 }
 
 int ac_avgpool2d_forward(const ac_pool2d_cfg *c, float *y, const float *x) {
-  if (c->OH < 1 || c->OW < 1) return ac_fail("avgpool2d: configuration not set up");
+  if (c->OH < 1 || c->OW < 1) return ac_fail("configuration not set up");
   pool_ctx t = {c, y, NULL, x, NULL};
   ac_parallel_for(c->N * c->C, pool_grain(c), avgpool_task, &t);
   return 0;
@@ -202,14 +202,14 @@ static void avgpool_back_task(void *vctx, int64_t begin, int64_t end, int tid) {
 }
 
 int ac_avgpool2d_backward_input(const ac_pool2d_cfg *c, float *gx, const float *gy) {
-  if (c->OH < 1 || c->OW < 1) return ac_fail("avgpool2d: configuration not set up");
+  if (c->OH < 1 || c->OW < 1) return ac_fail("configuration not set up");
   pool_ctx t = {c, gx, NULL, gy, NULL};
   ac_parallel_for(c->N * c->C, pool_grain(c), avgpool_back_task, &t);
   return 0;
 }
 
 int ac_global_avgpool_forward(float *y, const float *x, int64_t N, int64_t C, int64_t P) {
-  if (N < 1 || C < 1 || P < 1) return ac_fail("global_avgpool: empty input");
+  if (N < 1 || C < 1 || P < 1) return ac_fail("empty input");
   for (int64_t q = 0; q < N * C; q++) {
     const float *xp = x + q * P;
     double s = 0;
@@ -220,7 +220,7 @@ int ac_global_avgpool_forward(float *y, const float *x, int64_t N, int64_t C, in
 }
 
 int ac_global_avgpool_backward_input(float *gx, const float *gy, int64_t N, int64_t C, int64_t P) {
-  if (N < 1 || C < 1 || P < 1) return ac_fail("global_avgpool: empty input");
+  if (N < 1 || C < 1 || P < 1) return ac_fail("empty input");
   float inv = 1.0f / (float)P;
   for (int64_t q = 0; q < N * C; q++) {
     float g = gy[q] * inv;

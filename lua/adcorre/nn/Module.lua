@@ -357,12 +357,10 @@ function Module:_checkGradOutput(method, g, ref)
   return g
 end
 
---- Calls a core kernel binding; its error comes back as "<Type>:<method>: ...".
+--- Calls a core kernel binding; its error (which names no function, see
+-- csrc/lua/lua_util.h) comes back as "<Type>:<method>: ...".
 local function call_result(self, method, ok, ...)
-  if not ok then
-    local msg = tostring((...)):gsub("^nn_[%w_]+: ", ""):gsub("^[%l%d_]+: ", "")
-    self:_error(method, "%s", msg)
-  end
+  if not ok then self:_error(method, "%s", tostring((...))) end
   return ...
 end
 
