@@ -338,11 +338,12 @@ static int l_luminance(lua_State *L) {
 /* t-SNE                                                                     */
 /* ======================================================================== */
 
-/* Y, kl = tsne(X [N,D] float32, Y0 [N,dims] or nil, opts table) */
+/* Y, kl = tsne(X [N,D] float32, Y0 [N,dims] or nil, opts table). Private to
+ * plot.tsne (lua/adcorre/plot.lua), which names the function in the
+ * messages: these carry none. */
 static int l_tsne(lua_State *L) {
-  const char *fn = "tsne";
-  ac_tensor *x = acL_checkf32(L, 1, fn, "X");
-  ac_tensor *y0 = lua_isnoneornil(L, 2) ? NULL : acL_checkf32(L, 2, fn, "init");
+  ac_tensor *x = acL_checkf32(L, 1, NULL, "X");
+  ac_tensor *y0 = lua_isnoneornil(L, 2) ? NULL : acL_checkf32(L, 2, NULL, "init");
   luaL_checktype(L, 3, LUA_TTABLE);
   ac_tsne_opts o;
   ac_tsne_defaults(&o);
@@ -369,24 +370,11 @@ static int l_tsne(lua_State *L) {
   lua_pop(L, 1);
   o.seed = seed;
 
-  if (x->ndim != 2) return acL_error(L, "%s: X must be 2-d [N, D], got %s", fn, acL_shape(x));
+  if (x->ndim != 2) return acL_error(L, "X must be 2-d [N, D], got %s", acL_shape(x));
   int64_t n = x->shape[0], d = x->shape[1];
-  if (o.dims < 1 || o.dims > 3) return acL_error(L, "%s: dims must be 1, 2 or 3, got %d", fn, o.dims);
-  if (n < 4) return acL_error(L, "%s: need at least 4 points, got %lld", fn, (long long)n);
-  if (n > 20000) return acL_error(L, "%s: exact t-SNE is limited to 20000 points, got %lld", fn, (long long)n);
-  if (d < 1) return acL_error(L, "%s: X has no features (%s)", fn, acL_shape(x));
-  if (!(o.perplexity >= 1) || o.perplexity > (double)(n - 1) / 3.0)
-    return acL_error(L, "%s: perplexity %g must be in [1, (N-1)/3] = [1, %g] for N = %lld", fn, o.perplexity,
-                      (double)(n - 1) / 3.0, (long long)n);
-  if (o.iterations < 1 || o.iterations > 100000)
-    return acL_error(L, "%s: iterations must be in 1..100000, got %d", fn, o.iterations);
-  if (o.exaggeration_iterations < 0) return acL_error(L, "%s: exaggeration_iterations must be >= 0", fn);
-  if (!(o.exaggeration >= 1 && o.exaggeration <= 100))
-    return acL_error(L, "%s: exaggeration must be in [1, 100], got %g", fn, o.exaggeration);
-  if (!(o.learning_rate >= 0) || !isfinite(o.learning_rate))
-    return acL_error(L, "%s: learning_rate must be >= 0 (0 = automatic), got %g", fn, o.learning_rate);
+  if (ac_tsne_check(n, d, &o)) return acL_error(L, "%s", ac_error());
   if (y0 && (y0->ndim != 2 || y0->shape[0] != n || y0->shape[1] != o.dims))
-    return acL_error(L, "%s: init must be [%lld, %d], got %s", fn, (long long)n, o.dims, acL_shape(y0));
+    return acL_error(L, "init must be [%lld, %d], got %s", (long long)n, o.dims, acL_shape(y0));
 
   x = acL_contig(L, 1);
   if (y0) y0 = acL_contig(L, 2);
@@ -394,7 +382,7 @@ static int l_tsne(lua_State *L) {
   ac_tensor *y = acL_new(L, AC_F32, 2, yshape);
   if (y0) memcpy(ac_f32(y), ac_f32(y0), sizeof(float) * (size_t)(n * o.dims));
   double kl = 0;
-  if (ac_tsne(ac_f32(x), (int)n, (int)d, ac_f32(y), y0 != NULL, &o, &kl)) return acL_kernel_error(L, fn);
+  if (ac_tsne(ac_f32(x), (int)n, (int)d, ac_f32(y), y0 != NULL, &o, &kl)) return acL_error(L, "%s", ac_error());
   lua_pushnumber(L, kl);
   return 2;
 }
@@ -405,7 +393,8 @@ static int l_tsne_affinities(lua_State *L) {
   ac_tensor *x = acL_checkf32(L, 1, fn, "X");
   double perp = luaL_checknumber(L, 2);
   if (x->ndim != 2) return acL_error(L, "%s: X must be 2-d [N, D], got %s", fn, acL_shape(x));
-  if (x->shape[0] > 20000) return acL_error(L, "%s: limited to 20000 points, got %lld", fn, (long long)x->shape[0]);
+  if (x->shape[0] > AC_TSNE_MAX_POINTS)
+    return acL_error(L, "%s: limited to %d points, got %lld", fn, AC_TSNE_MAX_POINTS, (long long)x->shape[0]);
   x = acL_contig(L, 1);
   int64_t shape[2] = {x->shape[0], x->shape[0]};
   ac_tensor *p = acL_new(L, AC_F32, 2, shape);
@@ -421,7 +410,7 @@ static int l_tsne_gradient(lua_State *L) {
   double e = luaL_optnumber(L, 3, 1.0);
   if (y->ndim != 2 || p->ndim != 2 || p->shape[0] != y->shape[0] || p->shape[1] != y->shape[0])
     return acL_error(L, "%s: P must be [N, N] and Y [N, dims], got %s and %s", fn, acL_shape(p), acL_shape(y));
-  if (y->shape[0] > 20000) return acL_error(L, "%s: limited to 20000 points", fn);
+  if (y->shape[0] > AC_TSNE_MAX_POINTS) return acL_error(L, "%s: limited to %d points", fn, AC_TSNE_MAX_POINTS);
   p = acL_contig(L, 1);
   y = acL_contig(L, 2);
   ac_tensor *g = acL_new(L, AC_F32, 2, y->shape);

@@ -334,6 +334,25 @@ int ac_tsne_gradient(const float *P, const float *Y, int n, int dims, double exa
 /* driver                                                                    */
 /* ======================================================================== */
 
+int ac_tsne_check(int64_t n, int64_t d, const ac_tsne_opts *o) {
+  if (o->dims < 1 || o->dims > 3) return ac_fail("dims must be 1, 2 or 3, got %d", o->dims);
+  if (n < 4) return ac_fail("need at least 4 points, got %lld", (long long)n);
+  if (n > AC_TSNE_MAX_POINTS)
+    return ac_fail("exact t-SNE is limited to %d points, got %lld", AC_TSNE_MAX_POINTS, (long long)n);
+  if (d < 1) return ac_fail("X has no features ([%lld, %lld])", (long long)n, (long long)d);
+  if (!(o->perplexity >= 1) || o->perplexity > (double)(n - 1) / 3.0)
+    return ac_fail("perplexity %g must be in [1, (N-1)/3] = [1, %g] for N = %lld", o->perplexity,
+                   (double)(n - 1) / 3.0, (long long)n);
+  if (o->iterations < 1 || o->iterations > 100000)
+    return ac_fail("iterations must be in 1..100000, got %d", o->iterations);
+  if (o->exaggeration_iterations < 0) return ac_fail("exaggeration_iterations must be >= 0");
+  if (!(o->exaggeration >= 1 && o->exaggeration <= 100))
+    return ac_fail("exaggeration must be in [1, 100], got %g", o->exaggeration);
+  if (!(o->learning_rate >= 0) || !isfinite(o->learning_rate))
+    return ac_fail("learning_rate must be >= 0 (0 = automatic), got %g", o->learning_rate);
+  return 0;
+}
+
 int ac_tsne(const float *X, int n, int d, float *Y, int has_init, const ac_tsne_opts *o, double *kl) {
   if (check_x(X, n, d, o->perplexity)) return -1;
   if (o->dims < 1 || o->dims > MAXD) return ac_fail("t-SNE: dims must be 1..%d, got %d", MAXD, o->dims);

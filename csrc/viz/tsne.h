@@ -29,6 +29,15 @@ typedef struct ac_tsne_opts {
 
 void ac_tsne_defaults(ac_tsne_opts *o);
 
+/* The limits of the exact method and of its options for n points of d
+ * features: n in 4..AC_TSNE_MAX_POINTS, d >= 1, dims 1..3, perplexity in
+ * [1, (n-1)/3], iterations 1..100000, exaggeration in [1, 100],
+ * exaggeration_iterations >= 0, learning_rate >= 0 and finite. -1 with a
+ * message naming the first option out of range (no prefix: the caller names
+ * the function). */
+#define AC_TSNE_MAX_POINTS 20000
+int ac_tsne_check(int64_t n, int64_t d, const ac_tsne_opts *o);
+
 /* X [n, d] row-major -> Y [n, dims]. has_init = 1: Y holds the starting
  * embedding (e.g. scaled PCA); otherwise Y is drawn from N(0, 1e-4^2).
  * kl (may be NULL) receives the final KL(P || Q). Needs n >= 4 and

@@ -705,7 +705,7 @@ function plot.tsne(X, opts)
     error(fmt("%s: init must be \"pca\" or \"random\", got %s", fname, tostring(init)), 2)
   end
   local ok, Y, kl = pcall(C.tsne, X, Y0, o)
-  if not ok then error((tostring(Y):gsub("^tsne: ", fname .. ": ")), 2) end
+  if not ok then error(fname .. ": " .. tostring(Y), 2) end
   return Y, kl
 end
 
