@@ -18,6 +18,7 @@
 #include "image/image.h"
 #include "image/pnm.h"
 #include "image/png.h"
+#include "image/rastercheck.h"
 #include "image/jpegdec.h"
 #include "image/stb_impl.h"
 #include "core/tensor.h"
@@ -129,6 +130,7 @@ static int decode(const char *name, const uint8_t *buf, size_t len, int req_c, i
    * stb_image ignores. Both give the stored channels, converted here. */
   const int pnm = ac_pnm_is(buf, len), png = ac_png_is(buf, len);
   if (png && png_check(name, buf, len)) return -1;
+  if (!pnm && !png && (ac_bmp_check(name, buf, len) || ac_tga_check(name, buf, len))) return -1;
   int iw = 0, ih = 0, ic = 0;
   const char *reason = NULL;
   uint8_t *p = NULL;
