@@ -23,6 +23,7 @@ static const luaL_Reg areas[] = {
   {"plot", ac_open_plot},
   {"safetensors", ac_open_safetensors},
   {"capi", ac_open_capi}, /* the C interface of lua_capi.h, for distributed_core.so */
+  {"onnx", ac_open_onnx},
   {NULL, NULL}};
 
 int luaopen_adcorre_core(lua_State *L);
