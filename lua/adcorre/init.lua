@@ -149,6 +149,7 @@ local lazy = {
   plot = "adcorre.plot",
   synthfer = "adcorre.synthfer",
   json = "adcorre.json",
+  onnx = "adcorre.onnx",
   AdCorreLoss = "adcorre.loss",
   linalg = false,  -- from core
 }
