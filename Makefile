@@ -48,7 +48,7 @@ DEV_PKGS := python3-torch python3-numpy python3-pil python3-h5py python3-opencv 
 INST_LIBDIR ?= /usr/local/lib/lua/5.4
 INST_LUADIR ?= /usr/local/share/lua/5.4
 
-.PHONY: all deps deps-dev test test-mpi asan install clean bench demo leakcheck
+.PHONY: all deps deps-dev ort test test-mpi asan install clean bench demo leakcheck
 all: $(LIB) $(DIST_LIB)
 
 $(LIB): $(OBJS)
@@ -79,6 +79,16 @@ deps:
 # Reference implementations used by the comparison specs and benchmarks.
 deps-dev:
 	$(call install_missing,$(DEV_PKGS),deps-dev)
+	$(MAKE) --no-print-directory ort
+
+# ONNX Runtime for the ONNX checks and benchmarks (npm; the package carries
+# its CPU library, so no download happens at install time).
+ORT_VERSION := 1.30.0
+ORT_DIR     ?= build/ort
+ort: $(ORT_DIR)/node_modules/onnxruntime-node/package.json
+$(ORT_DIR)/node_modules/onnxruntime-node/package.json:
+	mkdir -p $(ORT_DIR)
+	cd $(ORT_DIR) && ONNXRUNTIME_NODE_INSTALL=skip npm install --no-audit --no-fund --no-save onnxruntime-node@$(ORT_VERSION)
 
 test: $(LIB)
 	$(LUA) $(BUSTED)
@@ -132,7 +142,7 @@ clean:
 # fuzz/make_corpus.py; corpora grow in build/fuzz/corpus/<name>.
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_NAMES   := npy safetensors csv image
+FUZZ_NAMES   := npy safetensors csv image onnx
 FUZZ_SRCS    := $(filter-out csrc/lua/%.c,$(SRCS))
 FUZZ_OBJS    := $(FUZZ_SRCS:csrc/%.c=build/fuzz/obj/%.o)
 FUZZ_BINS    := $(FUZZ_NAMES:%=build/fuzz/fuzz_%)

@@ -9,7 +9,8 @@ files of several dtypes, with metadata, empty tensors. csv: records for each
 delimiter (first byte picks the mode in fuzz_csv.c), fer2013.csv files with
 1x1..4x4 images. image: tiny PNG (grey, grey+alpha, RGB, RGBA, 16-bit,
 palette, interlaced), JPEG (baseline, progressive, grey), BMP, TGA, GIF, PNM
-(first byte = requested channels).
+(first byte = requested channels). onnx: small models made with the onnx
+package (python3-onnx).
 """
 import io
 import json
@@ -142,13 +143,58 @@ def image_seeds(d):
     save(rgb, "PPM", 3)
 
 
+def onnx_seeds(d):
+    """Small models written by the onnx package itself (python3-onnx):
+    initializers as raw_data, float_data, int64_data and double_data,
+    attributes of every scalar and list type, symbolic dims, metadata."""
+    os.makedirs(d, exist_ok=True)
+    try:
+        import onnx
+        from onnx import TensorProto, helper
+    except ImportError:
+        return
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((4, 1, 3, 3)).astype("<f4")
+    inits = [
+        helper.make_tensor("w", TensorProto.FLOAT, w.shape, w.tobytes(), raw=True),
+        helper.make_tensor("b", TensorProto.FLOAT, [4], [0.1, 0.2, 0.3, 0.4]),
+        helper.make_tensor("fc", TensorProto.DOUBLE, [4, 3], list(rng.standard_normal(12))),
+        helper.make_tensor("shape", TensorProto.INT64, [2], [1, -1]),
+        helper.make_tensor("i32", TensorProto.INT32, [3], [1, -2, 3]),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "w", "b"], ["c"], name="conv", kernel_shape=[3, 3], pads=[1, 1, 1, 1],
+                         strides=[1, 1], group=1),
+        helper.make_node("Relu", ["c"], ["r"], name="relu"),
+        helper.make_node("MaxPool", ["r"], ["p"], kernel_shape=[2, 2], strides=[2, 2], auto_pad="VALID"),
+        helper.make_node("GlobalAveragePool", ["p"], ["g"]),
+        helper.make_node("Flatten", ["g"], ["f"], axis=1),
+        helper.make_node("MatMul", ["f", "fc"], ["m"]),
+        helper.make_node("LeakyRelu", ["m"], ["l"], alpha=0.1),
+        helper.make_node("Softmax", ["l"], ["y"], axis=-1),
+        helper.make_node("Custom", ["y"], ["z"], domain="com.example", floats=[1.5, 2.5], strings=[b"a"]),
+    ]
+    g = helper.make_graph(nodes, "seed", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 8, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])], inits)
+    m = helper.make_model(g, producer_name="make_corpus", opset_imports=[helper.make_opsetid("", 13)])
+    helper.set_model_props(m, {"classes": "[\"a\",\"b\",\"c\"]", "input_range": "0,1"})
+    write(d, "graph.onnx", m.SerializeToString())
+    m.ir_version = 3
+    write(d, "ir3.onnx", m.SerializeToString())
+    g2 = helper.make_graph(nodes[:2], "small", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4])],
+                           [helper.make_tensor_value_info("r", TensorProto.FLOAT, None)], inits[:2])
+    write(d, "small.onnx", helper.make_model(g2).SerializeToString())
+    write(d, "empty_graph.onnx", helper.make_model(helper.make_graph([], "e", [], [])).SerializeToString())
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "build/fuzz/seeds"
     npy_seeds(os.path.join(out, "npy"))
     st_seeds(os.path.join(out, "safetensors"))
     csv_seeds(os.path.join(out, "csv"))
     image_seeds(os.path.join(out, "image"))
-    for h in ("npy", "safetensors", "csv", "image"):
+    onnx_seeds(os.path.join(out, "onnx"))
+    for h in ("npy", "safetensors", "csv", "image", "onnx"):
         print("%s: %d seeds" % (h, len(os.listdir(os.path.join(out, h)))))
 
 

@@ -306,7 +306,7 @@ static int l_load(lua_State *L) {
     lua_setfield(L, -2, "__gc");
   }
   lua_setmetatable(L, -2);
-  if (ac_onnx_load(path, m)) onnx_err(L, "%s", ac_error());
+  if (ac_onnx_load(path, m)) onnx_err(L, "onnx.load: %s", ac_error());
   lua_createtable(L, 0, 12);
   lua_pushinteger(L, m->ir_version);
   lua_setfield(L, -2, "ir_version");

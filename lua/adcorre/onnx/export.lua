@@ -122,8 +122,8 @@ end
 
 local function relu_node(B, path, name) return B:node("Relu", path .. "/relu", {name}) end
 
--- Conv2d or SeparableConv2d m, optionally followed by batch norm bn.
-local function emit_conv(B, path, m, v, bn)
+-- Conv2d or SeparableConv2d m, optionally followed by batch norm bn (at bnpath).
+local function emit_conv(B, path, m, v, bn, bnpath)
   local out
   local last = m
   if m.__typename == "nn.SeparableConv2d" then
@@ -139,7 +139,7 @@ local function emit_conv(B, path, m, v, bn)
   end
   if bn then
     out.x = run(bn, out.x)
-    if bn.relu then out.name = relu_node(B, path .. "_" .. (bn.name or "bn"), out.name) end
+    if bn.relu then out.name = relu_node(B, bnpath, out.name) end
   end
   return out
 end
@@ -179,7 +179,7 @@ local function emit_sequential(B, path, m, v)
     local nxt = mods[i + 1]
     local tn = c.__typename
     if (tn == "nn.Conv2d" or tn == "nn.SeparableConv2d") and nxt and nxt.__typename == "nn.BatchNorm2d" then
-      v = emit_conv(B, cp, c, v, nxt)
+      v = emit_conv(B, cp, c, v, nxt, path .. "/" .. (nxt.name or tostring(i + 1)))
       i = i + 2
     else
       v = emit(B, cp, c, v)
