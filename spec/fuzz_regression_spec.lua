@@ -72,6 +72,7 @@ local expected = {
 local replay = {
   npy = function(path) return pcall(ac.load_npy, path) end,
   safetensors = function(path) return pcall(serialize.load_tensors, path) end,
+  onnx = function(path) return pcall(require("adcorre.core").onnx.load, path) end,
   image = function(path)
     local b = read(path)
     return pcall(ac.image.decode, b:sub(2), b:byte(1) % 5)
@@ -97,7 +98,7 @@ local replay = {
   end,
 }
 
-for _, kind in ipairs({ "npy", "safetensors", "csv", "image" }) do
+for _, kind in ipairs({ "npy", "safetensors", "csv", "image", "onnx" }) do
   describe("fuzz regressions: " .. kind, function()
     for _, name in ipairs(files_of(kind)) do
       it(name, function()

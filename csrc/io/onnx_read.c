@@ -443,6 +443,7 @@ static int parse_graph(ac_onnx_model *m, pw_reader *r) {
   m->outputs = palloc(m, (size_t)nout * sizeof *m->outputs);
   if (!m->nodes || !m->inits || !m->inputs || !m->outputs) return -1;
   while (pw_next(&r0, &f, what) == 1) {
+    if (f.type != PW_LEN) continue; /* the fields used below were checked to be LEN */
     pw_reader sub;
     pw_sub(&r0, &f, &sub);
     if (f.num == 1) {

@@ -119,7 +119,7 @@ int pw_finish(pw_writer *w) {
 void pw_reader_init(pw_reader *r, const uint8_t *base, const uint8_t *p, size_t n) {
   r->base = base;
   r->p = p;
-  r->end = p + n;
+  r->end = p ? p + n : p;
 }
 
 size_t pw_decode_varint(const uint8_t *p, const uint8_t *end, uint64_t *v) {
