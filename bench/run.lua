@@ -14,6 +14,10 @@
 --      minixception 48x48x1, batch 64 ; xception 224x224x3, batch 8
 --    One more PyTorch process on 1 thread is printed for reference (not a
 --    target): how PyTorch fares without OpenMP contention on a busy machine.
+--    ONNX Runtime (bench/ort_side.js, CPU provider, the same threads, graph
+--    optimisations on) runs the graph ac.onnx.export writes, in the same
+--    alternation: inference batch and batch-1 latency, the inference anchor
+--    (targets: adcorre >= 1.0x its images/s, <= 1.0x its latency).
 -- 3. A table per model: each side's best round (highest images/s, lowest
 --    latency; every round is printed too), the ratios and the targets of the
 --    project, and the peak RSS after training.
@@ -144,6 +148,28 @@ local function pass(ratio, target, lower)
   return ratio >= target and "yes" or "NO"
 end
 
+-- ONNX Runtime (npm onnxruntime-node in build/ort, `make ort`) on the
+-- graph ac.onnx.export writes for the same network: the inference anchor.
+local ort_missing
+do
+  local f = io.open((os.getenv("ORT_DIR") or "build/ort") .. "/node_modules/onnxruntime-node/package.json")
+  if f then f:close() else ort_missing = "onnxruntime-node is not in build/ort (make ort)" end
+  if not ort_missing and not os.execute("node --version >/dev/null 2>&1") then ort_missing = "node is not installed" end
+end
+local ort_targets = {infer = 1.0, latency = 1.0}
+
+local function export_onnx(name)
+  os.execute("mkdir -p build/bench")
+  local path = "build/bench/" .. name .. ".onnx"
+  ac.manual_seed(1)
+  local net = name == "minixception" and ac.models.minixception{in_channels = 1, size = 48, classes = 7, k = 10, d = 256}
+    or ac.models.xception{in_channels = 3, size = 224, classes = 7, k = 10, d = 256}
+  ac.onnx.export(net, path)
+  net = nil
+  collectgarbage()
+  return path
+end
+
 local mrep_t1
 for name in o.models:gmatch("[^,]+") do
   local c = configs[name]
@@ -151,7 +177,8 @@ for name in o.models:gmatch("[^,]+") do
   out("")
   out("== %s, batch %d (training %d steps, inference %d batches, latency median of %d) ==",
     name, c.batch, c.train, c.infer, c.lat)
-  local acr, thr = {}, {}
+  local acr, thr, ortr = {}, {}, {}
+  local onnx_path = not ort_missing and export_onnx(name)
   for r = 1, o.rounds do
     local l0 = load()
     local a = run_side(("%s bench/ac_side.lua %s"):format(arg[-1] or "lua5.4", args_for(name, c, r == 1)))
@@ -165,6 +192,15 @@ for name in o.models:gmatch("[^,]+") do
     thr[#thr + 1] = t
     out("  round %d pytorch: train %8.2f img/s  infer %8.2f img/s  latency %8.2f ms  peak RSS %7.1f MiB  [load %s]",
       r, t.train_ips, t.infer_ips, t.latency_ms, t.rss_train_kib / 1024, l0)
+    if onnx_path then
+      l0 = load()
+      local e = run_side(("node bench/ort_side.js --onnx %s --batch %d --infer-iters %d --lat-iters %d --warmup %d --threads %d --profile %d")
+        :format(onnx_path, c.batch, c.infer, c.lat, c.warmup, o.threads, r == 1 and 1 or 0))
+      e.load = l0
+      ortr[#ortr + 1] = e
+      out("  round %d onnxrt : %28s infer %8.2f img/s  latency %8.2f ms  peak RSS %7.1f MiB  [load %s]",
+        r, "", e.infer_ips, e.latency_ms, e.rss_kib / 1024, l0)
+    end
   end
   if o.threads > 1 then
     -- For reference only (not a target): PyTorch's OpenMP threads suffer badly
@@ -197,6 +233,21 @@ for name in o.models:gmatch("[^,]+") do
     out("  %-26s %12.2f %12.2f %9.3f %6s %4.2f %5s", r[1], r[2], r[3], r[4], r[5], r[6], met)
     mrep.ratios[r[1]] = {ratio = r[4], target = r[6], met = met == "yes"}
   end
+  if onnx_path then
+    local OR = {infer = best(ortr, "infer_ips"), latency = best(ortr, "latency_ms", true)}
+    mrep.onnxruntime = ortr
+    mrep.best.onnxruntime = OR
+    out("  %-26s %12s %12s %12s %9s %10s %5s", "inference vs ONNX Runtime", "adcorre", "onnxruntime", "pytorch",
+      "ratio", "target", "met")
+    for _, r in ipairs({{"inference batch (img/s)", A.infer, OR.infer, T.infer, A.infer / OR.infer, ">=", ort_targets.infer, false},
+                        {"latency batch 1 (ms)", A.latency, OR.latency, T.latency, A.latency / OR.latency, "<=", ort_targets.latency, true}}) do
+      local met = pass(r[5], r[7], r[8])
+      out("  %-26s %12.2f %12.2f %12.2f %9.3f %6s %4.2f %5s", r[1], r[2], r[3], r[4], r[5], r[6], r[7], met)
+      mrep.ratios["onnxruntime " .. r[1]] = {ratio = r[5], target = r[7], met = met == "yes"}
+    end
+  else
+    out("  ONNX Runtime: skipped (%s)", ort_missing)
+  end
   -- per-layer-type rates of the instrumented adcorre run
   local a1 = acr[1]
   for _, phase in ipairs({{"training step", a1.profile_train, a1.profile_train_s},
@@ -210,6 +261,14 @@ for name in o.models:gmatch("[^,]+") do
         local gf = r.flops > 0 and ("%10.2f"):format(r.gflops) or "         -"
         out("    %-28s %9.2f %5.1f%% %s %s", r.kind, r.time * 1e3, 100 * r.time / phase[3], gf, pct)
       end
+    end
+  end
+  local o1 = ortr[1]
+  if o1 and o1.profile_infer then
+    out("  onnxruntime per op type, one inference batch (%.1f ms profiled; its profiler's kernel times):",
+      o1.profile_infer_s * 1e3)
+    for _, r in ipairs(o1.profile_infer) do
+      out("    %-28s %9.2f %5.1f%%", r.kind, r.time * 1e3, 100 * r.time / o1.profile_infer_s)
     end
   end
   report.models[name] = mrep
