@@ -286,6 +286,7 @@ static int parse_attr(ac_onnx_model *m, pw_reader *r, ac_onnx_attr *a, const cha
   }
   if (rc < 0) return -1;
   a->type = type ? type : seen;
+  if (!a->s) a->s = ""; /* a STRING attribute without its value: proto2's default */
   if (a->type == AC_ONNX_FLOATS || a->type == AC_ONNX_INTS) {
     size_t n = a->type == AC_ONNX_FLOATS ? nfl : nin;
     uint64_t *bits = palloc(m, n * sizeof *bits);
