@@ -280,6 +280,7 @@ struct ac_loader {
   int64_t *class_start, *class_idx; /* CSR: class k's samples at class_idx[class_start[k] .. class_start[k+1]) */
   /* epoch state (guarded by mu) */
   int64_t epoch, epoch_len, nbatches;
+  int64_t full_len; /* length of the order; epoch_len is this shard's part of it */
   int64_t *order;
   int64_t next_claim, consumed;
   int64_t gen;
@@ -296,6 +297,11 @@ struct ac_loader {
 static int fill_samples(ac_loader *ld, int64_t epoch, const int64_t *order, int64_t elen, int64_t start,
                         int64_t count, slot_t *s, float *scratch);
 
+/* Position in the epoch's order of this shard's position pos (see shard_* in loader.h). */
+static int64_t global_pos(const ac_loader *ld, int64_t pos) {
+  return ld->o.shard_count > 1 ? ld->o.shard_rank + pos * ld->o.shard_count : pos;
+}
+
 /* Fills one batch (positions b*batch ..) of epoch `epoch` with order `order`. */
 static int fill_batch(ac_loader *ld, int64_t epoch, const int64_t *order, int64_t elen, int64_t b, slot_t *s) {
   const int64_t bs = ld->o.batch;
@@ -311,13 +317,13 @@ static int fill_batch(ac_loader *ld, int64_t epoch, const int64_t *order, int64_
 static int fill_samples(ac_loader *ld, int64_t epoch, const int64_t *order, int64_t elen, int64_t start,
                         int64_t count, slot_t *s, float *scratch) {
   for (int64_t j = 0; j < count; j++) {
-    const int64_t pos = start + j;
+    const int64_t pos = global_pos(ld, start + j), full = ld->full_len;
     float *dst = s->x + j * ld->chw;
-    int64_t idx = order[pos];
+    int64_t idx = order[pos % full];
     int ok = ac_source_get(ld->src, idx, ld->o.c, ld->o.h, ld->o.w, dst) == 0;
-    for (int64_t k = 1; !ok && ld->o.skip_bad && k <= 16 && k < elen; k++) {
+    for (int64_t k = 1; !ok && ld->o.skip_bad && k <= 16 && k < full; k++) {
       __atomic_add_fetch(&ld->skipped, 1, __ATOMIC_RELAXED);
-      idx = order[(pos + k) % elen];
+      idx = order[(pos + k) % full];
       ok = ac_source_get(ld->src, idx, ld->o.c, ld->o.h, ld->o.w, dst) == 0;
     }
     if (!ok) return -1;
@@ -424,6 +430,10 @@ ac_loader *ac_loader_new(ac_source *src, const ac_loader_opts *o) {
     return NULL;
   }
   if (src->n < 1) { ac_fail("loader: the data set is empty"); return NULL; }
+  if (o->shard_count > 1 && (o->shard_rank < 0 || o->shard_rank >= o->shard_count)) {
+    ac_fail("loader: shard rank %lld is not in 0..%lld", (long long)o->shard_rank, (long long)o->shard_count - 1);
+    return NULL;
+  }
   if (ac_aug_validate(&o->aug)) return NULL;
   ac_loader *ld = calloc(1, sizeof *ld);
   if (!ld) { ac_fail("loader: out of memory"); return NULL; }
@@ -480,6 +490,14 @@ void ac_loader_free(ac_loader *ld) {
   loader_destroy(ld);
 }
 
+/* Samples of this shard in an epoch of n. */
+static int64_t shard_len(const ac_loader *ld, int64_t n) {
+  const int64_t S = ld->o.shard_count, r = ld->o.shard_rank;
+  if (S <= 1) return n;
+  if (ld->o.shard_pad) return (n + S - 1) / S;
+  return n > r ? (n - r + S - 1) / S : 0;
+}
+
 int ac_loader_start_epoch(ac_loader *ld, int64_t epoch) {
   if (epoch < 1 || epoch >= ((int64_t)1 << 23)) return ac_fail("loader: epoch must be 1..8388607, got %lld", (long long)epoch);
   pthread_mutex_lock(&ld->mu);
@@ -508,6 +526,8 @@ int ac_loader_start_epoch(ac_loader *ld, int64_t epoch) {
         ld->order[q] = t;
       }
   }
+  ld->full_len = ld->epoch_len;
+  ld->epoch_len = shard_len(ld, ld->full_len);
   ld->epoch = epoch;
   int64_t nb = ld->epoch_len / ld->o.batch;
   if (!ld->o.drop_last && ld->epoch_len % ld->o.batch) nb++;
@@ -520,13 +540,17 @@ int ac_loader_start_epoch(ac_loader *ld, int64_t epoch) {
 }
 
 int64_t ac_loader_nbatches(const ac_loader *ld) {
-  int64_t len = ld->o.balanced ? ld->o.epoch_size : ld->src->n;
+  int64_t len = shard_len(ld, ld->o.balanced ? ld->o.epoch_size : ld->src->n);
   return len / ld->o.batch + (!ld->o.drop_last && len % ld->o.batch ? 1 : 0);
 }
 
-int64_t ac_loader_epoch_len(const ac_loader *ld) { return ld->o.balanced ? ld->o.epoch_size : ld->src->n; }
+int64_t ac_loader_epoch_len(const ac_loader *ld) {
+  return shard_len(ld, ld->o.balanced ? ld->o.epoch_size : ld->src->n);
+}
 int64_t ac_loader_skipped(const ac_loader *ld) { return __atomic_load_n(&ld->skipped, __ATOMIC_RELAXED); }
-int64_t ac_loader_order(const ac_loader *ld, int64_t p) { return (p >= 0 && p < ld->epoch_len) ? ld->order[p] : -1; }
+int64_t ac_loader_order(const ac_loader *ld, int64_t p) {
+  return (p >= 0 && p < ld->epoch_len) ? ld->order[global_pos(ld, p) % ld->full_len] : -1;
+}
 
 int64_t ac_loader_next(ac_loader *ld, float *x, int64_t *y) {
   pthread_mutex_lock(&ld->mu);

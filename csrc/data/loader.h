@@ -58,6 +58,16 @@ typedef struct ac_loader_opts {
   int c, h, w;       /* output image shape */
   uint64_t seed;
   ac_aug_pipeline aug;
+  /* Data-parallel sharding (shard_count > 1): every rank draws the same
+   * epoch order and takes the positions shard_rank, shard_rank + count, ...
+   * of it; sample p of the shard is augmented as global position
+   * shard_rank + p * count, so the union of the ranks' batches b is the
+   * single-process batch b of batch * count samples. shard_pad: every shard
+   * has ceil(N / count) samples (the order wraps round to its start) so all
+   * ranks run the same number of steps; otherwise the shards differ by at
+   * most one sample and cover the epoch exactly once (evaluation). */
+  int64_t shard_rank, shard_count;
+  int shard_pad;
 } ac_loader_opts;
 
 typedef struct ac_loader ac_loader;

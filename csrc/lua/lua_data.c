@@ -490,7 +490,8 @@ static int opt_bool(lua_State *L, int idx, const char *key) {
 }
 
 /* _loader_new(source, {batch, workers, prefetch, shuffle, drop_last, balanced,
- *             epoch_size, skip_bad, channels, height, width, seed}, pipeline|nil) */
+ *             epoch_size, skip_bad, channels, height, width, seed,
+ *             shard_rank, shard_count, shard_pad}, pipeline|nil) */
 static int l_loader_new(lua_State *L) {
   ac_source *s = check_source(L, 1);
   luaL_checktype(L, 2, LUA_TTABLE);
@@ -504,6 +505,9 @@ static int l_loader_new(lua_State *L) {
   o.balanced = opt_bool(L, 2, "balanced");
   o.skip_bad = opt_bool(L, 2, "skip_bad");
   o.epoch_size = opt_int(L, 2, "epoch_size", 0);
+  o.shard_rank = opt_int(L, 2, "shard_rank", 0);
+  o.shard_count = opt_int(L, 2, "shard_count", 1);
+  o.shard_pad = opt_bool(L, 2, "shard_pad");
   o.c = (int)opt_int(L, 2, "channels", 1);
   o.h = (int)opt_int(L, 2, "height", 48);
   o.w = (int)opt_int(L, 2, "width", 48);

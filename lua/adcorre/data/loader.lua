@@ -15,7 +15,10 @@
 -- balanced (class-balanced sampling with replacement), epoch_size (samples
 -- per balanced epoch, default #ds), drop_last, seed (default drawn from the
 -- library generator), skip_bad (an unreadable image is replaced by the next
--- sample in order and counted; a warning is printed after the epoch).
+-- sample in order and counted; a warning is printed after the epoch),
+-- shard ({rank, size [, pad = true]}: data-parallel training takes this
+-- rank's slice of every epoch's order; see ac_loader_opts in
+-- csrc/data/loader.h and doc/distributed.md).
 --
 -- Determinism: sample p of epoch e is augmented with a generator forked
 -- from (seed, e, p), and the order is drawn from (seed, e); the batches are
@@ -32,7 +35,7 @@ Loader.__name = "adcorre.data.Loader"
 
 local known = { batch = true, shuffle = true, workers = true, prefetch = true, augment = true, size = true,
                 channels = true, balanced = true, epoch_size = true, drop_last = true, seed = true,
-                skip_bad = true }
+                skip_bad = true, shard = true }
 
 local function int_opt(opts, key, default, lo)
   local v = opts[key]
@@ -80,6 +83,14 @@ function M.Loader(ds, opts)
   if not self.height or not self.width or self.height < 1 or self.width < 1 then
     error(("Loader: size must be positive integers, got %s x %s"):format(tostring(h), tostring(w)), 2)
   end
+  local shard = opts.shard
+  if shard ~= nil then
+    local r, n = type(shard) == "table" and math.tointeger(shard[1]), type(shard) == "table" and math.tointeger(shard[2])
+    if not r or not n or n < 1 or r < 0 or r >= n then
+      error("Loader: option 'shard' must be {rank, size} with 0 <= rank < size, got " .. tostring(shard), 2)
+    end
+    self.shard = { rank = r, size = n, pad = shard.pad ~= false }
+  end
   self.augment = augment.resolve(opts.augment)
   self.seed = opts.seed
   self.shuffle = opts.shuffle ~= false
@@ -92,13 +103,20 @@ function M.Loader(ds, opts)
       batch = self.batch, workers = self.workers, prefetch = opts.prefetch, shuffle = self.shuffle,
       drop_last = opts.drop_last, balanced = opts.balanced, epoch_size = opts.epoch_size,
       skip_bad = opts.skip_bad, channels = self.channels, height = self.height, width = self.width,
-      seed = opts.seed }, self.augment.pipeline)
+      seed = opts.seed, shard_rank = self.shard and self.shard.rank, shard_count = self.shard and self.shard.size,
+      shard_pad = self.shard and self.shard.pad }, self.augment.pipeline)
     self.nb = self.c_loader:nbatches()
   else
     -- a data set written in Lua (only ds:get): batches are built in the caller
     self.lua_seed = opts.seed or math.floor(core.tensor.rand(1)[1] * 2 ^ 52)
     self.drop_last = opts.drop_last
-    self.nb = #ds // self.batch + ((not opts.drop_last and #ds % self.batch ~= 0) and 1 or 0)
+    local n = #ds
+    if self.shard then
+      local S, r = self.shard.size, self.shard.rank
+      n = self.shard.pad and (n + S - 1) // S or (n > r and (n - r + S - 1) // S or 0)
+    end
+    self.lua_len = n
+    self.nb = n // self.batch + ((not opts.drop_last and n % self.batch ~= 0) and 1 or 0)
   end
   return self
 end
@@ -123,13 +141,15 @@ local function lua_epoch(self, e)
       order[i], order[j] = order[j], order[i]
     end
   end
-  local b = 0
+  local b, len, sh = 0, self.lua_len, self.shard
   return function()
     if b >= self.nb then return nil end
     local start = b * bs
-    local count = math.min(bs, n - start)
+    local count = math.min(bs, len - start)
     for j = 1, count do
-      local img, label = ds:get(order[start + j])
+      local p = start + j - 1                                 -- 0-based shard position
+      if sh then p = (sh.rank + p * sh.size) % n end          -- its place in the epoch's order
+      local img, label = ds:get(order[p + 1])
       local s = img:shape()
       if #s == 2 then img = img:view(1, s[1], s[2]); s = img:shape() end
       if s[1] ~= self.channels then img = require("adcorre.image").to_channels(img, self.channels) end
