@@ -3,6 +3,11 @@
 --   lua5.4 examples/train.lua --dataset synthfer --data out/synth --epochs 5 --out out/run
 --   lua5.4 examples/train.lua --dataset fer2013 --data ~/data/fer2013 --epochs 40
 --   lua5.4 examples/train.lua --resume out/run/checkpoint.safetensors
+--   mpirun -np 4 lua5.4 examples/train.lua --dataset npy --data D --batch 50   (global batch 200)
+--
+-- Under mpirun or srun (or with --distributed) the run is data-parallel
+-- (adcorre.distributed_train): each rank trains on its shard of every epoch
+-- with the Ad-Corre loss of the global batch; rank 0 alone prints and writes.
 --
 -- After every epoch: accuracy, mean per-class accuracy, the row-normalised
 -- confusion matrix and per-class precision / recall / F1, a row of
@@ -13,13 +18,16 @@ local cli = require("adcorre.cli")
 local trainer = require("adcorre.trainer")
 local metrics = require("adcorre.metrics")
 local json = require("adcorre.json")
+local dtrain = require("adcorre.distributed_train")
 
 local parser = cli.train_parser()
 local args = parser:parse()
 
+local D = dtrain.start(args) -- nil: one process
+local root = D == nil or D.root
 local out_dir = args.out
-cli.mkdir(out_dir)
-local say = cli.printer(args.json)
+if root then cli.mkdir(out_dir) end
+local say = root and cli.printer(args.json) or function() end
 
 ----------------------------------------------------------------------------
 -- resume: the checkpoint's settings win over the command line's defaults
@@ -41,16 +49,22 @@ local C = #info.classes
 say(("data: %s%s, train %d images, %s %d images, %d classes, input %dx%dx%d"):format(
   args.dataset, args.data and (" from " .. args.data) or " (generated)", #train_set, args.eval_split, #eval_set, C, info.channels, info.size, info.size))
 
-local train_loader = cli.loader(train_set, args, info, true)
-local eval_loader = cli.loader(eval_set, args, info, false)
+local train_loader = cli.loader(train_set, args, info, true, D and D:shard(true))
+local eval_loader = cli.loader(eval_set, args, info, false, D and D:shard(false))
 
 ----------------------------------------------------------------------------
 -- model, loss, optimiser
 ----------------------------------------------------------------------------
 local model = cli.build_model(args, info)
-local loss = cli.build_loss(args, C)
+local loss = cli.build_loss(args, C, D and { distributed = true })
+if D then
+  D:prepare(model)
+  args.lr_given, args.lr = args.lr, D:lr(args)
+end
 local opt = cli.build_optimizer(args, model)
+if D then args.lr = args.lr_given end -- the checkpoint keeps the lr as given
 say(("model: %s, %d trainable parameters; loss: %s"):format(args.arch, model:nparams(), cli.describe_loss(args, loss)))
+if D then say(D:describe(args)) end
 
 local log_columns = { "epoch", "lr", "train_loss", "train_ce", "train_fd", "train_md", "train_ed", "train_accuracy",
   "eval_loss", "accuracy", "mean_class_accuracy", "images_per_s", "seconds", "skipped" }
@@ -58,10 +72,11 @@ for _, name in ipairs(info.classes) do
   log_columns[#log_columns + 1] = "f1_" .. name
 end
 
-local tr = trainer.new({
+local topts = {
   model = model, loss = loss, optim = opt, classes = info.classes,
   clip = (args.clip or 0) > 0 and args.clip or nil, skip_nonfinite = args.skip_nonfinite,
-})
+}
+local tr = trainer.new(D and D:trainer_opts(topts, loss) or topts)
 
 local start_epoch = 1
 if args.resume then
@@ -70,17 +85,17 @@ if args.resume then
   say(("resumed from %s after epoch %d"):format(args.resume, epoch))
 end
 -- a resumed run keeps the log's rows up to the checkpoint's epoch; a new run starts a new log
-local log = metrics.CSVLog(out_dir .. "/log.csv", log_columns, args.resume
+local log = root and metrics.CSVLog(out_dir .. "/log.csv", log_columns, args.resume
   and { keep = function(row) return (tonumber(row.epoch) or math.huge) < start_epoch end }
   or { fresh = true })
 
 local nb = train_loader:nbatches()
-tr.progress = cli.progress_bar(args, nb)
+if root then tr.progress = cli.progress_bar(args, nb) end
 
 local last_summary, last_train, last_conf
 for epoch = start_epoch, args.epochs do
   local s = tr:train_epoch(train_loader, epoch, nb)
-  cli.progress_done(args)
+  if root then cli.progress_done(args) end
   local r, conf = tr:evaluate(eval_loader)
   last_summary, last_train, last_conf = r, s, conf
   local row = {
@@ -90,7 +105,7 @@ for epoch = start_epoch, args.epochs do
     skipped = s.skipped,
   }
   for i, name in ipairs(info.classes) do row["f1_" .. name] = r.f1[i] end
-  log:write(row)
+  if root then log:write(row) end
   tr.history[#tr.history + 1] = {
     epoch = epoch, train_loss = s.total, train_accuracy = s.accuracy, eval_loss = r.loss, accuracy = r.accuracy,
   }
@@ -100,10 +115,10 @@ for epoch = start_epoch, args.epochs do
   local improved = tr.best == nil or r.accuracy > tr.best
   if improved then
     tr.best, tr.best_epoch = r.accuracy, epoch
-    ac.save(out_dir .. "/best.safetensors", model, { classes = info.classes, epoch = epoch, accuracy = r.accuracy,
-      size = info.size, channels = info.channels, normalize = info.normalize })
+    if root then ac.save(out_dir .. "/best.safetensors", model, { classes = info.classes, epoch = epoch, accuracy = r.accuracy,
+      size = info.size, channels = info.channels, normalize = info.normalize }) end
   end
-  tr:save_checkpoint(out_dir .. "/checkpoint.safetensors", epoch, { settings = cli.settings(args) })
+  if root then tr:save_checkpoint(out_dir .. "/checkpoint.safetensors", epoch, { settings = cli.settings(args) }) end
 end
 
 if last_summary == nil then
@@ -113,17 +128,21 @@ end
 
 say("")
 say(last_conf:format(info.classes))
-ac.save(out_dir .. "/model.safetensors", model, { classes = info.classes, epoch = args.epochs,
-  accuracy = last_summary.accuracy, size = info.size, channels = info.channels, normalize = info.normalize })
+if root then
+  ac.save(out_dir .. "/model.safetensors", model, { classes = info.classes, epoch = args.epochs,
+    accuracy = last_summary.accuracy, size = info.size, channels = info.channels, normalize = info.normalize })
+end
 
-if not args.no_plots then
-  cli.plots(out_dir, tr, model, eval_loader, info, last_summary)
+if root and not args.no_plots then
+  -- (distributed: the embedding plot shows rank 0's shard, evaluated without the collectives)
+  cli.plots(out_dir, tr, model, eval_loader, info, last_summary, nil,
+    D and trainer.new({ model = model, loss = topts.eval_loss, optim = opt, classes = info.classes }))
   say(("plots: %s/confusion.png %s/curves.png %s/embeddings.png"):format(out_dir, out_dir, out_dir))
 end
 say(("saved %s/model.safetensors (best %s accuracy %.2f%% at epoch %s: %s/best.safetensors)"):format(
   out_dir, args.eval_split, 100 * (tr.best or last_summary.accuracy), tostring(tr.best_epoch), out_dir))
 
-if args.json then
+if root and args.json then
   local res = {
     accuracy = last_summary.accuracy, mean_class_accuracy = last_summary.mean_class_accuracy,
     confusion = last_summary.confusion, classes = info.classes, precision = last_summary.precision,
@@ -135,3 +154,4 @@ if args.json then
 end
 train_loader:close()
 eval_loader:close()
+if D then D:finish() end

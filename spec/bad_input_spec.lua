@@ -326,7 +326,7 @@ describe("bad arguments to data objects", function()
   it("Loader: not a data set, unknown option, batch 0", function()
     fails("Loader: expects a data set (from ac.data) as first argument", ac.data.Loader, {}, {})
     fails("Loader: unknown option 'batchsize' (known: augment, balanced, batch, channels, drop_last, epoch_size, " ..
-      "prefetch, seed, shuffle, size, skip_bad, workers)", ac.data.Loader, ds, { batchsize = 3 })
+      "prefetch, seed, shard, shuffle, size, skip_bad, workers)", ac.data.Loader, ds, { batchsize = 3 })
     fails("Loader: option 'batch' must be >= 1, got 0", ac.data.Loader, ds, { batch = 0 })
   end)
   it("Dataset:get: fractional and out-of-range index", function()

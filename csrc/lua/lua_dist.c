@@ -25,27 +25,10 @@ static void *buf(lua_State *L, int idx, const char *fname, int64_t *n, int *type
   return api->buffer(L, idx, fname, n, type);
 }
 
-/* Finalizes MPI when the Lua state closes (a normal end of the script):
- * mpirun reports ranks that exit without MPI_Finalize as failed. */
-static int guard_gc(lua_State *L) {
-  (void)L;
-  ac_dist_finalize();
-  return 0;
-}
-
 /* init() -> rank, size */
 static int l_init(lua_State *L) {
   int rank = 0, size = 1;
-  int first = !ac_dist_active();
   DIST_CALL(L, ac_dist_init(&rank, &size));
-  if (first) {
-    lua_newuserdatauv(L, 1, 0);
-    lua_createtable(L, 0, 1);
-    lua_pushcfunction(L, guard_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_setmetatable(L, -2);
-    lua_setfield(L, LUA_REGISTRYINDEX, "adcorre.distributed.guard");
-  }
   lua_pushinteger(L, rank);
   lua_pushinteger(L, size);
   return 2;

@@ -96,6 +96,9 @@ function M.train_parser()
   p:flag("--skip-nonfinite", "Skip batches whose loss or gradients are NaN or Inf (counted) instead of stopping.")
   p:flag("--no-plots", "Do not draw the PNG plots.")
   p:flag("--json", "Print one JSON object with the results on the last line of stdout (other output goes to stderr).")
+  p:flag("--distributed", "Data-parallel over MPI ranks (implied under mpirun or srun): --batch is per rank.")
+  p:option("--lr-scale", "Learning rate under --distributed: none (as given) or linear (x ranks).", "none")
+    :choices({ "none", "linear" })
   return p
 end
 
@@ -120,7 +123,7 @@ end
 local SETTING_KEYS = { "dataset", "data", "size", "channels", "affectnet_classes", "limit", "skip_bad", "eval_split",
   "arch", "batch", "optim", "lr", "decay", "momentum", "weight_decay", "schedule", "clip", "k", "d", "lambda",
   "no_fd", "no_md", "no_ed", "ce_only", "no_adaptive", "md_mode", "reference", "augment", "balanced", "seed",
-  "skip_nonfinite", "workers" }
+  "skip_nonfinite", "workers", "lr_scale" }
 
 function M.settings(args)
   local s = {}
@@ -156,8 +159,9 @@ function M.build_model(args, info)
   return ctor({ in_channels = info.channels, size = info.size, classes = #info.classes, k = args.k, d = args.d })
 end
 
-function M.build_loss(args, C)
+function M.build_loss(args, C, extra)
   local o = { classes = C }
+  for k, v in pairs(extra or {}) do o[k] = v end
   if args.reference then o.reference = true end
   if args.lambda then o.lambda = args.lambda end
   if args.ce_only then
@@ -248,9 +252,10 @@ function M.open_datasets(args, want_train)
 end
 
 --- A loader over `ds`: shuffled and augmented for training, in order and
--- plain for evaluation.
-function M.loader(ds, args, info, train)
+-- plain for evaluation; shard ({rank, size, pad}) for data-parallel runs.
+function M.loader(ds, args, info, train, shard)
   return ac.data.Loader(ds, {
+    shard = shard,
     batch = args.batch, shuffle = train, augment = train and args.augment or "none",
     workers = args.workers or 2, seed = args.seed or 1, size = info.size, channels = info.channels,
     balanced = train and args.balanced or nil,

@@ -31,6 +31,10 @@ local function is_finite(x) return x == x and x ~= math.huge and x ~= -math.huge
 --- opts: model, loss (an AdCorreLoss or any criterion with the same forward/backward),
 -- optim, classes (names), out (folder, optional), clip (global-norm, optional),
 -- skip_nonfinite (bool), progress (function(info) called after every step, optional).
+-- Data-parallel runs (adcorre.distributed_train) add after_backward(model)
+-- (called between the backward and the gradient checks), eval_loss (the
+-- criterion evaluate uses, default loss) and reduce(conf, sums, n) -> n
+-- (merges an epoch's confusion, sums and image count over the ranks).
 function M.new(opts)
   assert(type(opts) == "table", "trainer.new: expects an options table")
   for _, k in ipairs({ "model", "loss", "optim", "classes" }) do
@@ -43,6 +47,7 @@ function M.new(opts)
   self.clip = opts.clip
   self.skip_nonfinite = opts.skip_nonfinite or false
   self.progress = opts.progress
+  self.after_backward, self.eval_loss, self.reduce = opts.after_backward, opts.eval_loss, opts.reduce
   self.skipped = 0
   self.best = nil
   self.best_epoch = nil
@@ -96,6 +101,7 @@ function Trainer:step(x, y)
     local gl, ge = loss:backward()
     self.optim:zero_grad()
     model:backward(x, { logits = gl, embeddings = ge })
+    if self.after_backward then self.after_backward(model) end
     local name = core.ops.all_finite(self.optim.grads) and nil or first_bad_gradient(model)
     if name then bad = "the gradient of " .. name .. " has NaN or Inf" end
   end
@@ -142,6 +148,7 @@ function Trainer:train_epoch(batches, epoch, nbatches)
       })
     end
   end
+  if self.reduce then n = self.reduce(conf, sums, n) end
   local dt = ac.now() - t0
   if self.optim.next_epoch then self.optim:next_epoch() end
   local s = {
@@ -163,11 +170,12 @@ function Trainer:evaluate(batches, opts)
   local conf = metrics.Confusion(#self.classes)
   local embs, labels = {}, {}
   local loss_sum, n = 0, 0
-  local was_training = self.loss.train
-  self.loss:evaluate()
+  local loss = self.eval_loss or self.loss
+  local was_training = loss.train
+  loss:evaluate()
   for x, y in iter do
     local out = model:forward(x)
-    local total = self.loss:forward(out.logits, out.embeddings, y)
+    local total = loss:forward(out.logits, out.embeddings, y)
     loss_sum = loss_sum + total * x:size(1)
     n = n + x:size(1)
     conf:add(out.logits:argmax(2), y)
@@ -176,7 +184,12 @@ function Trainer:evaluate(batches, opts)
       labels[#labels + 1] = (type(y) == "table") and ac.tensor(y, "int64") or y:clone()
     end
   end
-  if was_training then self.loss:training() end
+  if was_training then loss:training() end
+  if self.reduce then
+    local sums = { loss = loss_sum }
+    n = self.reduce(conf, sums, n)
+    loss_sum = sums.loss
+  end
   model:training()
   local r = M.summary(conf, self.classes)
   r.loss = n > 0 and loss_sum / n or 0
