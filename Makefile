@@ -100,6 +100,7 @@ MPI_ENV := LUA_PATH_5_4="./lua/?.lua;./lua/?/init.lua;./spec/?.lua;;" LUA_CPATH_
 test-mpi: $(LIB) $(DIST_LIB)
 	@test -n "$(DIST_LIB)" || { echo "test-mpi: Open MPI not found (install openmpi-bin libopenmpi-dev: make deps)"; exit 1; }
 	$(MPI_ENV) $(MPIRUN) -np 2 -x LUA_PATH_5_4 -x LUA_CPATH_5_4 sh tools/mpi_busted.sh
+	MPIRUN="$(MPIRUN)" sh tools/mpi_train_check.sh
 
 # The same specs against an AddressSanitizer + UndefinedBehaviorSanitizer build.
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
