@@ -52,7 +52,28 @@ const char *ac_dtype_name(ac_dtype d) {
   return "?";
 }
 
+static _Thread_local int64_t budget_left = -1;
+static _Thread_local char budget_why[96];
+
+int64_t ac_alloc_budget(int64_t bytes, const char *why) {
+  const int64_t was = budget_left;
+  budget_left = bytes < 0 ? -1 : bytes;
+  snprintf(budget_why, sizeof budget_why, "%s", why ? why : "");
+  return was;
+}
+
+/* Charges nbytes to the thread's budget; -1 after ac_fail when it does not fit. */
+static int budget_charge(size_t nbytes) {
+  if (budget_left < 0) return 0;
+  if ((uint64_t)nbytes > (uint64_t)budget_left)
+    return ac_fail("allocating %zu bytes exceeds the budget of %lld bytes (%s)", nbytes, (long long)budget_left,
+                   budget_why);
+  budget_left -= (int64_t)nbytes;
+  return 0;
+}
+
 ac_storage *ac_storage_new(size_t nbytes) {
+  if (budget_charge(nbytes)) return NULL;
   ac_storage *s = malloc(sizeof *s);
   if (!s) { ac_fail("out of memory allocating a storage"); return NULL; }
   size_t alloc = (nbytes + AC_ALIGN - 1) / AC_ALIGN * AC_ALIGN;
@@ -73,6 +94,7 @@ ac_storage *ac_storage_new(size_t nbytes) {
 }
 
 ac_storage *ac_storage_new_arena(size_t nbytes) {
+  if (budget_charge(nbytes)) return NULL;
   ac_storage *s = calloc(1, sizeof *s);
   if (!s) { ac_fail("out of memory allocating a storage"); return NULL; }
   void *owner = NULL;

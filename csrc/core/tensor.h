@@ -55,6 +55,14 @@ size_t ac_dtype_size(ac_dtype d);
 const char *ac_dtype_name(ac_dtype d); /* "float32", "int64", "uint8" */
 
 /* ---- storage --------------------------------------------------------- */
+/* An allocation budget for the calling thread. While one is set (>= 0),
+ * every new storage is charged against it, and one that does not fit fails
+ * before anything is allocated, with ac_fail("allocating N bytes exceeds
+ * the budget of M bytes (<why>)"). Importers set it to what a file can
+ * justify while they rebuild a model from the file's metadata, so that an
+ * architecture asking for absurd sizes is refused before it takes memory.
+ * bytes < 0 removes it. Returns the bytes that were left (-1: none). */
+int64_t ac_alloc_budget(int64_t bytes, const char *why);
 ac_storage *ac_storage_new(size_t nbytes); /* zero-filled, 64-byte aligned; NULL + ac_fail on OOM */
 /* a storage whose data is an arena range, contents unspecified (layer buffers) */
 ac_storage *ac_storage_new_arena(size_t nbytes);

@@ -48,6 +48,17 @@ static int l_read_file(lua_State *L) {
   return 1;
 }
 
+/* alloc_budget(bytes|nil [, why]) -> bytes left before (nil: none): the
+ * calling thread's allocation budget (ac_alloc_budget), set by the importers
+ * while they rebuild a model from a file's metadata; nil removes it. */
+static int l_alloc_budget(lua_State *L) {
+  const int64_t bytes = lua_isnoneornil(L, 1) ? -1 : (int64_t)luaL_checkinteger(L, 1);
+  const int64_t was = ac_alloc_budget(bytes, luaL_optstring(L, 2, ""));
+  if (was < 0) lua_pushnil(L);
+  else lua_pushinteger(L, (lua_Integer)was);
+  return 1;
+}
+
 static int l_write_file_atomic(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   size_t len;
@@ -58,7 +69,7 @@ static int l_write_file_atomic(lua_State *L) {
 
 static const luaL_Reg funcs[] = {{"load_npy", l_load_npy},
                                  {"save_npy", l_save_npy},
-                                 {"write_file_atomic", l_write_file_atomic}, {"read_file", l_read_file},
+                                 {"write_file_atomic", l_write_file_atomic}, {"read_file", l_read_file}, {"alloc_budget", l_alloc_budget},
                                  {NULL, NULL}};
 
 int ac_open_io(lua_State *L) {

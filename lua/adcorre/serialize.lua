@@ -242,7 +242,38 @@ function M.load_weights(model, path, opts)
   return model
 end
 
-local function build(meta, path, where)
+-- Bytes of tensor data a file holds (what can justify a rebuilt model's size).
+local function data_bytes(tensors)
+  local n = 0
+  for _, t in pairs(tensors) do n = n + t:numel() * (t:dtype() == "uint8" and 1 or t:dtype() == "int64" and 8 or 4) end
+  return n
+end
+
+-- A constructor's argument error as the file's field: "models.minixception: d
+-- must be >= 2, got -5" -> "architecture field d = -5 (must be >= 2)".
+local function field_error(msg)
+  msg = tostring(msg):gsub("^[^:]*%.lua:%d+: ", "")
+  local key, rule, got = msg:match("^models%.[%w_]+: ([%w_]+) must be (.-), got (.+)$")
+  if key then return ("architecture field %s = %s (must be %s)"):format(key, got, rule) end
+  local opt = msg:match("^models%.[%w_]+: unknown option '(.-)'$")
+  if opt then return ("architecture field %s is not an option of this model"):format(opt) end
+  return msg:gsub("^models%.[%w_]+: ", "architecture: ")
+end
+
+-- Decodes a JSON metadata field, naming the file and the field on failure.
+local function meta_json(meta, key, path, where)
+  local ok, v = pcall(json.decode, meta[key])
+  if not ok then error(("%s: %s: metadata field '%s' is not valid JSON: %s"):format(where, path, key,
+    tostring(v):gsub("^[^:]*%.lua:%d+: ", "")), 0) end
+  return v
+end
+
+-- Rebuilds the model the metadata describes. While the constructor runs, the
+-- thread's allocation budget is what the file's tensors can justify (the
+-- parameters and their gradients, twice the file's tensor bytes, plus
+-- room for small state), so an architecture that asks for absurd sizes
+-- (10^9 heads, a 10^9-class classifier) fails before it takes memory.
+local function build(meta, path, where, tensors)
   if not meta.architecture then
     error(where .. ": " .. path .. " has no architecture in its metadata (weights only: use " ..
           "ac.load_weights(model, path))", 0)
@@ -251,17 +282,52 @@ local function build(meta, path, where)
   if not ok or type(a) ~= "table" or type(a.constructor) ~= "string" then
     error(where .. ": " .. path .. ": bad architecture metadata: " .. tostring(ok and "not an object" or a), 0)
   end
+  local ctor
+  if a.constructor ~= "nn" then
+    ctor = require("adcorre.models")[a.constructor]
+    if type(ctor) ~= "function" then
+      error(where .. ": " .. path .. ": unknown architecture '" .. a.constructor .. "'", 0)
+    end
+  end
+  local held = data_bytes(tensors)
+  local before = core.io.alloc_budget(2 * held + (16 << 20), "what the file's tensors justify")
+  local ok2, m
   if a.constructor == "nn" then
-    local ok2, m = pcall(rebuild, a.args, "model")
-    if not ok2 then error(where .. ": " .. path .. ": cannot rebuild the architecture: " .. tostring(m), 0) end
-    return m
+    ok2, m = pcall(rebuild, a.args, "model")
+  else
+    ok2, m = pcall(ctor, a.args or {})
   end
-  local models = require("adcorre.models")
-  local ctor = models[a.constructor]
-  if type(ctor) ~= "function" then
-    error(where .. ": " .. path .. ": unknown architecture '" .. a.constructor .. "'", 0)
+  core.io.alloc_budget(before)
+  if not ok2 then
+    local msg = tostring(m)
+    if msg:find("exceeds the budget of", 1, true) then
+      error(("%s: %s: the architecture asks for more parameters than the file holds (%d bytes of tensors): %s"):format(
+        where, path, held, msg:gsub("^[^:]*%.lua:%d+: ", "")), 0)
+    end
+    if a.constructor == "nn" then error(where .. ": " .. path .. ": cannot rebuild the architecture: " .. msg, 0) end
+    error(where .. ": " .. path .. ": " .. field_error(msg), 0)
   end
-  return ctor(a.args or {})
+  return m
+end
+
+-- The number of outputs of a rebuilt model's classifier, when it has one.
+local function n_outputs(model)
+  local a = model.arch and model.arch.args
+  if a and math.type(a.classes) == "integer" then return a.classes end
+  return nil
+end
+
+-- Class names stored with a model must be as many as its outputs.
+local function check_classes(extra, model, path, where)
+  if type(extra) ~= "table" or extra.classes == nil then return end
+  if type(extra.classes) ~= "table" then
+    error(("%s: %s: metadata field classes must be a list of names, got %s"):format(where, path, type(extra.classes)), 0)
+  end
+  local C = n_outputs(model)
+  if C and #extra.classes ~= C then
+    error(("%s: %s: the file names %d classes but its classifier has %d outputs"):format(where, path,
+      #extra.classes, C), 0)
+  end
 end
 
 --- Rebuilds a model saved by ac.save and loads its weights. The model is
@@ -269,13 +335,14 @@ end
 function M.load(path)
   check_path(path, "load")
   local tensors, meta = core.safetensors.load(path)
-  local model = build(meta, path, "load")
+  local extra
+  if meta.extra then extra = meta_json(meta, "extra", path, "load") end
+  local model = build(meta, path, "load", tensors)
   local info = {}
   for name, t in pairs(tensors) do info[name] = {shape = t:shape(), dtype = ST_DTYPE[t:dtype()]} end
   assign(model, path, info, tensors, "", nil, "load")
+  check_classes(extra, model, path, "load")
   if model.evaluate then model:evaluate() end
-  local extra
-  if meta.extra then extra = json.decode(meta.extra) end
   return model, extra
 end
 
@@ -318,14 +385,16 @@ end
 function M.load_checkpoint(path, model, opt)
   check_path(path, "load_checkpoint")
   local tensors, meta = core.safetensors.load(path)
-  model = model or build(meta, path, "load_checkpoint")
+  local ck = meta.extra and meta_json(meta, "extra", path, "load_checkpoint") or {}
+  if type(ck) ~= "table" then error("load_checkpoint: " .. path .. ": metadata field 'extra' is not an object", 0) end
+  model = model or build(meta, path, "load_checkpoint", tensors)
   local info = {}
   for name, t in pairs(tensors) do info[name] = {shape = t:shape(), dtype = ST_DTYPE[t:dtype()]} end
   assign(model, path, info, tensors, "model/", nil, "load_checkpoint")
-  local ck = meta.extra and json.decode(meta.extra) or {}
+  check_classes(ck, model, path, "load_checkpoint")
   ck.model = model
   if meta.optim then
-    local st = json.decode(meta.optim)
+    local st = meta_json(meta, "optim", path, "load_checkpoint")
     st.tensors = {}
     for name, t in pairs(tensors) do
       if name:sub(1, 6) == "optim/" then st.tensors[name:sub(7)] = t end
