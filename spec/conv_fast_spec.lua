@@ -1,4 +1,4 @@
--- The fast convolution kernels (csrc/conv_fast.c) against the naive
+-- The fast convolution kernels (csrc/cpu/conv_*.c) and the GEMM (csrc/cpu/gemm*.c) against the naive
 -- reference kernels of nn_conv.c: forward, input gradient and accumulated
 -- parameter gradient, on the AVX-512 path (when the CPU has it) and on the
 -- portable path, for shapes that cross every edge case of the vector code
@@ -89,9 +89,11 @@ local function compare_fused(xs, geo, bias)
   if bias then assert.is_true(rel(gb - gb0, gb_ref - gb0) <= TOL) end
 end
 
-for _, path in ipairs({"dispatch", "generic"}) do
+-- "dispatch": the CPU's best; "avx2" and "generic" capped by adcorre.testing
+-- (an "avx2" cap on a CPU without AVX2 runs the portable path again)
+for _, path in ipairs({"dispatch", "avx2", "generic"}) do
   describe("conv_fast (" .. path .. " path) against the reference kernels", function()
-    setup(function() require("adcorre.testing").isa_limit(path == "generic" and "generic" or nil) end)
+    setup(function() require("adcorre.testing").isa_limit(path ~= "dispatch" and path or nil) end)
     teardown(function() require("adcorre.testing").isa_limit(nil) end)
     before_each(function() ac.manual_seed(7) end)
     for _, c in ipairs(cases) do

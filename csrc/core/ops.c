@@ -9,6 +9,7 @@
 #include <float.h>
 #include <math.h>
 #include <string.h>
+#include "cpu/gemm.h"
 
 /* ===================================================================== */
 /* dtype rules                                                             */
@@ -508,8 +509,18 @@ static int gemm_checked(const ac_tensor *a, int64_t aoff, const int64_t *ast, co
   if (!blas_layout(a, ast[0], ast[1], m, k, &ta, &lda) || !blas_layout(b, bst[0], bst[1], k, n, &tb, &ldb) ||
       !blas_layout(c, cst[0], cst[1], m, n, &tc, &ldc) || tc != CblasNoTrans)
     return 1; /* caller makes contiguous copies */
-  cblas_sgemm(CblasRowMajor, ta, tb, (int)m, (int)n, (int)k, alpha, ac_f32(a) + aoff, (int)lda, ac_f32(b) + boff, (int)ldb,
-              beta, ac_f32(c) + coff, (int)ldc);
+  if (ta == CblasTrans && tb == CblasTrans) { /* the one form the library's GEMM lacks */
+    cblas_sgemm(CblasRowMajor, ta, tb, (int)m, (int)n, (int)k, alpha, ac_f32(a) + aoff, (int)lda, ac_f32(b) + boff,
+                (int)ldb, beta, ac_f32(c) + coff, (int)ldc);
+    return 0;
+  }
+  /* nn, tn, nt: the library's GEMM (cpu/gemm.h), whatever core OpenBLAS runs */
+  float *C = ac_f32(c) + coff;
+  if (beta != 0.0f && beta != 1.0f)
+    for (int64_t i = 0; i < m; i++)
+      for (int64_t j = 0; j < n; j++) C[i * ldc + j] *= beta;
+  ac_gemm_parallel(ta == CblasTrans ? 1 : tb == CblasTrans ? 2 : 0, m, n, k, alpha, ac_f32(a) + aoff, lda,
+                   ac_f32(b) + boff, ldb, beta != 0.0f, C, ldc);
   return 0;
 }
 

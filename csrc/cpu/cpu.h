@@ -22,6 +22,13 @@ typedef enum { AC_ISA_GENERIC = 0, AC_ISA_AVX2 = 1, AC_ISA_AVX512 = 2 } ac_isa;
 /* What the CPU has (independent of the limit). AVX2 counts only with FMA. */
 int ac_cpu_has_avx2(void);
 int ac_cpu_has_avx512f(void);
+/* 1 on an AMD processor, 0 otherwise (for advice naming a core type). */
+int ac_cpu_is_amd(void);
+/* Bytes of the level-1 data cache and of the level-2 cache of one core,
+ * read once from the system (sysconf, else sysfs); 32 KiB and 1 MiB when
+ * the system does not say. Blocking parameters are derived from them. */
+long ac_cpu_l1d_bytes(void);
+long ac_cpu_l2_bytes(void);
 /* The level the dispatchers use: the best the CPU has, at most the limit. */
 ac_isa ac_cpu_isa(void);
 /* 1 when the AVX-512 kernels run (ac_cpu_isa() >= AC_ISA_AVX512). */

@@ -1,6 +1,7 @@
 /*
  * gemm.c - single-precision GEMM (see gemm.h): an AVX-512 path of
- * register-blocked micro-kernels picked at run time, and portable loops.
+ * register-blocked micro-kernels picked at run time, the AVX2 path of
+ * gemm_avx2.c, and portable loops.
  *
  * Micro-kernel: MR = 8 rows of A x 32 columns of B per call, 16
  * accumulators, K in blocks of 256 so that the 256 x 32 panel of B stays in
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <immintrin.h>
 #include "cpu/gemm.h"
+#include "cpu/gemm_kernels.h"
 #include "cpu/cpu.h"
 #include "cpu/simd.h"
 #include "core/parallel.h"
@@ -235,8 +237,11 @@ static int gemm_empty(int64_t M, int64_t N, int64_t K, int beta, float *C, int64
 static void gemm_n(int ta, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                    int64_t lda, const float *B, int64_t ldb, int beta, float *C, int64_t ldc) {
   if (gemm_empty(M, N, K, beta, C, ldc)) return;
-  if (ac_cpu_use_avx512())
+  ac_isa isa = ac_cpu_isa();
+  if (isa >= AC_ISA_AVX512)
     gemm_avx512(ta, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else if (isa == AC_ISA_AVX2)
+    ac_gemm_avx2(ta, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   else
     gemm_generic(ta, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
@@ -431,8 +436,11 @@ __attribute__((target("avx512f"))) static void gemm_nt_avx512(int64_t M, int64_t
 void ac_gemm_nt(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                 const float *B, int64_t ldb, int beta, float *C, int64_t ldc) {
   if (gemm_empty(M, N, K, beta, C, ldc)) return;
-  if (ac_cpu_use_avx512())
+  ac_isa isa = ac_cpu_isa();
+  if (isa >= AC_ISA_AVX512)
     gemm_nt_avx512(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else if (isa == AC_ISA_AVX2)
+    ac_gemm_avx2(2, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   else
     gemm_nt_generic(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }

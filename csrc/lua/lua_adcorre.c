@@ -14,6 +14,7 @@ static const luaL_Reg areas[] = {
   {"io", ac_open_io},
   {"nn", ac_open_nn},
   {"convfast", ac_open_convfast},
+  {"cpu", ac_open_cpu},
   {"loss", ac_open_loss},
   {"optim", ac_open_optim},
   {"image", ac_open_image},

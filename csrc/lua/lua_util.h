@@ -42,6 +42,7 @@ int ac_open_linalg(lua_State *L);
 int ac_open_io(lua_State *L);
 int ac_open_nn(lua_State *L);
 int ac_open_convfast(lua_State *L);
+int ac_open_cpu(lua_State *L);
 int ac_open_loss(lua_State *L);
 int ac_open_optim(lua_State *L);
 int ac_open_image(lua_State *L);

@@ -12,7 +12,8 @@
  *     into a zero-padded per-thread scratch plane so that the inner loops
  *     have no bounds checks.
  *   - everything else: im2col over a chunk of samples into a caller-owned
- *     workspace, one sgemm per group with the chunk's columns side by side
+ *     workspace, one GEMM per group (cpu/gemm.h, on the thread pool) with
+ *     the chunk's columns side by side
  *     (so the GEMM is wide even for small images), then a scatter into NCHW;
  *     col2im on the way back.
  * So with the fast kernels on, nn_conv.c serves the grouped and depthwise
@@ -20,9 +21,9 @@
  * Naive reference kernels (direct loops) are kept at the end for the tests.
  */
 #include <string.h>
-#include <cblas.h>
 #include "nn/nn.h"
 #include "cpu/conv_fast.h"
+#include "cpu/gemm.h"
 #include "core/tensor.h"
 #include "core/parallel.h"
 #include "nn/nn_reduce.h"
@@ -238,9 +239,8 @@ static void im2col_forward(const ac_conv2d_cfg *c, float *y, const float *x, con
     int64_t S = c->N - n0 < c->chunk ? c->N - n0 : c->chunk, SP = S * P;
     run_im2col(c, x + n0 * c->C * c->H * c->W, cols, S);
     for (int64_t g = 0; g < G; g++)
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Og, (int)SP, (int)Kg, 1.0f,
-                  w + g * Og * Kg, (int)Kg, cols + g * Kg * SP, (int)SP, 0.0f,
-                  tmp + g * Og * SP, (int)SP);
+      ac_gemm_parallel(0, Og, SP, Kg, 1.0f, w + g * Og * Kg, Kg, cols + g * Kg * SP, SP, 0,
+                       tmp + g * Og * SP, SP);
     run_scatter(c, y + n0 * c->O * P, tmp, b, S, 1);
   }
 }
@@ -254,9 +254,8 @@ static void im2col_backward_input(const ac_conv2d_cfg *c, float *gx, const float
     int64_t S = c->N - n0 < c->chunk ? c->N - n0 : c->chunk, SP = S * P;
     run_scatter(c, (float *)(gy + n0 * c->O * P), tmp, NULL, S, 0);
     for (int64_t g = 0; g < G; g++)
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)Kg, (int)SP, (int)Og, 1.0f,
-                  w + g * Og * Kg, (int)Kg, tmp + g * Og * SP, (int)SP, 0.0f,
-                  cols + g * Kg * SP, (int)SP);
+      ac_gemm_parallel(1, Kg, SP, Og, 1.0f, w + g * Og * Kg, Kg, tmp + g * Og * SP, SP, 0,
+                       cols + g * Kg * SP, SP);
     im2col_ctx t = {c, NULL, cols, gx + n0 * c->C * c->H * c->W, S};
     ac_parallel_for(S * c->C, grain_for(c->kh * c->kw * P), col2im_task, &t);
   }
@@ -272,9 +271,8 @@ static void im2col_backward_params(const ac_conv2d_cfg *c, float *gw, float *gb,
     run_im2col(c, x + n0 * c->C * c->H * c->W, cols, S);
     run_scatter(c, (float *)(gy + n0 * c->O * P), tmp, NULL, S, 0);
     for (int64_t g = 0; g < G; g++)
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)Og, (int)Kg, (int)SP, scale,
-                  tmp + g * Og * SP, (int)SP, cols + g * Kg * SP, (int)SP, 1.0f,
-                  gw + g * Og * Kg, (int)Kg);
+      ac_gemm_parallel(2, Og, Kg, SP, scale, tmp + g * Og * SP, SP, cols + g * Kg * SP, SP, 1,
+                       gw + g * Og * Kg, Kg);
     if (gb)
       for (int64_t o = 0; o < c->O; o++) {
         double acc = 0;

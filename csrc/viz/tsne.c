@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cblas.h>
+#include "cpu/gemm.h"
 
 #include "core/parallel.h"
 #include "core/random.h"
@@ -278,7 +278,7 @@ int ac_tsne_affinities(const float *X, int n, int d, double perplexity, float *P
     for (int k = 0; k < d; k++) s += (double)Xc[(size_t)i * d + k] * Xc[(size_t)i * d + k];
     sq[i] = (float)s;
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, d, 1.0f, Xc, d, Xc, d, 0.0f, P, n);
+  ac_gemm_parallel(2, n, n, d, 1.0f, Xc, d, Xc, d, 0, P, n); /* P = Xc Xc^T */
 
   aff_ctx ac = {P, sq, n, log(perplexity), 0};
   ac_parallel_for(n, 16, aff_rows, &ac);

@@ -25,6 +25,19 @@ ac.linalg = core.linalg
 ac.corrcoef = core.loss.corrcoef
 ac.arena_stats, ac.arena_trim = core.nn.arena_stats, core.nn.arena_trim
 
+--- The processor and BLAS as the library sees them: {isa, avx2, avx512f,
+-- l1d_bytes, l2_bytes, blas_core, blas_core_isa, blas_advice, threads}.
+function ac.config()
+  local c = core.cpu.config()
+  c.threads = ac.get_num_threads()
+  return c
+end
+-- Said once, at the first require: OpenBLAS running older kernels than the CPU has.
+do
+  local advice = core.cpu.config().blas_advice
+  if advice then io.stderr:write("adcorre: ", advice, "\n") end
+end
+
 local methods = core.tensor.methods
 ac.Tensor = methods          -- the method table of every tensor (add methods here)
 ac._Tensor_mt = core.tensor.mt
