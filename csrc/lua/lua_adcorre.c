@@ -25,6 +25,7 @@ static const luaL_Reg areas[] = {
   {"safetensors", ac_open_safetensors},
   {"capi", ac_open_capi}, /* the C interface of lua_capi.h, for distributed_core.so */
   {"onnx", ac_open_onnx},
+  {"face", ac_open_face},
   {NULL, NULL}};
 
 int luaopen_adcorre_core(lua_State *L);

@@ -163,6 +163,7 @@ local lazy = {
   synthfer = "adcorre.synthfer",
   json = "adcorre.json",
   onnx = "adcorre.onnx",
+  face = "adcorre.face",
   AdCorreLoss = "adcorre.loss",
   linalg = false,  -- from core
 }

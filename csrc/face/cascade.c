@@ -1,0 +1,419 @@
+/*
+ * cascade.c - boosted Haar / LBP cascades and their multi-scale sliding
+ * window detector (the order of operations and the arithmetic are described
+ * in cascade.h). Per pyramid level the feature rectangles become offsets
+ * into that level's integral images, so a window costs a few loads and adds
+ * per feature; rows of a level are shared among the library's threads.
+ */
+#include "face/cascade.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/parallel.h"
+#include "core/tensor.h"
+#include "face/integral.h"
+
+#define LBP_SUBSET 8 /* 256 categories in 32-bit words */
+#define STAGE_EPS 1e-5f
+
+struct ac_cascade {
+  int type, win_w, win_h, nstages, ntrees, nnodes, nfeatures, has_tilted, stumps;
+  float *stage_thr;
+  int *stage_ntrees, *tree_nodes;
+  int *left, *right, *feat;
+  float *thr, *leaves;
+  int32_t *subset;
+  int *rect;      /* Haar: 12 per feature (3 x x, y, w, h); LBP: 4 */
+  float *weight;  /* Haar: 3 per feature */
+  int *tilted;
+};
+
+/* ---- construction -------------------------------------------------------- */
+void ac_cascade_free(ac_cascade *c) {
+  if (!c) return;
+  free(c->stage_thr);
+  free(c->stage_ntrees);
+  free(c->tree_nodes);
+  free(c->left);
+  free(c->right);
+  free(c->feat);
+  free(c->thr);
+  free(c->leaves);
+  free(c->subset);
+  free(c->rect);
+  free(c->weight);
+  free(c->tilted);
+  free(c);
+}
+
+/* A Haar rectangle (tilted or not) must lie inside the window. */
+static int haar_rect_ok(const ac_cascade_spec *s, int x, int y, int w, int h, int tilted) {
+  if (w < 0 || h < 0) return 0;
+  if (!tilted) return x >= 0 && y >= 0 && x + w <= s->win_w && y + h <= s->win_h;
+  /* corners (x, y), (x - h, y + h), (x + w, y + w), (x + w - h, y + w + h) */
+  return x - h >= 0 && x + w <= s->win_w && y >= 0 && y + w + h <= s->win_h;
+}
+
+int ac_cascade_new(const ac_cascade_spec *s, ac_cascade **out) {
+  *out = NULL;
+  if (s->type != AC_CASCADE_HAAR && s->type != AC_CASCADE_LBP) return ac_fail("unknown feature type %d", s->type);
+  if (s->win_w < 2 || s->win_h < 2 || s->win_w > 1024 || s->win_h > 1024)
+    return ac_fail("window %dx%d is not a detector window", s->win_w, s->win_h);
+  if (s->nstages < 1 || s->ntrees < 1 || s->nnodes < 1 || s->nfeatures < 1)
+    return ac_fail("cascade has %d stages, %d trees, %d nodes, %d features", s->nstages, s->ntrees, s->nnodes,
+                   s->nfeatures);
+  long trees = 0, nodes = 0;
+  for (int i = 0; i < s->nstages; i++) {
+    if (s->stage_ntrees[i] < 1) return ac_fail("stage %d has no weak classifier", i + 1);
+    trees += s->stage_ntrees[i];
+  }
+  if (trees != s->ntrees) return ac_fail("stages list %ld weak classifiers, %d given", trees, s->ntrees);
+  int maxnodes = 0;
+  for (int t = 0; t < s->ntrees; t++) {
+    int n = s->tree_nodes[t];
+    if (n < 1) return ac_fail("weak classifier %d has no node", t + 1);
+    /* every node of the tree must be reachable only forwards, every leaf in range */
+    for (int k = 0; k < n; k++) {
+      long j = nodes + k;
+      if (j >= s->nnodes) return ac_fail("weak classifier %d: more nodes than the %d given", t + 1, s->nnodes);
+      int lr[2] = {s->node_left[j], s->node_right[j]};
+      for (int q = 0; q < 2; q++) {
+        if (lr[q] > 0 && (lr[q] <= k || lr[q] >= n))
+          return ac_fail("weak classifier %d node %d: child %d outside the tree", t + 1, k, lr[q]);
+        if (lr[q] <= 0 && -lr[q] > n)
+          return ac_fail("weak classifier %d node %d: leaf %d of %d", t + 1, k, -lr[q], n + 1);
+      }
+      if (s->node_feature[j] < 0 || s->node_feature[j] >= s->nfeatures)
+        return ac_fail("weak classifier %d node %d: feature %d of %d", t + 1, k, s->node_feature[j], s->nfeatures);
+    }
+    nodes += n;
+    if (n > maxnodes) maxnodes = n;
+  }
+  if (nodes != s->nnodes) return ac_fail("weak classifiers hold %ld nodes, %d given", nodes, s->nnodes);
+  for (int f = 0; f < s->nfeatures; f++) {
+    if (s->type == AC_CASCADE_HAAR) {
+      const double *r = s->rects + 15 * (size_t)f;
+      for (int k = 0; k < 3; k++) {
+        if (r[5 * k + 4] == 0) continue;
+        if (!haar_rect_ok(s, (int)r[5 * k], (int)r[5 * k + 1], (int)r[5 * k + 2], (int)r[5 * k + 3], s->tilted[f]))
+          return ac_fail("feature %d rectangle %d (%g %g %g %g%s) is outside the %dx%d window", f, k + 1, r[5 * k],
+                         r[5 * k + 1], r[5 * k + 2], r[5 * k + 3], s->tilted[f] ? ", tilted" : "", s->win_w, s->win_h);
+      }
+    } else {
+      const double *r = s->rects + 4 * (size_t)f;
+      if (r[0] < 0 || r[1] < 0 || r[2] < 1 || r[3] < 1 || r[0] + 3 * r[2] > s->win_w || r[1] + 3 * r[3] > s->win_h)
+        return ac_fail("feature %d (%g %g %g %g) is outside the %dx%d window", f, r[0], r[1], r[2], r[3], s->win_w,
+                       s->win_h);
+    }
+  }
+  ac_cascade *c = calloc(1, sizeof *c);
+  if (!c) return ac_fail("out of memory");
+  c->type = s->type;
+  c->win_w = s->win_w;
+  c->win_h = s->win_h;
+  c->nstages = s->nstages;
+  c->ntrees = s->ntrees;
+  c->nnodes = s->nnodes;
+  c->nfeatures = s->nfeatures;
+  c->stumps = maxnodes == 1;
+  size_t nn = (size_t)s->nnodes, nf = (size_t)s->nfeatures;
+  c->stage_thr = malloc(sizeof(float) * (size_t)s->nstages);
+  c->stage_ntrees = malloc(sizeof(int) * (size_t)s->nstages);
+  c->tree_nodes = malloc(sizeof(int) * (size_t)s->ntrees);
+  c->left = malloc(sizeof(int) * nn);
+  c->right = malloc(sizeof(int) * nn);
+  c->feat = malloc(sizeof(int) * nn);
+  c->thr = malloc(sizeof(float) * nn);
+  c->leaves = malloc(sizeof(float) * (nn + (size_t)s->ntrees));
+  c->subset = s->type == AC_CASCADE_LBP ? malloc(sizeof(int32_t) * nn * LBP_SUBSET) : NULL;
+  c->rect = malloc(sizeof(int) * nf * 12);
+  c->weight = malloc(sizeof(float) * nf * 3);
+  c->tilted = calloc(nf, sizeof(int));
+  if (!c->stage_thr || !c->stage_ntrees || !c->tree_nodes || !c->left || !c->right || !c->feat || !c->thr ||
+      !c->leaves || (s->type == AC_CASCADE_LBP && !c->subset) || !c->rect || !c->weight || !c->tilted) {
+    ac_cascade_free(c);
+    return ac_fail("out of memory");
+  }
+  for (int i = 0; i < s->nstages; i++) {
+    c->stage_thr[i] = (float)s->stage_threshold[i] - STAGE_EPS;
+    c->stage_ntrees[i] = s->stage_ntrees[i];
+  }
+  memcpy(c->tree_nodes, s->tree_nodes, sizeof(int) * (size_t)s->ntrees);
+  memcpy(c->left, s->node_left, sizeof(int) * nn);
+  memcpy(c->right, s->node_right, sizeof(int) * nn);
+  memcpy(c->feat, s->node_feature, sizeof(int) * nn);
+  for (size_t j = 0; j < nn; j++) c->thr[j] = s->type == AC_CASCADE_HAAR ? (float)s->node_threshold[j] : 0.0f;
+  for (size_t j = 0; j < nn + (size_t)s->ntrees; j++) c->leaves[j] = (float)s->leaves[j];
+  if (c->subset) memcpy(c->subset, s->node_subset, sizeof(int32_t) * nn * LBP_SUBSET);
+  for (size_t f = 0; f < nf; f++) {
+    if (s->type == AC_CASCADE_HAAR) {
+      for (int k = 0; k < 3; k++) {
+        for (int q = 0; q < 4; q++) c->rect[12 * f + 4 * k + q] = (int)s->rects[15 * f + 5 * k + q];
+        c->weight[3 * f + k] = (float)s->rects[15 * f + 5 * k + 4];
+      }
+      c->tilted[f] = s->tilted[f] != 0;
+      if (c->tilted[f]) c->has_tilted = 1;
+    } else {
+      for (int q = 0; q < 4; q++) c->rect[4 * f + q] = (int)s->rects[4 * f + q];
+    }
+  }
+  *out = c;
+  return 0;
+}
+
+void ac_cascade_info(const ac_cascade *c, int *type, int *win_w, int *win_h, int *nstages, int *has_tilted) {
+  *type = c->type;
+  *win_w = c->win_w;
+  *win_h = c->win_h;
+  *nstages = c->nstages;
+  *has_tilted = c->has_tilted;
+}
+
+/* ---- boxes ------------------------------------------------------------------ */
+int ac_rects_push(ac_rects *r, int x, int y, int w, int h, int score) {
+  if (r->n == r->cap) {
+    int cap = r->cap ? 2 * r->cap : 64;
+    int *xy = realloc(r->xywh, sizeof(int) * 4 * (size_t)cap);
+    if (!xy) return ac_fail("out of memory");
+    r->xywh = xy;
+    int *sc = realloc(r->score, sizeof(int) * (size_t)cap);
+    if (!sc) return ac_fail("out of memory");
+    r->score = sc;
+    r->cap = cap;
+  }
+  int *p = r->xywh + 4 * (size_t)r->n;
+  p[0] = x, p[1] = y, p[2] = w, p[3] = h;
+  r->score[r->n++] = score;
+  return 0;
+}
+
+void ac_rects_free(ac_rects *r) {
+  free(r->xywh);
+  free(r->score);
+  memset(r, 0, sizeof *r);
+}
+
+/* ---- one pyramid level -------------------------------------------------------- */
+/* A Haar feature as offsets of its rectangles' corners from the window's
+ * top-left entry of the level's integral buffer (tilted ones point into the
+ * tilted plane). */
+typedef struct {
+  int ofs[3][4];
+  float w[3];
+} haar_opt;
+
+typedef struct {
+  int ofs[16]; /* corners of the 3 x 3 blocks: 4 x 4 grid points */
+} lbp_opt;
+
+typedef struct {
+  const ac_cascade *c;
+  const uint32_t *sum, *sqsum; /* the level's planes, row stride st */
+  int st, sw, sh, ystep, nrows, nthreads;
+  float scale;
+  int winw, winh;
+  int nofs[4];         /* the variance window: the detector window inset by 1 */
+  const haar_opt *haar; /* per feature */
+  const lbp_opt *lbp;
+  ac_rects *out;       /* one list per thread */
+  int failed;
+} level_ctx;
+
+#define SUM4(p, o) ((int32_t)((p)[(o)[0]] - (p)[(o)[1]] - (p)[(o)[2]] + (p)[(o)[3]]))
+
+static void rect_ofs(int *o, int x, int y, int w, int h, int st) {
+  o[0] = x + st * y;
+  o[1] = x + w + st * y;
+  o[2] = x + st * (y + h);
+  o[3] = x + w + st * (y + h);
+}
+
+static void tilted_ofs(int *o, int x, int y, int w, int h, int st, int tofs) {
+  o[0] = tofs + x + st * y;
+  o[1] = tofs + x - h + st * (y + h);
+  o[2] = tofs + x + w + st * (y + w);
+  o[3] = tofs + x + w - h + st * (y + w + h);
+}
+
+static inline float haar_value(const haar_opt *f, const uint32_t *p) {
+  float v = f->w[0] * (float)SUM4(p, f->ofs[0]) + f->w[1] * (float)SUM4(p, f->ofs[1]);
+  if (f->w[2] != 0.0f) v += f->w[2] * (float)SUM4(p, f->ofs[2]);
+  return v;
+}
+
+static inline int lbp_code(const lbp_opt *f, const uint32_t *p) {
+  const int *o = f->ofs;
+#define BLK(a, b, c, d) ((int32_t)(p[o[a]] - p[o[b]] - p[o[c]] + p[o[d]]))
+  int32_t cv = BLK(5, 6, 9, 10);
+  return (BLK(0, 1, 4, 5) >= cv ? 128 : 0) | (BLK(1, 2, 5, 6) >= cv ? 64 : 0) | (BLK(2, 3, 6, 7) >= cv ? 32 : 0) |
+         (BLK(6, 7, 10, 11) >= cv ? 16 : 0) | (BLK(10, 11, 14, 15) >= cv ? 8 : 0) |
+         (BLK(9, 10, 13, 14) >= cv ? 4 : 0) | (BLK(8, 9, 12, 13) >= cv ? 2 : 0) | (BLK(4, 5, 8, 9) >= cv ? 1 : 0);
+#undef BLK
+}
+
+/* 1: every stage passed; 0: rejected by the first stage; -1 otherwise. */
+static int run_window(const level_ctx *L, const uint32_t *p, float vnf) {
+  const ac_cascade *c = L->c;
+  int node = 0, leaf = 0, tree = 0;
+  for (int si = 0; si < c->nstages; si++) {
+    double sum = 0;
+    int nt = c->stage_ntrees[si];
+    for (int k = 0; k < nt; k++, tree++) {
+      int n = c->tree_nodes[tree], idx = 0;
+      do {
+        int j = node + idx, f = c->feat[j];
+        int left;
+        if (c->type == AC_CASCADE_HAAR) {
+          left = haar_value(&L->haar[f], p) * vnf < c->thr[j];
+        } else {
+          int code = lbp_code(&L->lbp[f], p);
+          left = (c->subset[(size_t)j * LBP_SUBSET + (code >> 5)] >> (code & 31)) & 1;
+        }
+        idx = left ? c->left[j] : c->right[j];
+      } while (idx > 0);
+      sum += c->leaves[leaf - idx];
+      node += n;
+      leaf += n + 1;
+    }
+    if (sum < c->stage_thr[si]) return si == 0 ? 0 : -1;
+  }
+  return 1;
+}
+
+static void level_rows(void *ctx, int64_t begin, int64_t end, int tid) {
+  level_ctx *L = ctx;
+  const ac_cascade *c = L->c;
+  double area = (double)(c->win_w - 2) * (c->win_h - 2);
+  int xend = L->sw + 1 - c->win_w; /* x + win_w <= sw */
+  for (int64_t task = begin; task < end; task++) {
+    for (int r = (int)task; r < L->nrows; r += L->nthreads) {
+      int y = r * L->ystep;
+      for (int x = 0; x < xend; x += L->ystep) {
+        const uint32_t *p = L->sum + (size_t)y * L->st + x;
+        float vnf = 1.0f;
+        if (c->type == AC_CASCADE_HAAR) {
+          const uint32_t *q = L->sqsum + (size_t)y * L->st + x;
+          int32_t s = SUM4(p, L->nofs);
+          uint32_t sq = q[L->nofs[0]] - q[L->nofs[1]] - q[L->nofs[2]] + q[L->nofs[3]];
+          double nf = area * (double)sq - (double)s * s;
+          if (!(nf > 0.0)) continue;
+          vnf = (float)(1.0 / sqrt(nf));
+          if (!(area * vnf < 1e-1)) continue;
+        }
+        int res = run_window(L, p, vnf);
+        if (res > 0) {
+          if (ac_rects_push(&L->out[tid], (int)lrintf((float)x * L->scale), (int)lrintf((float)y * L->scale),
+                            L->winw, L->winh, 1))
+            __atomic_store_n(&L->failed, 1, __ATOMIC_RELAXED);
+        } else if (res == 0) {
+          x += L->ystep;
+        }
+      }
+    }
+  }
+}
+
+/* ---- the pyramid -------------------------------------------------------------- */
+int ac_cascade_detect(const ac_cascade *c, const uint8_t *grey, int w, int h, double scale, int min_w,
+                      int min_h, int max_w, int max_h, ac_rects *out) {
+  if (!(scale > 1.0) || scale > 100.0) return ac_fail("scale must be in (1, 100], got %g", scale);
+  if (w < 1 || h < 1) return ac_fail("image is empty (%dx%d)", w, h);
+  if (min_w < 0 || min_h < 0 || max_w < 0 || max_h < 0) return ac_fail("sizes must be >= 0");
+  if (max_w == 0 || max_h == 0) max_w = w, max_h = h;
+  float scales[4096];
+  int nscales = 0;
+  for (double f = 1;; f *= scale) {
+    int ww = (int)lrint(c->win_w * f), wh = (int)lrint(c->win_h * f);
+    if (ww > max_w || wh > max_h || ww > w || wh > h || nscales == 4096) break;
+    if (ww < min_w || wh < min_h) continue;
+    scales[nscales++] = (float)f;
+  }
+  if (nscales == 0) return 0;
+  int sw0 = (int)lrintf((float)w / scales[0]), sh0 = (int)lrintf((float)h / scales[0]);
+  size_t area0 = (size_t)(sw0 + 1) * (size_t)(sh0 + 1);
+  int planes = c->type == AC_CASCADE_HAAR ? (c->has_tilted ? 2 : 1) : 1;
+  int nthreads = ac_get_num_threads();
+  if (nthreads < 1) nthreads = 1;
+  uint8_t *img = malloc((size_t)sw0 * (size_t)sh0);
+  uint32_t *sum = malloc(sizeof(uint32_t) * area0 * (size_t)planes);
+  uint32_t *sqsum = c->type == AC_CASCADE_HAAR ? malloc(sizeof(uint32_t) * area0) : NULL;
+  int *tmp = malloc(sizeof(int) * (AC_FACE_RESIZE_TMP(sw0, sh0) + 2 * (size_t)(sw0 + 1)));
+  void *fopt = malloc(c->type == AC_CASCADE_HAAR ? sizeof(haar_opt) * (size_t)c->nfeatures
+                                                 : sizeof(lbp_opt) * (size_t)c->nfeatures);
+  ac_rects *lists = calloc((size_t)nthreads, sizeof(ac_rects));
+  int rc = 0;
+  if (!img || !sum || (c->type == AC_CASCADE_HAAR && !sqsum) || !tmp || !fopt || !lists) {
+    rc = ac_fail("out of memory for a %dx%d image", w, h);
+    goto done;
+  }
+  for (int si = 0; si < nscales && rc == 0; si++) {
+    float sc = scales[si];
+    int sw = (int)lrintf((float)w / sc), sh = (int)lrintf((float)h / sc);
+    if (sw > sw0) sw = sw0;
+    if (sh > sh0) sh = sh0;
+    int st = sw + 1;
+    size_t area = (size_t)st * (size_t)(sh + 1);
+    ac_face_resize_u8(grey, w, h, img, sw, sh, tmp);
+    ac_face_integral(img, sw, sh, sum, sqsum, c->has_tilted ? sum + area : NULL, (uint32_t *)tmp);
+    level_ctx L = {0};
+    L.c = c;
+    L.sum = sum;
+    L.sqsum = sqsum;
+    L.st = st;
+    L.sw = sw;
+    L.sh = sh;
+    L.scale = sc;
+    L.ystep = sc >= 2 ? 1 : 2;
+    L.winw = (int)lrintf((float)c->win_w * sc);
+    L.winh = (int)lrintf((float)c->win_h * sc);
+    int yend = sh + 1 - c->win_h;
+    if (yend <= 0 || sw + 1 - c->win_w <= 0) continue;
+    L.nrows = (yend + L.ystep - 1) / L.ystep;
+    L.nthreads = nthreads < L.nrows ? nthreads : L.nrows;
+    L.out = lists;
+    if (c->type == AC_CASCADE_HAAR) {
+      haar_opt *hf = fopt;
+      rect_ofs(L.nofs, 1, 1, c->win_w - 2, c->win_h - 2, st);
+      for (int f = 0; f < c->nfeatures; f++) {
+        const int *r = c->rect + 12 * (size_t)f;
+        for (int k = 0; k < 3; k++) {
+          if (c->tilted[f])
+            tilted_ofs(hf[f].ofs[k], r[4 * k], r[4 * k + 1], r[4 * k + 2], r[4 * k + 3], st, (int)area);
+          else
+            rect_ofs(hf[f].ofs[k], r[4 * k], r[4 * k + 1], r[4 * k + 2], r[4 * k + 3], st);
+          hf[f].w[k] = c->weight[3 * f + k];
+          if (hf[f].w[k] == 0.0f) rect_ofs(hf[f].ofs[k], 0, 0, 0, 0, st);
+        }
+      }
+      L.haar = hf;
+    } else {
+      lbp_opt *lf = fopt;
+      for (int f = 0; f < c->nfeatures; f++) {
+        const int *r = c->rect + 4 * (size_t)f;
+        for (int gy = 0; gy < 4; gy++)
+          for (int gx = 0; gx < 4; gx++) lf[f].ofs[4 * gy + gx] = (r[0] + gx * r[2]) + st * (r[1] + gy * r[3]);
+      }
+      L.lbp = lf;
+    }
+    ac_parallel_for(L.nthreads, 1, level_rows, &L);
+    if (L.failed) rc = ac_fail("out of memory for the detections");
+  }
+  /* Merge in the order of the threads' lists (grouping does not depend on it). */
+  for (int t = 0; t < nthreads && rc == 0; t++)
+    for (int i = 0; i < lists[t].n && rc == 0; i++) {
+      const int *p = lists[t].xywh + 4 * (size_t)i;
+      rc = ac_rects_push(out, p[0], p[1], p[2], p[3], 1);
+    }
+done:
+  if (lists)
+    for (int t = 0; t < nthreads; t++) ac_rects_free(&lists[t]);
+  free(lists);
+  free(img);
+  free(sum);
+  free(sqsum);
+  free(tmp);
+  free(fopt);
+  return rc;
+}
