@@ -208,17 +208,39 @@ typedef struct {
   int ofs[16]; /* corners of the 3 x 3 blocks: 4 x 4 grid points */
 } lbp_opt;
 
+/* Stump cascades (one node per weak classifier, the common case) keep each
+ * stump's feature, threshold and leaves together, in evaluation order. */
+typedef struct {
+  int ofs[3][4];
+  float w[3];
+  float thr, left, right;
+} haar_stump;
+
+typedef struct {
+  int ofs[16];
+  int32_t subset[LBP_SUBSET];
+  float left, right;
+} lbp_stump;
+
+/* Haar trees: each node with its feature. */
+typedef struct {
+  haar_opt f;
+  float thr;
+  int left, right;
+} haar_node;
+
 typedef struct {
   const ac_cascade *c;
   const uint32_t *sum, *sqsum; /* the level's planes, row stride st */
-  int st, sw, sh, ystep, nrows, nthreads;
+  int st, sw, sh, ystep, nrows;
   float scale;
   int winw, winh;
   int nofs[4];         /* the variance window: the detector window inset by 1 */
   const haar_opt *haar; /* per feature */
   const lbp_opt *lbp;
-  ac_rects *out;       /* one list per thread */
-  int failed;
+  const haar_stump *hs; /* stump cascades: per stump, in order */
+  const lbp_stump *ls;
+  const haar_node *hn;  /* Haar tree cascades: per node */
 } level_ctx;
 
 #define SUM4(p, o) ((int32_t)((p)[(o)[0]] - (p)[(o)[1]] - (p)[(o)[2]] + (p)[(o)[3]]))
@@ -253,6 +275,50 @@ static inline int lbp_code(const lbp_opt *f, const uint32_t *p) {
 #undef BLK
 }
 
+static int run_haar_trees(const ac_cascade *c, const haar_node *nodes, const uint32_t *p, float vnf) {
+  int node = 0, leaf = 0, tree = 0;
+  for (int si = 0; si < c->nstages; si++) {
+    double sum = 0;
+    for (int k = c->stage_ntrees[si]; k > 0; k--, tree++) {
+      int n = c->tree_nodes[tree], idx = 0;
+      do {
+        const haar_node *nd = &nodes[node + idx];
+        idx = haar_value(&nd->f, p) * vnf < nd->thr ? nd->left : nd->right;
+      } while (idx > 0);
+      sum += c->leaves[leaf - idx];
+      node += n;
+      leaf += n + 1;
+    }
+    if (sum < c->stage_thr[si]) return si == 0 ? 0 : -1;
+  }
+  return 1;
+}
+
+static int run_haar_stumps(const ac_cascade *c, const haar_stump *st, const uint32_t *p, float vnf) {
+  for (int si = 0; si < c->nstages; si++) {
+    double sum = 0;
+    for (int k = c->stage_ntrees[si]; k > 0; k--, st++) {
+      float v = st->w[0] * (float)SUM4(p, st->ofs[0]) + st->w[1] * (float)SUM4(p, st->ofs[1]);
+      if (st->w[2] != 0.0f) v += st->w[2] * (float)SUM4(p, st->ofs[2]);
+      sum += v * vnf < st->thr ? st->left : st->right;
+    }
+    if (sum < c->stage_thr[si]) return si == 0 ? 0 : -1;
+  }
+  return 1;
+}
+
+static int run_lbp_stumps(const ac_cascade *c, const lbp_stump *st, const uint32_t *p) {
+  for (int si = 0; si < c->nstages; si++) {
+    double sum = 0;
+    for (int k = c->stage_ntrees[si]; k > 0; k--, st++) {
+      int code = lbp_code((const lbp_opt *)st->ofs, p);
+      sum += (st->subset[code >> 5] >> (code & 31)) & 1 ? st->left : st->right;
+    }
+    if (sum < c->stage_thr[si]) return si == 0 ? 0 : -1;
+  }
+  return 1;
+}
+
 /* 1: every stage passed; 0: rejected by the first stage; -1 otherwise. */
 static int run_window(const level_ctx *L, const uint32_t *p, float vnf) {
   const ac_cascade *c = L->c;
@@ -282,40 +348,193 @@ static int run_window(const level_ctx *L, const uint32_t *p, float vnf) {
   return 1;
 }
 
-static void level_rows(void *ctx, int64_t begin, int64_t end, int tid) {
-  level_ctx *L = ctx;
+/* Visits every window of one level (rows by ystep), appending detections
+ * with the level's index as their score (replaced after sorting). */
+static int scan_level(const level_ctx *L, int level, ac_rects *out) {
   const ac_cascade *c = L->c;
   double area = (double)(c->win_w - 2) * (c->win_h - 2);
   int xend = L->sw + 1 - c->win_w; /* x + win_w <= sw */
-  for (int64_t task = begin; task < end; task++) {
-    for (int r = (int)task; r < L->nrows; r += L->nthreads) {
-      int y = r * L->ystep;
-      for (int x = 0; x < xend; x += L->ystep) {
-        const uint32_t *p = L->sum + (size_t)y * L->st + x;
-        float vnf = 1.0f;
-        if (c->type == AC_CASCADE_HAAR) {
-          const uint32_t *q = L->sqsum + (size_t)y * L->st + x;
-          int32_t s = SUM4(p, L->nofs);
-          uint32_t sq = q[L->nofs[0]] - q[L->nofs[1]] - q[L->nofs[2]] + q[L->nofs[3]];
-          double nf = area * (double)sq - (double)s * s;
-          if (!(nf > 0.0)) continue;
-          vnf = (float)(1.0 / sqrt(nf));
-          if (!(area * vnf < 1e-1)) continue;
-        }
-        int res = run_window(L, p, vnf);
-        if (res > 0) {
-          if (ac_rects_push(&L->out[tid], (int)lrintf((float)x * L->scale), (int)lrintf((float)y * L->scale),
-                            L->winw, L->winh, 1))
-            __atomic_store_n(&L->failed, 1, __ATOMIC_RELAXED);
-        } else if (res == 0) {
-          x += L->ystep;
-        }
+  for (int r = 0; r < L->nrows; r++) {
+    int y = r * L->ystep;
+    for (int x = 0; x < xend; x += L->ystep) {
+      const uint32_t *p = L->sum + (size_t)y * L->st + x;
+      float vnf = 1.0f;
+      if (c->type == AC_CASCADE_HAAR) {
+        const uint32_t *q = L->sqsum + (size_t)y * L->st + x;
+        int32_t s = SUM4(p, L->nofs);
+        uint32_t sq = q[L->nofs[0]] - q[L->nofs[1]] - q[L->nofs[2]] + q[L->nofs[3]];
+        double nf = area * (double)sq - (double)s * s;
+        if (!(nf > 0.0)) continue;
+        vnf = (float)(1.0 / sqrt(nf));
+        if (!(area * vnf < 1e-1)) continue;
       }
+      int res = L->hs   ? run_haar_stumps(c, L->hs, p, vnf)
+                : L->hn ? run_haar_trees(c, L->hn, p, vnf)
+                : L->ls ? run_lbp_stumps(c, L->ls, p)
+                        : run_window(L, p, vnf);
+      if (res > 0) {
+        if (ac_rects_push(out, (int)lrintf((float)x * L->scale), (int)lrintf((float)y * L->scale), L->winw, L->winh,
+                          level))
+          return -1;
+      } else if (res == 0) {
+        x += L->ystep;
+      }
+    }
+  }
+  return 0;
+}
+
+/* ---- the pyramid -------------------------------------------------------------- */
+/* Levels are shared among the threads: each takes the next unprocessed one
+ * (largest first) and builds its images in its own buffers. */
+typedef struct {
+  const ac_cascade *c;
+  const uint8_t *grey;
+  int w, h, nscales, sw0, sh0;
+  const float *scales;
+  int next;        /* next level to take (atomic) */
+  ac_rects *lists; /* one per thread */
+  int *failed;     /* per thread: 1 out of memory */
+} pyramid_ctx;
+
+/* Fills L's level-dependent tables for level `si` in the thread's buffers. */
+static void prepare_level(const pyramid_ctx *P, int si, level_ctx *L, uint8_t *img, uint32_t *sum, uint32_t *sqsum,
+                          int *tmp, void *fopt, void *stumps) {
+  const ac_cascade *c = P->c;
+  float sc = P->scales[si];
+  int sw = (int)lrintf((float)P->w / sc), sh = (int)lrintf((float)P->h / sc);
+  if (sw > P->sw0) sw = P->sw0;
+  if (sh > P->sh0) sh = P->sh0;
+  int st = sw + 1;
+  size_t area = (size_t)st * (size_t)(sh + 1);
+  memset(L, 0, sizeof *L);
+  L->c = c;
+  L->sum = sum;
+  L->sqsum = sqsum;
+  L->st = st;
+  L->sw = sw;
+  L->sh = sh;
+  L->scale = sc;
+  L->ystep = sc >= 2 ? 1 : 2;
+  L->winw = (int)lrintf((float)c->win_w * sc);
+  L->winh = (int)lrintf((float)c->win_h * sc);
+  int yend = sh + 1 - c->win_h;
+  if (yend <= 0 || sw + 1 - c->win_w <= 0) return; /* nrows = 0 */
+  /* OpenCV splits the rows into nstripes stripes of a whole number of steps
+   * (nstripes from the first level's width); rows past the last stripe are
+   * not visited. */
+  int nstripes = (P->sw0 + 1 - c->win_w + 31) / 32;
+  if (nstripes < 1) nstripes = 1;
+  int stripe = (yend / L->ystep + nstripes - 1) / nstripes;
+  if (stripe < 1) stripe = 1;
+  stripe *= L->ystep;
+  if ((long)nstripes * stripe < yend) yend = nstripes * stripe;
+  L->nrows = (yend + L->ystep - 1) / L->ystep;
+  ac_face_resize_u8(P->grey, P->w, P->h, img, sw, sh, tmp);
+  ac_face_integral(img, sw, sh, sum, sqsum, c->has_tilted ? sum + area : NULL, (uint32_t *)tmp);
+  if (c->type == AC_CASCADE_HAAR) {
+    haar_opt *hf = fopt;
+    rect_ofs(L->nofs, 1, 1, c->win_w - 2, c->win_h - 2, st);
+    for (int f = 0; f < c->nfeatures; f++) {
+      const int *r = c->rect + 12 * (size_t)f;
+      for (int k = 0; k < 3; k++) {
+        hf[f].w[k] = c->weight[3 * f + k];
+        if (hf[f].w[k] == 0.0f)
+          rect_ofs(hf[f].ofs[k], 0, 0, 0, 0, st);
+        else if (c->tilted[f])
+          tilted_ofs(hf[f].ofs[k], r[4 * k], r[4 * k + 1], r[4 * k + 2], r[4 * k + 3], st, (int)area);
+        else
+          rect_ofs(hf[f].ofs[k], r[4 * k], r[4 * k + 1], r[4 * k + 2], r[4 * k + 3], st);
+      }
+    }
+    L->haar = hf;
+    if (c->stumps) {
+      haar_stump *hs = stumps;
+      for (int j = 0; j < c->nnodes; j++) {
+        const haar_opt *f = &hf[c->feat[j]];
+        memcpy(hs[j].ofs, f->ofs, sizeof f->ofs);
+        memcpy(hs[j].w, f->w, sizeof f->w);
+        hs[j].thr = c->thr[j];
+        hs[j].left = c->leaves[2 * j];
+        hs[j].right = c->leaves[2 * j + 1];
+      }
+      L->hs = hs;
+    } else {
+      haar_node *hn = stumps;
+      for (int j = 0; j < c->nnodes; j++) {
+        hn[j].f = hf[c->feat[j]];
+        hn[j].thr = c->thr[j];
+        hn[j].left = c->left[j];
+        hn[j].right = c->right[j];
+      }
+      L->hn = hn;
+    }
+  } else {
+    lbp_opt *lf = fopt;
+    for (int f = 0; f < c->nfeatures; f++) {
+      const int *r = c->rect + 4 * (size_t)f;
+      for (int gy = 0; gy < 4; gy++)
+        for (int gx = 0; gx < 4; gx++) lf[f].ofs[4 * gy + gx] = (r[0] + gx * r[2]) + st * (r[1] + gy * r[3]);
+    }
+    L->lbp = lf;
+    if (c->stumps) {
+      lbp_stump *ls = stumps;
+      for (int j = 0; j < c->nnodes; j++) {
+        memcpy(ls[j].ofs, lf[c->feat[j]].ofs, sizeof ls[j].ofs);
+        memcpy(ls[j].subset, c->subset + (size_t)j * LBP_SUBSET, sizeof ls[j].subset);
+        ls[j].left = c->leaves[2 * j];
+        ls[j].right = c->leaves[2 * j + 1];
+      }
+      L->ls = ls;
     }
   }
 }
 
-/* ---- the pyramid -------------------------------------------------------------- */
+static void pyramid_worker(void *ctx, int64_t begin, int64_t end, int tid) {
+  pyramid_ctx *P = ctx;
+  const ac_cascade *c = P->c;
+  (void)begin, (void)end;
+  size_t area0 = (size_t)(P->sw0 + 1) * (size_t)(P->sh0 + 1);
+  int planes = c->has_tilted ? 2 : 1;
+  uint8_t *img = malloc((size_t)P->sw0 * (size_t)P->sh0);
+  uint32_t *sum = malloc(sizeof(uint32_t) * area0 * (size_t)planes);
+  uint32_t *sqsum = c->type == AC_CASCADE_HAAR ? malloc(sizeof(uint32_t) * area0) : NULL;
+  int *tmp = malloc(sizeof(int) * (AC_FACE_RESIZE_TMP(P->sw0, P->sh0) + 2 * (size_t)(P->sw0 + 1)));
+  void *fopt = malloc(c->type == AC_CASCADE_HAAR ? sizeof(haar_opt) * (size_t)c->nfeatures
+                                                 : sizeof(lbp_opt) * (size_t)c->nfeatures);
+  size_t per_node = c->type == AC_CASCADE_LBP ? (c->stumps ? sizeof(lbp_stump) : 0)
+                                              : (c->stumps ? sizeof(haar_stump) : sizeof(haar_node));
+  void *stumps = per_node ? malloc(per_node * (size_t)c->nnodes) : NULL;
+  if (!img || !sum || (c->type == AC_CASCADE_HAAR && !sqsum) || !tmp || !fopt || (per_node && !stumps)) {
+    P->failed[tid] = 1;
+  } else {
+    for (;;) {
+      int si = __atomic_fetch_add(&P->next, 1, __ATOMIC_RELAXED);
+      if (si >= P->nscales) break;
+      level_ctx L;
+      prepare_level(P, si, &L, img, sum, sqsum, tmp, fopt, stumps);
+      if (L.nrows > 0 && scan_level(&L, si, &P->lists[tid])) {
+        P->failed[tid] = 1;
+        break;
+      }
+    }
+  }
+  free(img);
+  free(sum);
+  free(sqsum);
+  free(tmp);
+  free(fopt);
+  free(stumps);
+}
+
+/* Raw detections in the order a serial scan finds them: level, row, column. */
+static int cmp_raw(const void *a, const void *b) {
+  const int *p = a, *q = b; /* level, y, x */
+  for (int k = 0; k < 3; k++)
+    if (p[k] != q[k]) return p[k] < q[k] ? -1 : 1;
+  return 0;
+}
+
 int ac_cascade_detect(const ac_cascade *c, const uint8_t *grey, int w, int h, double scale, int min_w,
                       int min_h, int max_w, int max_h, ac_rects *out) {
   if (!(scale > 1.0) || scale > 100.0) return ac_fail("scale must be in (1, 100], got %g", scale);
@@ -331,89 +550,51 @@ int ac_cascade_detect(const ac_cascade *c, const uint8_t *grey, int w, int h, do
     scales[nscales++] = (float)f;
   }
   if (nscales == 0) return 0;
-  int sw0 = (int)lrintf((float)w / scales[0]), sh0 = (int)lrintf((float)h / scales[0]);
-  size_t area0 = (size_t)(sw0 + 1) * (size_t)(sh0 + 1);
-  int planes = c->type == AC_CASCADE_HAAR ? (c->has_tilted ? 2 : 1) : 1;
   int nthreads = ac_get_num_threads();
   if (nthreads < 1) nthreads = 1;
-  uint8_t *img = malloc((size_t)sw0 * (size_t)sh0);
-  uint32_t *sum = malloc(sizeof(uint32_t) * area0 * (size_t)planes);
-  uint32_t *sqsum = c->type == AC_CASCADE_HAAR ? malloc(sizeof(uint32_t) * area0) : NULL;
-  int *tmp = malloc(sizeof(int) * (AC_FACE_RESIZE_TMP(sw0, sh0) + 2 * (size_t)(sw0 + 1)));
-  void *fopt = malloc(c->type == AC_CASCADE_HAAR ? sizeof(haar_opt) * (size_t)c->nfeatures
-                                                 : sizeof(lbp_opt) * (size_t)c->nfeatures);
-  ac_rects *lists = calloc((size_t)nthreads, sizeof(ac_rects));
+  if (nthreads > nscales) nthreads = nscales;
+  pyramid_ctx P = {0};
+  P.c = c;
+  P.grey = grey;
+  P.w = w;
+  P.h = h;
+  P.nscales = nscales;
+  P.scales = scales;
+  P.sw0 = (int)lrintf((float)w / scales[0]);
+  P.sh0 = (int)lrintf((float)h / scales[0]);
+  P.lists = calloc((size_t)nthreads, sizeof(ac_rects));
+  P.failed = calloc((size_t)nthreads, sizeof(int));
   int rc = 0;
-  if (!img || !sum || (c->type == AC_CASCADE_HAAR && !sqsum) || !tmp || !fopt || !lists) {
+  if (!P.lists || !P.failed) {
     rc = ac_fail("out of memory for a %dx%d image", w, h);
-    goto done;
+  } else {
+    ac_parallel_for(nthreads, 1, pyramid_worker, &P);
+    for (int t = 0; t < nthreads; t++)
+      if (P.failed[t]) rc = ac_fail("out of memory for the pyramid of a %dx%d image", w, h);
   }
-  for (int si = 0; si < nscales && rc == 0; si++) {
-    float sc = scales[si];
-    int sw = (int)lrintf((float)w / sc), sh = (int)lrintf((float)h / sc);
-    if (sw > sw0) sw = sw0;
-    if (sh > sh0) sh = sh0;
-    int st = sw + 1;
-    size_t area = (size_t)st * (size_t)(sh + 1);
-    ac_face_resize_u8(grey, w, h, img, sw, sh, tmp);
-    ac_face_integral(img, sw, sh, sum, sqsum, c->has_tilted ? sum + area : NULL, (uint32_t *)tmp);
-    level_ctx L = {0};
-    L.c = c;
-    L.sum = sum;
-    L.sqsum = sqsum;
-    L.st = st;
-    L.sw = sw;
-    L.sh = sh;
-    L.scale = sc;
-    L.ystep = sc >= 2 ? 1 : 2;
-    L.winw = (int)lrintf((float)c->win_w * sc);
-    L.winh = (int)lrintf((float)c->win_h * sc);
-    int yend = sh + 1 - c->win_h;
-    if (yend <= 0 || sw + 1 - c->win_w <= 0) continue;
-    L.nrows = (yend + L.ystep - 1) / L.ystep;
-    L.nthreads = nthreads < L.nrows ? nthreads : L.nrows;
-    L.out = lists;
-    if (c->type == AC_CASCADE_HAAR) {
-      haar_opt *hf = fopt;
-      rect_ofs(L.nofs, 1, 1, c->win_w - 2, c->win_h - 2, st);
-      for (int f = 0; f < c->nfeatures; f++) {
-        const int *r = c->rect + 12 * (size_t)f;
-        for (int k = 0; k < 3; k++) {
-          if (c->tilted[f])
-            tilted_ofs(hf[f].ofs[k], r[4 * k], r[4 * k + 1], r[4 * k + 2], r[4 * k + 3], st, (int)area);
-          else
-            rect_ofs(hf[f].ofs[k], r[4 * k], r[4 * k + 1], r[4 * k + 2], r[4 * k + 3], st);
-          hf[f].w[k] = c->weight[3 * f + k];
-          if (hf[f].w[k] == 0.0f) rect_ofs(hf[f].ofs[k], 0, 0, 0, 0, st);
-        }
+  int total = 0;
+  for (int t = 0; t < nthreads && rc == 0; t++) total += P.lists[t].n;
+  int *raw = rc == 0 && total > 0 ? malloc(sizeof(int) * 7 * (size_t)total) : NULL;
+  if (rc == 0 && total > 0 && !raw) rc = ac_fail("out of memory for %d detections", total);
+  if (rc == 0 && total > 0) {
+    int k = 0;
+    for (int t = 0; t < nthreads; t++)
+      for (int i = 0; i < P.lists[t].n; i++, k++) {
+        const int *b = P.lists[t].xywh + 4 * (size_t)i;
+        int *q = raw + 7 * (size_t)k;
+        q[0] = P.lists[t].score[i], q[1] = b[1], q[2] = b[0];
+        q[3] = b[0], q[4] = b[1], q[5] = b[2], q[6] = b[3];
       }
-      L.haar = hf;
-    } else {
-      lbp_opt *lf = fopt;
-      for (int f = 0; f < c->nfeatures; f++) {
-        const int *r = c->rect + 4 * (size_t)f;
-        for (int gy = 0; gy < 4; gy++)
-          for (int gx = 0; gx < 4; gx++) lf[f].ofs[4 * gy + gx] = (r[0] + gx * r[2]) + st * (r[1] + gy * r[3]);
-      }
-      L.lbp = lf;
+    qsort(raw, (size_t)total, sizeof(int) * 7, cmp_raw);
+    for (int i = 0; i < total && rc == 0; i++) {
+      const int *q = raw + 7 * (size_t)i;
+      rc = ac_rects_push(out, q[3], q[4], q[5], q[6], 1);
     }
-    ac_parallel_for(L.nthreads, 1, level_rows, &L);
-    if (L.failed) rc = ac_fail("out of memory for the detections");
   }
-  /* Merge in the order of the threads' lists (grouping does not depend on it). */
-  for (int t = 0; t < nthreads && rc == 0; t++)
-    for (int i = 0; i < lists[t].n && rc == 0; i++) {
-      const int *p = lists[t].xywh + 4 * (size_t)i;
-      rc = ac_rects_push(out, p[0], p[1], p[2], p[3], 1);
-    }
-done:
-  if (lists)
-    for (int t = 0; t < nthreads; t++) ac_rects_free(&lists[t]);
-  free(lists);
-  free(img);
-  free(sum);
-  free(sqsum);
-  free(tmp);
-  free(fopt);
+  free(raw);
+  if (P.lists)
+    for (int t = 0; t < nthreads; t++) ac_rects_free(&P.lists[t]);
+  free(P.lists);
+  free(P.failed);
   return rc;
 }

@@ -81,7 +81,8 @@ void ac_rects_free(ac_rects *r);
 
 /* Raw detections of the cascade in a grey image grey[h * w] (row stride w).
  * scale > 1; min / max sizes in pixels (max 0 = the image size). Appends to
- * out. Uses the library's threads (ac_set_num_threads). */
+ * out in the order of a serial scan (level, row, column). Pyramid levels are
+ * shared among the library's threads (ac_set_num_threads). */
 int ac_cascade_detect(const ac_cascade *c, const uint8_t *grey, int w, int h, double scale, int min_w,
                       int min_h, int max_w, int max_h, ac_rects *out);
 
