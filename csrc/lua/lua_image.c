@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "image/exif.h"
 #include "image/image.h"
 #include "lua/lua_util.h"
 
@@ -33,9 +34,10 @@ static int check_channels(lua_State *L, int idx, const char *fname) {
 static int l_load(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   int c = check_channels(L, 2, "image.load");
+  int exif = lua_isnoneornil(L, 3) ? 1 : lua_toboolean(L, 3); /* EXIF orientation (JPEG) */
   uint8_t *px;
   int w, h, cc;
-  if (ac_image_decode_file(path, c, &px, &w, &h, &cc)) return acL_kernel_error(L, "image.load");
+  if (ac_image_decode_file_exif(path, c, exif, &px, &w, &h, &cc)) return acL_kernel_error(L, "image.load");
   push_chw(L, "image.load", px, w, h, cc);
   return 1;
 }
@@ -44,9 +46,11 @@ static int l_decode(lua_State *L) {
   size_t len;
   const char *buf = luaL_checklstring(L, 1, &len);
   int c = check_channels(L, 2, "image.decode");
+  int exif = lua_isnoneornil(L, 3) ? 1 : lua_toboolean(L, 3);
   uint8_t *px;
   int w, h, cc;
-  if (ac_image_decode_mem((const uint8_t *)buf, len, c, &px, &w, &h, &cc)) return acL_kernel_error(L, "image.decode");
+  if (ac_image_decode_mem_exif((const uint8_t *)buf, len, c, exif, &px, &w, &h, &cc))
+    return acL_kernel_error(L, "image.decode");
   push_chw(L, "image.decode", px, w, h, cc);
   return 1;
 }

@@ -13,16 +13,24 @@ local image = {}
 
 local function ac() return require("adcorre") end
 
---- Loads an image file. channels: 0 or nil = as stored, 1 grey, 3 RGB (2/4 with alpha).
-function image.load(path, channels)
-  if type(path) ~= "string" then error("image.load: path must be a string, got " .. type(path), 2) end
-  return core.image.load(path, channels or 0)
+local function exif_opt(opts, fname)
+  if opts == nil then return true end
+  if type(opts) ~= "table" then error(fname .. ": opts must be a table, got " .. type(opts), 3) end
+  return opts.exif ~= false
 end
 
---- Decodes an encoded image held in a Lua string.
-function image.decode(bytes, channels)
+--- Loads an image file. channels: 0 or nil = as stored, 1 grey, 3 RGB (2/4 with alpha).
+-- A JPEG's EXIF orientation is applied (the image comes upright, as
+-- Pillow's exif_transpose and OpenCV's imread give it) unless opts.exif == false.
+function image.load(path, channels, opts)
+  if type(path) ~= "string" then error("image.load: path must be a string, got " .. type(path), 2) end
+  return core.image.load(path, channels or 0, exif_opt(opts, "image.load"))
+end
+
+--- Decodes an encoded image held in a Lua string (opts as image.load).
+function image.decode(bytes, channels, opts)
   if type(bytes) ~= "string" then error("image.decode: expects a string of bytes, got " .. type(bytes), 2) end
-  return core.image.decode(bytes, channels or 0)
+  return core.image.decode(bytes, channels or 0, exif_opt(opts, "image.decode"))
 end
 
 --- Width, height and stored channel count of an image file, without decoding it.
