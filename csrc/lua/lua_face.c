@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "face/annotate.h"
 #include "face/cascade.h"
 #include "face/group.h"
 #include "face/integral.h"
@@ -271,8 +272,78 @@ static int l_integral(lua_State *L) {
   return 3;
 }
 
+/* An image argument as float [C, H, W] (C = 1 or 3; [H, W] is grey). */
+static ac_tensor *check_f32_image(lua_State *L, int idx, const char *fname, int *c, int *h, int *w) {
+  ac_tensor *t = acL_checkf32(L, idx, fname, "image");
+  if (t->ndim == 2) *c = 1, *h = (int)t->shape[0], *w = (int)t->shape[1];
+  else if (t->ndim == 3) *c = (int)t->shape[0], *h = (int)t->shape[1], *w = (int)t->shape[2];
+  else acL_error(L, "%s: image must be [C, H, W] or [H, W], got %s", fname, acL_shape(t));
+  if ((*c != 1 && *c != 3) || *h < 1 || *w < 1 || *h > 16384 || *w > 16384)
+    acL_error(L, "%s: image must be 1 or 3 channels of at most 16384 x 16384, got %s", fname, acL_shape(t));
+  return acL_contig(L, idx);
+}
+
+/* annotate(img, marks) -> new RGB [3, H, W]; marks = {{x, y, w, h, rgb, label}, ...} */
+static int l_annotate(lua_State *L) {
+  int c, h, w;
+  ac_tensor *t = check_f32_image(L, 1, "face.annotate", &c, &h, &w);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  int n = (int)luaL_len(L, 2);
+  if (n < 0 || n > 100000) acL_error(L, "face.annotate: %d marks", n);
+  ac_face_mark *m = scratch(L, sizeof(ac_face_mark) * (size_t)(n ? n : 1));
+  for (int i = 0; i < n; i++) {
+    lua_rawgeti(L, 2, i + 1);
+    if (!lua_istable(L, -1)) acL_error(L, "face.annotate: mark %d must be a table", i + 1);
+    int v[5];
+    for (int k = 0; k < 5; k++) {
+      lua_rawgeti(L, -1, k + 1);
+      int ok;
+      lua_Integer x = lua_tointegerx(L, -1, &ok);
+      if (!ok || x < -1000000 || x > 0xFFFFFF + 1) acL_error(L, "face.annotate: mark %d value %d is not an integer", i + 1, k + 1);
+      v[k] = (int)x;
+      lua_pop(L, 1);
+    }
+    m[i].x = v[0], m[i].y = v[1], m[i].w = v[2], m[i].h = v[3], m[i].rgb = (uint32_t)v[4] & 0xFFFFFF;
+    lua_rawgeti(L, -1, 6);
+    m[i].label = lua_tostring(L, -1); /* kept alive by the marks table */
+    lua_pop(L, 2);
+  }
+  int64_t shape[3] = {3, h, w};
+  uint8_t *rgb = scratch(L, (size_t)h * (size_t)w * 3);
+  ac_face_chw_to_rgb24(ac_f32(t), c, h, w, rgb);
+  ac_face_annotate(rgb, w, h, m, n);
+  ac_tensor *o = acL_new(L, AC_F32, 3, shape);
+  ac_face_rgb24_to_chw(rgb, h, w, ac_f32(o));
+  return 1;
+}
+
+/* rgb24(img) -> string of H * W * 3 bytes (a raw video frame) */
+static int l_rgb24(lua_State *L) {
+  int c, h, w;
+  ac_tensor *t = check_f32_image(L, 1, "face.rgb24", &c, &h, &w);
+  luaL_Buffer b;
+  uint8_t *p = (uint8_t *)luaL_buffinitsize(L, &b, (size_t)h * (size_t)w * 3);
+  ac_face_chw_to_rgb24(ac_f32(t), c, h, w, p);
+  luaL_pushresultsize(&b, (size_t)h * (size_t)w * 3);
+  return 1;
+}
+
+/* from_rgb24(bytes, w, h) -> float [3, h, w] */
+static int l_from_rgb24(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  lua_Integer w = luaL_checkinteger(L, 2), h = luaL_checkinteger(L, 3);
+  if (w < 1 || h < 1 || w > 16384 || h > 16384 || (size_t)(w * h * 3) != len)
+    acL_error(L, "face.from_rgb24: %zu bytes are not a %lldx%lld RGB frame", len, (long long)w, (long long)h);
+  int64_t shape[3] = {3, h, w};
+  ac_tensor *o = acL_new(L, AC_F32, 3, shape);
+  ac_face_rgb24_to_chw((const uint8_t *)s, (int)h, (int)w, ac_f32(o));
+  return 1;
+}
+
 static const luaL_Reg face_fns[] = {{"cascade", l_cascade}, {"info", l_info},         {"detect", l_detect},
                                     {"grey", l_grey},       {"resize", l_resize},     {"integral", l_integral},
+                                    {"annotate", l_annotate}, {"rgb24", l_rgb24},     {"from_rgb24", l_from_rgb24},
                                     {NULL, NULL}};
 
 int ac_open_face(lua_State *L) {

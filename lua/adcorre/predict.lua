@@ -1,11 +1,19 @@
---- adcorre.predict: classifying images with a trained model (behind
--- examples/predict.lua, and handy in the REPL).
+--- adcorre.predict: classifying the faces in pictures with a trained model
+-- (behind examples/predict.lua, and handy in the REPL).
 --
 --   local predict = require("adcorre.predict")
 --   local model, info = predict.load_model("out/train/model.safetensors")
---   local r = predict.image(model, info, "face.png")
---   print(r.label, r.probabilities.Happy)
+--   local r = predict.image(model, info, "group.jpg")          -- detects, crops, classifies
+--   for _, f in ipairs(r.faces) do print(f.box[1], f.box[2], f.label, f.probabilities[f.label]) end
+--   predict.annotate(ac.image.load("group.jpg"), r, "group_annotated.png")
+--
+-- A result: {image, width, height, faces = {{box = {x, y, w, h}, detected,
+-- label, probabilities = {name = p}, [uncertain], [clipped]}, ...}, label,
+-- probabilities} where the top-level label and probabilities are those of
+-- the largest face. Boxes are 0-based pixels of the upright picture.
 local ac = require("adcorre")
+local core = require("adcorre.core")
+local face = require("adcorre.face")
 
 local M = {}
 
@@ -30,7 +38,7 @@ function M.load_model(path)
   return model, info
 end
 
---- The model's input for one image file: [1, C, size, size] float32 in [0, 1].
+--- The model's input for one whole image file: [1, C, size, size] in [0, 1].
 function M.prepare(info, path)
   local img = ac.image.load(path, info.channels)
   local s = img:shape()
@@ -39,7 +47,7 @@ function M.prepare(info, path)
 end
 
 --- Softmax of a logits row as a Lua array.
-local function softmax(z)
+function M.softmax(z)
   local m = -math.huge
   for i = 1, #z do if z[i] > m then m = z[i] end end
   local s, p = 0, {}
@@ -48,21 +56,162 @@ local function softmax(z)
   return p
 end
 
---- {image, label, probabilities = {name = p}, [embeddings = {{...}, ...}]}
-function M.image(model, info, path, opts)
+local CASCADE = { haar = "frontalface_default", lbp = "lbp_frontalface_improved" }
+
+--- Faces of a picture for predict's detect modes: "auto" and "haar" (the
+-- Haar cascade, or opts.cascade), "lbp", "none" (no detection: {}).
+function M.detect(img, opts)
   opts = opts or {}
-  local x = M.prepare(info, path)
+  local mode = opts.detect or "auto"
+  if mode == "none" then return {} end
+  if not CASCADE[mode] and mode ~= "auto" then
+    error(("predict: --detect must be auto, haar, lbp or none, got '%s'"):format(tostring(mode)), 2)
+  end
+  return face.detect(img, {
+    cascade = opts.cascade or CASCADE[mode] or CASCADE.haar,
+    scale = opts.scale, min_neighbors = opts.min_neighbors, min_size = opts.min_size,
+  })
+end
+
+--- The square crop of a box with `margin` (a fraction of the box side on
+-- every side): x, y, side (0-based; may reach outside the picture).
+function M.crop_box(b, margin)
+  local side = math.max(b[3], b[4])
+  local s = math.floor(side * (1 + 2 * (margin or 0.2)) + 0.5)
+  local cx, cy = b[1] + b[3] / 2, b[2] + b[4] / 2
+  return math.floor(cx - s / 2 + 0.5), math.floor(cy - s / 2 + 0.5), s
+end
+
+--- A box clipped to a W x H picture; nil when nothing is left. Second
+-- value: whether it was clipped.
+local function clip(b, W, H)
+  local x0, y0 = math.max(0, b[1]), math.max(0, b[2])
+  local x1, y1 = math.min(W, b[1] + b[3]), math.min(H, b[2] + b[4])
+  if x1 <= x0 or y1 <= y0 then return nil, true end
+  local c = { x0, y0, x1 - x0, y1 - y0 }
+  return c, c[1] ~= b[1] or c[2] ~= b[2] or c[3] ~= b[3] or c[4] ~= b[4]
+end
+
+--- Classifies the faces of a picture tensor (as ac.image.load returns it).
+-- opts: detect ("auto"), cascade, scale, min_neighbors, min_size, boxes
+-- (given {x, y, w, h} boxes instead of detection), margin (0.2), min_prob,
+-- input_range ({0, 1}), classes (names overriding info.classes),
+-- embeddings (also return each face's k embeddings).
+function M.faces(model, info, img, opts)
+  opts = opts or {}
+  if img:dim() == 2 then img = img:view(1, img:size(1), img:size(2)) end
+  local s = img:shape()
+  local H, W = s[2], s[3]
+  local classes = opts.classes or info.classes
+  local list, notes = {}, {}
+  if opts.boxes then
+    for i, b in ipairs(opts.boxes) do
+      local c, clipped = clip(b, W, H)
+      if not c then
+        notes[#notes + 1] = ("box %d (%d,%d,%d,%d) is outside the %dx%d picture: skipped"):format(
+          i, b[1], b[2], b[3], b[4], W, H)
+      else
+        if clipped then
+          notes[#notes + 1] = ("box %d (%d,%d,%d,%d) clipped to the %dx%d picture"):format(i, b[1], b[2], b[3], b[4], W, H)
+        end
+        list[#list + 1] = { box = c, detected = false, given = true, clipped = clipped or nil }
+      end
+    end
+  else
+    local mode = opts.detect or "auto"
+    local face_sized = math.max(W, H) <= 2 * info.size
+    if mode ~= "none" and not (mode == "auto" and face_sized) then
+      for _, b in ipairs(M.detect(img, opts)) do
+        list[#list + 1] = { box = { b.x, b.y, b.w, b.h }, detected = true, score = b.score }
+      end
+    end
+    if #list == 0 then list[1] = { box = { 0, 0, W, H }, detected = false } end
+  end
+  local r = { width = W, height = H, faces = list, notes = notes[1] and notes or nil }
+  if #list == 0 then return r end
+  -- every face through one batch forward
+  local C, S = info.channels, info.size
+  local lo, hi = 0, 1
+  if opts.input_range then lo, hi = opts.input_range[1], opts.input_range[2] end
+  local x = ac.zeros(#list, C, S, S)
+  for i, f in ipairs(list) do
+    local crop
+    if f.detected then
+      local cx, cy, side = M.crop_box(f.box, opts.margin)
+      crop = ac.image.crop(img, cy + 1, cx + 1, side, side)
+    else
+      crop = ac.image.crop(img, f.box[2] + 1, f.box[1] + 1, f.box[4], f.box[3])
+    end
+    crop = ac.image.to_channels(crop, C)
+    x[i]:copy(ac.image.resize(crop, S, S))
+  end
+  if lo ~= 0 or hi ~= 1 then x = x * (hi - lo) + lo end
   local out = model:forward(x)
-  local p = softmax(out.logits[1]:totable())
-  local best = 1
-  for i = 2, #p do if p[i] > p[best] then best = i end end
-  local r = { image = path, label = info.classes[best], probabilities = {} }
-  for i, name in ipairs(info.classes) do r.probabilities[name] = p[i] end
-  if opts.embeddings then
-    r.embeddings = {}
-    for j, e in ipairs(out.embeddings) do r.embeddings[j] = e[1]:totable() end
+  local logits = out.logits:totable()
+  local best_area = -1
+  for i, f in ipairs(list) do
+    local p = M.softmax(logits[i])
+    local top = 1
+    for k = 2, #p do if p[k] > p[top] then top = k end end
+    f.label = classes[top] or tostring(top)
+    f.probabilities = {}
+    for k = 1, #p do f.probabilities[classes[k] or tostring(k)] = p[k] end
+    if opts.min_prob and p[top] < opts.min_prob then f.uncertain = true end
+    if opts.embeddings then
+      f.embeddings = {}
+      for j, e in ipairs(out.embeddings) do f.embeddings[j] = e[i]:totable() end
+    end
+    local area = f.box[3] * f.box[4]
+    if area > best_area then
+      best_area = area
+      r.label, r.probabilities, r.embeddings = f.label, f.probabilities, f.embeddings
+    end
   end
   return r
+end
+
+--- Loads and classifies one picture file (opts as M.faces; opts.exif).
+function M.image(model, info, path, opts)
+  opts = opts or {}
+  local img = ac.image.load(path, 0, { exif = opts.exif })
+  local c = img:size(1)
+  if c == 2 or c == 4 then img = img:narrow(1, 1, c - 1):contiguous() end
+  local r = M.faces(model, info, img, opts)
+  r.image = path
+  return r, img
+end
+
+--- Class colours: the figure palette by class index.
+function M.color(info_or_classes, label)
+  local classes = info_or_classes.classes or info_or_classes
+  for i, name in ipairs(classes) do
+    if name == label then return core.plot.palette(i - 1) end
+  end
+  return 0x808080
+end
+
+--- The picture with each face's box and "label 87%" drawn (uncertain faces
+-- grey, labelled "uncertain"); saved to path (PNG or JPEG) when given.
+function M.annotate(img, result, path, info)
+  local classes = (info and info.classes) or {}
+  if #classes == 0 and result.faces[1] and result.faces[1].probabilities then
+    for name in pairs(result.faces[1].probabilities) do classes[#classes + 1] = name end
+    table.sort(classes)
+  end
+  local marks = {}
+  for i, f in ipairs(result.faces) do
+    local label, rgb = nil, 0x808080
+    if f.label then
+      local p = f.probabilities[f.label]
+      label = f.uncertain and ("uncertain (%s %d%%)"):format(f.label, math.floor(100 * p + 0.5))
+        or ("%s %d%%"):format(f.label, math.floor(100 * p + 0.5))
+      if not f.uncertain then rgb = M.color(classes, f.label) end
+    end
+    marks[i] = { f.box[1], f.box[2], f.box[3], f.box[4], rgb, label }
+  end
+  local out = core.face.annotate(img, marks)
+  if path then ac.image.save(path, out) end
+  return out
 end
 
 return M
