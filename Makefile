@@ -48,7 +48,7 @@ DEV_PKGS := python3-torch python3-numpy python3-pil python3-h5py python3-opencv 
 INST_LIBDIR ?= /usr/local/lib/lua/5.4
 INST_LUADIR ?= /usr/local/share/lua/5.4
 
-.PHONY: all deps deps-dev ort test test-mpi asan install clean bench demo leakcheck
+.PHONY: all deps deps-dev ort test test-mpi test-mpi-accuracy asan install clean bench demo leakcheck
 all: $(LIB) $(DIST_LIB)
 
 $(LIB): $(OBJS)
@@ -101,6 +101,11 @@ test-mpi: $(LIB) $(DIST_LIB)
 	@test -n "$(DIST_LIB)" || { echo "test-mpi: Open MPI not found (install openmpi-bin libopenmpi-dev: make deps)"; exit 1; }
 	$(MPI_ENV) $(MPIRUN) -np 2 -x LUA_PATH_5_4 -x LUA_CPATH_5_4 sh tools/mpi_busted.sh
 	MPIRUN="$(MPIRUN)" sh tools/mpi_train_check.sh
+
+# 3 seeds of a 2-rank train.lua against one process with the same global
+# batch (several minutes; figures in doc/distributed.md).
+test-mpi-accuracy: $(LIB) $(DIST_LIB)
+	MPIRUN="$(MPIRUN)" sh tools/mpi_accuracy.sh
 
 # The same specs against an AddressSanitizer + UndefinedBehaviorSanitizer build.
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
