@@ -55,7 +55,10 @@ local function dataset_options(p)
   p:flag("--skip-bad", "Skip unreadable images and malformed rows (counted in a warning) instead of stopping.")
 end
 
-function M.train_parser()
+--- The options of train.lua. With opts.epoch_list, --epochs is kept as the
+-- string given (the ablation runner reads a list such as "3,20").
+function M.train_parser(opts)
+  opts = opts or {}
   local argparse = require("argparse")
   local p = argparse("train.lua", "Train a facial-expression network with the Ad-Corre loss.")
   p:epilog("Every epoch writes OUT/log.csv, OUT/checkpoint.safetensors and, when the accuracy improves, "
@@ -65,7 +68,11 @@ function M.train_parser()
   p:option("--eval-split", "Split evaluated after every epoch: test, val or train.", "test")
     :choices({ "test", "val", "train" })
   p:option("--arch", "Network: minixception or xception.", "minixception"):choices({ "minixception", "xception" })
-  p:option("--epochs", "Epochs to train.", "10"):convert(tonumber)
+  if opts.epoch_list then
+    p:option("--epochs", "Comma-separated epochs at which every run is evaluated; it trains to the largest.", "3,20")
+  else
+    p:option("--epochs", "Epochs to train.", "10"):convert(tonumber)
+  end
   p:option("--batch", "Batch size (the reference uses 50).", "50"):convert(tonumber)
   p:option("--optim", "Optimiser: adam, adamw or sgd.", "adam"):choices({ "adam", "adamw", "sgd" })
   p:option("--lr", "Learning rate.", "1e-3"):convert(tonumber)
@@ -87,6 +94,7 @@ function M.train_parser()
   p:option("--md-mode", "MD over the classes present in the batch, or as the released code.", "present")
     :choices({ "present", "reference" })
   p:flag("--reference", "The released code's loss balance (CE over B*C with lambda 50, FD unweighted, md reference).")
+  p:flag("--detach", "FD, MD and ED computed and reported but passing no gradient, as the released code trains.")
   p:option("--augment", "Augmentation preset: none, light, standard, masked.", "standard")
   p:flag("--balanced", "Class-balanced sampling (for unbalanced sets such as AffectNet).")
   p:option("--threads", "Compute threads (BLAS and the library's loops).", "2"):convert(tonumber)
@@ -122,8 +130,8 @@ end
 
 local SETTING_KEYS = { "dataset", "data", "size", "channels", "affectnet_classes", "limit", "skip_bad", "eval_split",
   "arch", "batch", "optim", "lr", "decay", "momentum", "weight_decay", "schedule", "clip", "k", "d", "lambda",
-  "no_fd", "no_md", "no_ed", "ce_only", "no_adaptive", "md_mode", "reference", "augment", "balanced", "seed",
-  "skip_nonfinite", "workers", "lr_scale" }
+  "no_fd", "no_md", "no_ed", "ce_only", "no_adaptive", "md_mode", "reference", "detach", "augment", "balanced",
+  "seed", "skip_nonfinite", "workers", "lr_scale" }
 
 function M.settings(args)
   local s = {}
@@ -172,6 +180,7 @@ function M.build_loss(args, C, extra)
     if args.no_ed then o.ed = false end
   end
   if args.no_adaptive then o.adaptive = false end
+  if args.detach then o.detach = true end
   if not args.reference or args.md_mode ~= "present" then o.md_mode = args.md_mode end
   return ac.AdCorreLoss(o)
 end
@@ -182,7 +191,9 @@ function M.describe_loss(args, loss)
   if c.fd then parts[#parts + 1] = c.adaptive and "FD (adaptive)" or "FD" end
   if c.md then parts[#parts + 1] = "MD (" .. tostring(c.md_mode) .. ")" end
   if c.ed then parts[#parts + 1] = "ED" end
-  return table.concat(parts, " + ")
+  local s = table.concat(parts, " + ")
+  if c.detach and (c.fd or c.md or c.ed) then s = s .. " (FD, MD, ED detached)" end
+  return s
 end
 
 function M.build_optimizer(args, model)

@@ -26,6 +26,9 @@ Options (defaults in brackets):
             explicitly override what reference implies.
   distributed  the loss of the global batch over MPI ranks [false]
             (adcorre.distributed_loss, doc/distributed.md)
+  detach    FD, MD and ED are computed and reported but pass no gradient, as
+            in the released code (NumPy inside the gradient tape): the
+            gradient is lambda * CE's alone [false]
 
 The exact definitions, the edge-case values and the gradients are in
 doc/loss.md; the kernels in csrc/adcorre_loss.c.
@@ -40,7 +43,7 @@ AdCorreLoss.__name = "ac.AdCorreLoss"
 
 local known = {
   classes = true, lambda = true, fd = true, md = true, ed = true, adaptive = true,
-  history = true, md_mode = true, eps = true, reference = true,
+  history = true, md_mode = true, eps = true, reference = true, detach = true,
   distributed = true, -- the loss of the global batch under MPI (adcorre.distributed_loss)
 }
 
@@ -92,6 +95,7 @@ function AdCorreLoss.new(opts)
     md_mode = reference and "reference" or "present",
     eps = 1e-8,
     ce_over_classes = reference,
+    detach = check_bool(opts, "detach", false),
   }
   if opts.lambda ~= nil then
     local l = opts.lambda
@@ -158,6 +162,12 @@ function AdCorreLoss:backward()
   local gZ, gE, nce, nfd, nmd, ned =
     core.loss.backward(self._state, self.gradLogits, self.gradEmbeddings)
   self.gradLogits, self.gradEmbeddings = gZ, gE
+  -- detach: FD, MD and ED depend on the embeddings only, so dropping their
+  -- embedding gradients leaves exactly lambda * dCE/dZ
+  if self.config.detach then
+    for j = 1, #gE do gE[j]:zero() end
+    nfd, nmd, ned = 0, 0, 0
+  end
   local gn = self.stats.grad_norm
   gn.ce, gn.fd, gn.md, gn.ed = nce, nfd, nmd, ned
   local pg = self._parts and self._parts.grad_norm
@@ -242,7 +252,7 @@ function AdCorreLoss:__tostring()
   return string.format(
     "ac.AdCorreLoss{classes=%d, lambda=%.6g, fd=%s, md=%s, ed=%s, adaptive=%s, history=%d, md_mode=%q, eps=%g%s}",
     c.classes, c.lambda, tostring(c.fd), tostring(c.md), tostring(c.ed), tostring(c.adaptive),
-    c.history, c.md_mode, c.eps, c.reference and ", reference=true" or "")
+    c.history, c.md_mode, c.eps, (c.reference and ", reference=true" or "") .. (c.detach and ", detach=true" or ""))
 end
 
 --- R = AdCorreLoss.corrcoef(X [n, m] [, eps]): the epsilon-guarded Pearson
