@@ -43,7 +43,8 @@ DEBIAN_PKGS := lua5.4 liblua5.4-dev libopenblas-dev liblapacke-dev libstb-dev li
 # The independent implementations and tools the comparison specs and
 # benchmarks run against (CI installs them too, so no comparison is skipped).
 DEV_PKGS := python3-torch python3-numpy python3-pil python3-h5py python3-opencv opencv-data python3-onnx \
-            python3-skimage ffmpeg clang libclang-rt-14-dev hyperfine dataset-fashion-mnist
+            python3-skimage ffmpeg clang libclang-rt-14-dev hyperfine dataset-fashion-mnist \
+            python3-scipy
 
 INST_LIBDIR ?= /usr/local/lib/lua/5.4
 INST_LUADIR ?= /usr/local/share/lua/5.4
