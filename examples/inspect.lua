@@ -15,6 +15,7 @@ end
 
 local ac = require("adcorre")
 local argparse = require("argparse")
+local cli = require("adcorre.cli")
 local json = require("adcorre.json")
 
 local parser = argparse("inspect.lua", "Counts per split and class of a FER data set; a grid of augmented samples.")
@@ -23,12 +24,12 @@ parser:option("--data", "Path to the data (file or folder; ignored by synthfer u
 parser:flag("--json", "Print the counts as one JSON object.")
 parser:option("--preview", "Write a PNG grid of augmented training samples to this file.")
 parser:option("--augment", "Augmentation preset for the preview: " .. table.concat(ac.augment.presets, ", ") .. ".", "standard")
-parser:option("--rows", "Preview rows.", "4"):convert(tonumber)
-parser:option("--cols", "Preview columns.", "8"):convert(tonumber)
-parser:option("--size", "Preview image size (default: the data's).", nil):convert(tonumber)
-parser:option("--classes", "AffectNet protocol: 7 or 8 classes.", "7"):convert(tonumber)
-parser:option("--n", "synthfer: samples in the train split (val/test get n/10).", "2000"):convert(tonumber)
-parser:option("--seed", "Seed for the preview and synthfer.", "1"):convert(tonumber)
+parser:option("--rows", "Preview rows.", "4"):convert(cli.integer("--rows", 1))
+parser:option("--cols", "Preview columns.", "8"):convert(cli.integer("--cols", 1))
+parser:option("--size", "Preview image size (default: the data's).", nil):convert(cli.integer("--size", 8))
+parser:option("--classes", "AffectNet protocol: 7 or 8 classes.", "7"):convert(cli.integer("--classes", 1))
+parser:option("--n", "synthfer: samples in the train split (val/test get n/10).", "2000"):convert(cli.integer("--n", 1))
+parser:option("--seed", "Seed for the preview and synthfer.", "1"):convert(cli.integer("--seed", 0))
 parser:flag("--skip-bad", "Skip malformed rows / files (counted in a warning) instead of stopping.")
 
 local args = parser:parse()

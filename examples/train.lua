@@ -149,6 +149,8 @@ if root and args.json then
     recall = last_summary.recall, f1 = last_summary.f1, epochs = args.epochs, best_accuracy = tr.best,
     best_epoch = tr.best_epoch, train_images_per_s = last_train and last_train.images_per_s or nil,
     skipped_batches = tr.skipped, model = out_dir .. "/model.safetensors", split = args.eval_split,
+    train_images = #train_set, eval_images = #eval_set,
+    skipped_images = train_loader:skipped() + eval_loader:skipped(),
   }
   io.stdout:write(json.encode(res), "\n")
 end

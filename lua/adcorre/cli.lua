@@ -41,17 +41,30 @@ end
 local DATASETS = { "synthfer", "fer2013", "ferplus", "rafdb", "affectnet", "folder", "npy" }
 M.DATASETS = DATASETS
 
+-- Converters for integer options: "1.5" or "x" is an error naming the
+-- option when the command line is parsed, not after an epoch of training.
+local function integer(name, min)
+  return function(s)
+    local v = math.tointeger(tonumber(s))
+    if v == nil then return nil, ("option '%s' must be an integer, got '%s'"):format(name, s) end
+    if min and v < min then return nil, ("option '%s' must be >= %d, got %d"):format(name, min, v) end
+    return v
+  end
+end
+M.integer = integer
+
 local function dataset_options(p)
   p:option("--dataset", "Data set: " .. table.concat(DATASETS, ", ") .. ".", "synthfer")
     :choices(DATASETS)
   p:option("--data", "Path of the data set (file or folder, as the publisher ships it).")
   p:option("--size", "Input size in pixels (default: the data's, 48 for FER-2013).")
-    :convert(tonumber)
+    :convert(integer("--size", 8))
   p:option("--channels", "Input channels, 1 or 3 (default: the data's).")
-    :convert(tonumber)
-  p:option("--affectnet-classes", "AffectNet protocol: 7 or 8 classes.", "7"):convert(tonumber)
-  p:option("--limit", "Use at most this many images of each split (0 = all).", "0"):convert(tonumber)
-  p:option("--workers", "Data-loading threads.", "2"):convert(tonumber)
+    :convert(integer("--channels", 1))
+  p:option("--affectnet-classes", "AffectNet protocol: 7 or 8 classes.", "7"):convert(integer("--affectnet-classes", 7))
+  p:option("--limit", "Use at most this many images of each split, evenly spaced over it (0 = all).", "0")
+    :convert(integer("--limit", 0))
+  p:option("--workers", "Data-loading threads.", "2"):convert(integer("--workers", 0))
   p:flag("--skip-bad", "Skip unreadable images and malformed rows (counted in a warning) instead of stopping.")
 end
 
@@ -71,9 +84,9 @@ function M.train_parser(opts)
   if opts.epoch_list then
     p:option("--epochs", "Comma-separated epochs at which every run is evaluated; it trains to the largest.", "3,20")
   else
-    p:option("--epochs", "Epochs to train.", "10"):convert(tonumber)
+    p:option("--epochs", "Epochs to train.", "10"):convert(integer("--epochs", 1))
   end
-  p:option("--batch", "Batch size (the reference uses 50).", "50"):convert(tonumber)
+  p:option("--batch", "Batch size (the reference uses 50).", "50"):convert(integer("--batch", 1))
   p:option("--optim", "Optimiser: adam, adamw or sgd.", "adam"):choices({ "adam", "adamw", "sgd" })
   p:option("--lr", "Learning rate.", "1e-3"):convert(tonumber)
   p:option("--decay", "Keras time decay: lr / (1 + decay * step).", "1e-5"):convert(tonumber)
@@ -82,8 +95,8 @@ function M.train_parser(opts)
   p:option("--schedule", "Learning-rate schedule: none, step (x0.1 every 5 epochs), cosine, cyclic.", "none")
     :choices({ "none", "step", "cosine", "cyclic" })
   p:option("--clip", "Clip gradients to this global norm (0 = off).", "0"):convert(tonumber)
-  p:option("--k", "Number of embedding heads.", "10"):convert(tonumber)
-  p:option("--d", "Size of each embedding.", "256"):convert(tonumber)
+  p:option("--k", "Number of embedding heads.", "10"):convert(integer("--k", 1))
+  p:option("--d", "Size of each embedding.", "256"):convert(integer("--d", 2))
   p:option("--lambda", "Weight of the cross-entropy (default 50 / classes).")
     :convert(tonumber)
   p:flag("--no-fd", "Leave out the Feature Discriminator.")
@@ -97,8 +110,8 @@ function M.train_parser(opts)
   p:flag("--detach", "FD, MD and ED computed and reported but passing no gradient, as the released code trains.")
   p:option("--augment", "Augmentation preset: none, light, standard, masked.", "standard")
   p:flag("--balanced", "Class-balanced sampling (for unbalanced sets such as AffectNet).")
-  p:option("--threads", "Compute threads (BLAS and the library's loops).", "2"):convert(tonumber)
-  p:option("--seed", "Random seed (initialisation, shuffling, augmentation, dropout).", "1"):convert(tonumber)
+  p:option("--threads", "Compute threads (BLAS and the library's loops).", "2"):convert(integer("--threads", 1))
+  p:option("--seed", "Random seed (initialisation, shuffling, augmentation, dropout).", "1"):convert(integer("--seed", 0))
   p:option("--out", "Output folder.", "out/train")
   p:option("--resume", "Continue from a checkpoint (OUT/checkpoint.safetensors).")
   p:flag("--skip-nonfinite", "Skip batches whose loss or gradients are NaN or Inf (counted) instead of stopping.")
@@ -116,8 +129,8 @@ function M.evaluate_parser()
   p:option("--model", "Model file (.safetensors written by train.lua or ac.save)."):args(1)
   dataset_options(p)
   p:option("--split", "Split to evaluate: test, val or train.", "test"):choices({ "test", "val", "train" })
-  p:option("--batch", "Batch size.", "100"):convert(tonumber)
-  p:option("--threads", "Compute threads.", "2"):convert(tonumber)
+  p:option("--batch", "Batch size.", "100"):convert(integer("--batch", 1))
+  p:option("--threads", "Compute threads.", "2"):convert(integer("--threads", 1))
   p:option("--out", "Folder for the plots (confusion.png, embeddings.png).")
   p:option("--embedding-plot", "Projection for the embedding plot: pca or tsne.", "pca"):choices({ "pca", "tsne" })
   p:flag("--json", "Print one JSON object with the results on the last line of stdout.")
@@ -248,6 +261,15 @@ function M.open_datasets(args, want_train)
     error(("%s at %s has no '%s' split (it has: %s)"):format(args.dataset, tostring(args.data), eval_name,
       table.concat(have, ", ")), 0)
   end
+  if args.limit and args.limit > 0 then
+    if eval_set == splits.train then
+      eval_set = eval_set:head(args.limit)
+      splits.train = eval_set
+    else
+      eval_set = eval_set:head(args.limit)
+      if splits.train then splits.train = splits.train:head(args.limit) end
+    end
+  end
   local train_set = splits.train
   if want_train and (not train_set or #train_set == 0) then
     error(("%s at %s has no training images"):format(args.dataset, tostring(args.data)), 0)
@@ -269,7 +291,7 @@ function M.loader(ds, args, info, train, shard)
     shard = shard,
     batch = args.batch, shuffle = train, augment = train and args.augment or "none",
     workers = args.workers or 2, seed = args.seed or 1, size = info.size, channels = info.channels,
-    balanced = train and args.balanced or nil,
+    balanced = train and args.balanced or nil, skip_bad = args.skip_bad or nil,
   })
 end
 

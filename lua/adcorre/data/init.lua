@@ -124,7 +124,7 @@ function data.from_files(o)
   local src = core.data.source_files(o.paths, labels, o.boxes)
   return new_dataset { source = src, classes = o.classes or data.canonical, channels = o.channels or 3,
                        height = o.height, width = o.width, name = o.name or "files", split = o.split,
-                       path = o.path, skipped = o.skipped, paths = o.paths }
+                       path = o.path, skipped = o.skipped, paths = o.paths, boxes = o.boxes }
 end
 
 Dataset.__len = function(self) return #self.source end
@@ -147,6 +147,37 @@ function Dataset:label(i) return self.source:label(i) end
 
 --- All labels as an int64 tensor [N].
 function Dataset:labels() return self.source:labels() end
+
+--- At most n samples, evenly spaced over the data set (sample 1, then every
+-- #ds / n-th), so that a data set stored class by class keeps every class;
+-- the data set itself when it has no more than n.
+function Dataset:head(n)
+  if math.type(n) ~= "integer" or n < 1 then
+    error(("Dataset:head: n must be a positive integer, got %s"):format(tostring(n)), 2)
+  end
+  local total = #self.source
+  if n >= total then return self end
+  local idx = {}
+  for i = 1, n do idx[i] = (i - 1) * total // n + 1 end
+  local it = core.tensor.tensor(idx, "int64")
+  local labels = core.data.gather_rows(self.source:labels(), it)
+  local o = { labels = labels, classes = self.classes, channels = self.channels, height = self.height,
+              width = self.width, name = self.name, split = self.split, path = self.path, skipped = self.skipped }
+  local ds
+  if self.images then
+    o.images = core.data.gather_rows(self.images, it)
+    ds = data.from_memory(o)
+  elseif self.paths then
+    o.paths = {}
+    for i, k in ipairs(idx) do o.paths[i] = self.paths[k] end
+    if self.boxes then o.boxes = core.data.gather_rows(self.boxes, it) end
+    ds = data.from_files(o)
+  else
+    error(("Dataset:head: %s keeps neither images nor paths"):format(tostring(self)), 2)
+  end
+  ds.resize = self.resize
+  return ds
+end
 
 --- Counts per class, an array aligned with ds.classes.
 function Dataset:class_counts()
