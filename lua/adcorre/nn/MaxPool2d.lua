@@ -3,10 +3,10 @@
 -- of each window. See adcorre.nn.Pool2d.
 -- The backward reads only the indices of the maxima (and the input's
 -- shape), never the input or the output values, so a container may release
--- both once the forward has gone past them (adcorre.memory.plan). In evaluation mode
--- the forward writes no indices (a third of its memory traffic: Xception's
--- four pools 14 -> 9 ms per batch of 8); a backward after such a forward
--- finds them again from the input, which is then kept.
+-- both once the forward has gone past them (adcorre.memory.plan). In
+-- evaluation mode the forward writes no indices (a third of its memory
+-- traffic; doc/performance.md); a backward after such a forward finds them
+-- again from the input, which is then kept.
 local Pool2d = require("adcorre.nn.Pool2d")
 local core = require("adcorre.core")
 

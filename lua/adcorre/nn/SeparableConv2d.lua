@@ -53,10 +53,10 @@ end
 -- by its weight gradient) is handed back to the shared pool once the
 -- pointwise forward has run, and recomputed from the input at the start of
 -- the backward, when one sample's depthwise output has at least
--- SeparableConv2d.recomputeMin elements (65,536: every separable
--- convolution of Xception but the 1024-channel one, ~250 MB at batch 8;
--- none of mini-Xception's, whose largest is 31k and whose step it would slow
--- by ~3 % for memory it does not need). The gradients are identical.
+-- SeparableConv2d.recomputeMin elements (the default recomputes Xception's
+-- large depthwise outputs and keeps mini-Xception's, where the extra pass
+-- would cost time for memory it does not need: doc/performance.md). The
+-- gradients are identical.
 -- m:keepOutputs() keeps it; 0 always recomputes.
 SeparableConv2d.recomputeMin = 65536
 
