@@ -1,7 +1,7 @@
--- Bad input at every entry point (files: npy, safetensors, images, CSVs,
--- data-set folders; arguments, shapes and options of tensors, layers, the
--- loss, optimisers, models, data and image functions) must raise a Lua error
--- whose message says what is wrong. Each case checks the message text: the
+-- Bad input files and data (npy, safetensors, images, CSVs, data-set
+-- folders; the arguments of data objects and image functions) must raise a
+-- Lua error whose message says what is wrong (bad arguments of tensors,
+-- layers, the loss, optimisers and models: spec/bad_args_spec.lua). Each case checks the message text: the
 -- whole message (after the Lua "file.lua:line: " position prefix, and with
 -- this spec's temporary folder written as $D) must equal the expected one.
 local ac = require("adcorre")
@@ -24,23 +24,8 @@ local function mkdir(name)
   return path(name)
 end
 
--- The error message of fn(...) without a Lua position prefix, $D for the folder.
-local function err_of(fn, ...)
-  local ok, e = pcall(fn, ...)
-  assert(not ok, "expected an error, the call succeeded")
-  assert(type(e) == "string", "expected a string error, got " .. type(e))
-  e = e:gsub("^[%w%./_%-]+%.lua:%d+: ", "", 1)
-  local i, j = e:find(D, 1, true)
-  while i do
-    e = e:sub(1, i - 1) .. "$D" .. e:sub(j + 1)
-    i, j = e:find(D, i + 2, true)
-  end
-  return e
-end
-
-local function fails(expected, fn, ...)
-  assert.are.equal(expected, err_of(fn, ...))
-end
+local bad = require("bad_input")
+local err_of, fails = bad.err_of, bad.fails
 
 -- .npy file with a version-1 header padded to 64 bytes
 local function npy(header, data)
@@ -62,6 +47,7 @@ setup(function()
   D = os.tmpname()
   os.remove(D)
   assert(fs.mkdir_p(D))
+  bad.D = D
 end)
 
 teardown(function()
@@ -332,139 +318,5 @@ describe("bad arguments to data objects", function()
   it("Dataset:get: fractional and out-of-range index", function()
     fails("Dataset:get: index must be an integer, got 1.5", ds.get, ds, 1.5)
     fails("get: index 11 out of range 1..10", ds.get, ds, 11)
-  end)
-end)
-
-describe("bad tensor arguments and shapes", function()
-  it("constructors", function()
-    fails("size 1 is negative (-1)", ac.zeros, -1)
-    fails("unknown dtype 'a' (float32, int64 or uint8)", ac.zeros, "a")
-    fails("size 1.5 is not an integer", ac.zeros, 1.5)
-    fails("a tensor has at most 8 dimensions", ac.zeros, 1, 1, 1, 1, 1, 1, 1, 1, 1)
-    fails("tensor: ragged table: a row at depth 2 has 1 entries, expected 2", ac.tensor, { { 1, 2 }, { 3 } })
-    fails("unknown dtype 'complex' (float32, int64 or uint8)", ac.tensor, { 1, 2 }, "complex")
-  end)
-  it("views", function()
-    local t = ac.zeros(2, 3)
-    fails("view: view: shape has 4 elements but the tensor [2, 3] has 6", t.view, t, 4)
-    fails("narrow: narrow: range 3..4 is outside dimension 2 of size 3", t.narrow, t, 2, 3, 2)
-    fails("dimension 3 out of range for a 2-d tensor [2, 3]", t.select, t, 3, 1)
-    fails("dimension 5 out of range for a 2-d tensor [2, 3]", t.transpose, t, 1, 5)
-    fails("expand: expand: dimension 1 of [2, 3] has size 2, cannot expand to 4", t.expand, t, 4, 3)
-  end)
-  it("indexing, item, copy", function()
-    local t = ac.zeros(2)
-    fails("index 3 is out of range for dimension 1 of size 2 (tensor [2])", function() return t[3] end)
-    fails("item: tensor [2] has 2 elements, item() needs exactly one", t.item, t)
-    fails("copy: copy: destination [2] has 2 elements, source [3] has 3", t.copy, t, ac.zeros(3))
-  end)
-  it("arithmetic and products", function()
-    fails("add: shapes [2, 3] and [4] do not broadcast (dimension 2: 3 vs 4)", function() return ac.zeros(2, 3) + ac.zeros(4) end)
-    fails("matmul: sizes do not match: [2, 3] @ [4, 5]", ac.matmul, ac.zeros(2, 3), ac.zeros(4, 5))
-    fails("cat: element 2 has size 4 in dimension 2, element 1 has 3", ac.cat, { ac.zeros(2, 3), ac.zeros(2, 4) }, 1)
-    fails("dimension 4 out of range for a 2-d tensor [2, 3]", function() return ac.zeros(2, 3):sum(4) end)
-  end)
-  it("global settings", function()
-    -- Lua names the function as it finds it ('manual_seed' or 'adcorre.manual_seed')
-    local msg = err_of(ac.manual_seed, "x")
-    assert.truthy(msg:find("^bad argument #1 to '[%w%.]*manual_seed' %(number expected, got string%)$"), msg)
-    msg = err_of(ac.set_num_threads, 0)
-    assert.truthy(msg:find("^bad argument #1 to '[%w%.]*set_num_threads' %(set_num_threads: n must be between 1 and 64%)$"), msg)
-  end)
-end)
-
-describe("bad layer arguments and shapes", function()
-  it("constructors", function()
-    fails("Linear: nin must be a positive integer, got 0", ac.nn.Linear, 0, 3)
-    fails("Conv2d: groups=2 must divide nin=3 and nout=4", ac.nn.Conv2d, 3, 4, 3, 1, 1, 2)
-    fails("Dropout: p must be in [0, 1), got 1.5", ac.nn.Dropout, 1.5)
-    local s = ac.nn.Sequential()
-    fails("nn.Sequential:add: expected a module, got number", s.add, s, 5)
-  end)
-  it("forward with the wrong input", function()
-    local l = ac.nn.Linear(4, 3)
-    fails("Linear:forward: input has 5 features, weight expects 4 (input [2, 5])", l.forward, l, ac.zeros(2, 5))
-    local c = ac.nn.Conv2d(1, 4, 3)
-    fails("Conv2d:forward: input has 3 channels, weight expects 1 (input [2, 3, 8, 8])", c.forward, c, ac.zeros(2, 3, 8, 8))
-    fails("Conv2d:forward: input must have 4 dimensions, got 3 (3x8x8)", c.forward, c, ac.zeros(3, 8, 8))
-    local c5 = ac.nn.Conv2d(1, 4, 5)
-    fails("Conv2d:forward: padded input 3x3 is smaller than the kernel 5x5", c5.forward, c5, ac.zeros(1, 1, 3, 3))
-    local bn = ac.nn.BatchNorm2d(4)
-    fails("BatchNorm2d:forward: input has 3 channels, expected 4 (input [2, 3, 4, 4])", bn.forward, bn, ac.zeros(2, 3, 4, 4))
-    local mp = ac.nn.MaxPool2d(5, 1, 0)
-    fails("MaxPool2d:forward: padded input 3x3 is smaller than the kernel 5x5", mp.forward, mp, ac.zeros(1, 1, 3, 3))
-  end)
-  it("backward with a gradient of the wrong shape", function()
-    local l = ac.nn.Linear(4, 3)
-    l:forward(ac.zeros(2, 4))
-    fails("Linear:backward: gradOutput has shape [2, 2], output has [2, 3]", l.backward, l, ac.zeros(2, 4), ac.zeros(2, 2))
-  end)
-end)
-
-describe("bad loss options and inputs", function()
-  it("options", function()
-    fails("AdCorreLoss: option 'classes' is required", ac.AdCorreLoss, {})
-    fails("AdCorreLoss: unknown option 'foo'", ac.AdCorreLoss, { classes = 7, foo = 1 })
-    fails("AdCorreLoss: option 'md_mode' must be \"present\" or \"reference\", got x", ac.AdCorreLoss,
-      { classes = 7, md_mode = "x" })
-    local msg = err_of(ac.AdCorreLoss, { classes = 7, lambda = 0 / 0 })
-    assert.truthy(msg:find("^AdCorreLoss: option 'lambda' must be a finite number, got %-?nan$"), msg)
-  end)
-  it("labels, logits and embeddings", function()
-    local L = ac.AdCorreLoss{ classes = 3 }
-    fails("AdCorreLoss:forward: label 4 at position 2 is outside 1..3", L.forward, L, ac.randn(2, 3), { ac.randn(2, 4) }, { 1, 4 })
-    fails("AdCorreLoss:forward: logits must be [B, 3], got [2, 5]", L.forward, L, ac.randn(2, 5), { ac.randn(2, 4) }, { 1, 2 })
-    fails("AdCorreLoss:forward: labels has 3 entries, logits has 2 rows", L.forward, L, ac.randn(2, 3), { ac.randn(2, 4) },
-      { 1, 2, 3 })
-    fails("AdCorreLoss:forward: embeddings[2] is [2, 5] but embeddings[1] has width 4", L.forward, L, ac.randn(2, 3),
-      { ac.randn(2, 4), ac.randn(2, 5) }, { 1, 2 })
-  end)
-  it("non-finite logits", function()
-    local L = ac.AdCorreLoss{ classes = 3 }
-    local z = ac.randn(2, 3)
-    z[1][2] = math.huge
-    fails("AdCorreLoss:forward: logits has a non-finite value (inf) at row 1, column 2", L.forward, L, z,
-      { ac.randn(2, 4) }, { 1, 2 })
-  end)
-  it("backward before forward, confusion of the wrong size", function()
-    local L = ac.AdCorreLoss{ classes = 3 }
-    fails("AdCorreLoss:backward: call forward first", L.backward, L)
-    fails("AdCorreLoss:set_confusion: M must be [3, 3], got [2, 2]", L.set_confusion, L, ac.zeros(2, 2))
-  end)
-end)
-
-describe("bad optimiser options", function()
-  it("Adam and SGD", function()
-    local m = ac.nn.Linear(2, 2)
-    fails("optim.Adam: lr must be a number >= 0, got -1", ac.optim.Adam, m, { lr = -1 })
-    fails("optim.Adam: unknown option 'lrr'", ac.optim.Adam, m, { lrr = 1 })
-    fails("optim.Adam: beta1 must be in [0, 1), got 1", ac.optim.Adam, m, { beta1 = 1 })
-    fails("optim.SGD: expected a model with getParameters() or {params=, grads=}, got number", ac.optim.SGD, 5, { lr = 1 })
-    fails("optim.SGD: nesterov needs momentum > 0 and dampening = 0", ac.optim.SGD, m, { lr = 1, nesterov = true })
-    fails("optim: unknown schedule zig (step, cosine, cyclic)", ac.optim.Adam, m, { lr = 1, schedule = "zig" })
-  end)
-  it("loading another optimiser's state", function()
-    local o = ac.optim.Adam(ac.nn.Linear(2, 2), {})
-    fails("optim.Adam:load_state: state is for sgd, not Adam", o.load_state, o, { kind = "sgd" })
-  end)
-end)
-
-describe("bad model options and inputs", function()
-  it("options", function()
-    fails("models.minixception: classes must be >= 1, got 0", ac.models.minixception, { classes = 0 })
-    fails("models.minixception: unknown option 'foo'", ac.models.minixception, { foo = 1 })
-    fails("models.minixception: input size 4x4 is too small (at least 5x5)", ac.models.minixception, { size = 4 })
-    fails("models.minixception: dropout must be in [0, 1), got 1", ac.models.minixception, { dropout = 1 })
-  end)
-  it("inputs", function()
-    local m = ac.models.minixception{ size = 16, k = 2, d = 4 }
-    fails("AdCorreNet:forward: input has 3 channels, the model expects 1", m.forward, m, ac.zeros(1, 3, 16, 16))
-    fails("AdCorreNet:forward: input must be [B, C, H, W], got [1, 16, 16]", m.forward, m, ac.zeros(1, 16, 16))
-    fails("AdCorreNet:backward: call forward first", m.backward, m, ac.zeros(1, 1, 16, 16),
-      { logits = ac.zeros(1, 7), embeddings = { ac.zeros(1, 4), ac.zeros(1, 4) } })
-  end)
-  it("trainer options", function()
-    local T = require("adcorre.trainer")
-    fails("trainer.new: option 'loss' is required", T.new, { model = 1 })
   end)
 end)
