@@ -22,7 +22,7 @@ local FOLDS = {
 
 -- true when m (a convolution) and bn (the next module) run folded on x.
 local function foldable(m, bn, x)
-  if getmetatable(bn) ~= BatchNorm2d or bn.train or not bn.running_var then return false end
+  if bn.train or not bn.running_var then return false end
   local conv_of = FOLDS[getmetatable(m)]
   local conv = conv_of and conv_of(m)
   if not conv or m.train or conv.nout ~= bn.nfeatures then return false end
@@ -72,13 +72,17 @@ local function fused_forward(m, bn, x)
   return y
 end
 
+--- true when the children of the Sequential `seq` may run folded in its
+--- next forward (evaluation mode, and not a recomputation's plain forward).
+function M.active(seq) return not seq.train and not seq._plain end
+
 --- Children i and i + 1 of the Sequential `seq` run folded on x when they
 --- are a convolution and a batch norm in evaluation mode and the batch is
 --- large enough for the fold to pay: returns their output and i + 1, or nil
 --- (run child i the plain way).
 function M.forward(seq, i, x)
   local m, nxt = seq.modules[i], seq.modules[i + 1]
-  if not nxt or seq.train or seq._plain or not foldable(m, nxt, x) then return nil end
+  if getmetatable(nxt) ~= BatchNorm2d or not foldable(m, nxt, x) then return nil end
   local ok, r = pcall(fused_forward, m, nxt, x)
   if not ok then
     error(("in module %d (%s) of %s: %s"):format(i, m.__typename, seq.__typename, tostring(r)), 0)

@@ -20,6 +20,9 @@
 -- nothing; m:keepOutputs() turns the releases off. Whatever is released
 -- or recomputed, the numbers are those of keeping everything.
 local ac = require("adcorre")
+local pool = require("adcorre.memory.pool")
+
+local aliases, release_tree, release_gradInput = pool.aliases, pool.release_tree, pool.release_gradInput
 
 local M = {}
 
@@ -139,7 +142,7 @@ function M.ran(self, run, i, last, x, y)
     for k = i, last do pass[k] = false end
     run.fused = true
   else
-    pass[i] = self._aliases(y, x)
+    pass[i] = aliases(y, x)
   end
   if not run.release then return end
   local pending = run.pending
@@ -166,7 +169,7 @@ end
 function M.finish(self, run)
   self._fused = run.fused or nil
   if run.release and self.checkpoint and self.train then
-    for _, m in ipairs(self.modules) do m._releaseTree(m, self.output) end
+    for _, m in ipairs(self.modules) do release_tree(m, self.output) end
     self._spent = true
   end
 end
@@ -220,11 +223,11 @@ function M.releasing(self) return not self._keepOutputs end
 --- input go back to the pool when nothing reads them any more.
 function M.backward_step(self, i, g)
   local mods = self.modules
-  if i < #mods then mods[i + 1]:_releaseGradInput(g) end
-  mods[i]:_releaseTree(self.output)
+  if i < #mods then release_gradInput(mods[i + 1], g) end
+  release_tree(mods[i], self.output)
   -- child i's input, unless the backward of child i - 1 reads it
   local p = mods[i - 1]
-  if p and not (self._pass or {})[i - 1] and not p:_needsOutput() and not self._aliases(p.output, self.output) then
+  if p and not (self._pass or {})[i - 1] and not p:_needsOutput() and not aliases(p.output, self.output) then
     p:_dropOutput()
   end
 end

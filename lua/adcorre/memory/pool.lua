@@ -178,6 +178,8 @@ local function keep_outputs(self, on)
   return self
 end
 
+M.aliases, M.release_tree, M.release_gradInput = aliases, release_tree, release_gradInput
+
 --- Adds the pool's methods to the module base class.
 function M.install(Module)
   Module._resized = resized

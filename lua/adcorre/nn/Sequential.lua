@@ -23,11 +23,12 @@ Sequential.releaseMin = 65536
 Sequential.recomputeMin = 1048576
 
 function Sequential:updateOutput(input)
-  local run = plan.start(self, input)
+  local run, folding = plan.start(self, input), fold.active(self)
   local mods, x, i = self.modules, input, 1
   local n = #mods
   while i <= n do
-    local y, last = fold.forward(self, i, x)
+    local y, last
+    if folding then y, last = fold.forward(self, i, x) end
     if y == nil then y, last = self:_child(i, "updateOutput", x), i end
     plan.ran(self, run, i, last, x, y)
     x, i = y, last + 1
