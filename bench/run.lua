@@ -28,6 +28,7 @@
 package.path = "./lua/?.lua;./lua/?/init.lua;./bench/?.lua;" .. package.path
 package.cpath = "./build/?.so;" .. package.cpath
 local ac = require("adcorre")
+local fs = require("adcorre.fs")
 local json = require("adcorre.json")
 
 local o = {threads = 2, rounds = 2, models = "minixception,xception", quick = false, json = nil}
@@ -159,7 +160,7 @@ end
 local ort_targets = {infer = 1.0, latency = 1.0}
 
 local function export_onnx(name)
-  os.execute("mkdir -p build/bench")
+  assert(fs.mkdir_p("build/bench"))
   local path = "build/bench/" .. name .. ".onnx"
   ac.manual_seed(1)
   local net = name == "minixception" and ac.models.minixception{in_channels = 1, size = 48, classes = 7, k = 10, d = 256}

@@ -4,6 +4,7 @@
 -- TGA grey/RGB/RGBA/palette, raw and RLE), decode to Pillow's pixels, and
 -- every cut of them is refused.
 local ac = require("adcorre")
+local fs = require("adcorre.fs")
 
 local PY = "/usr/bin/python3"
 local p = io.popen(PY .. " -c 'import PIL, numpy' 2>&1; echo rc=$?")
@@ -20,7 +21,7 @@ end
 describe("BMP and TGA", function()
   local dir = os.tmpname()
   os.remove(dir)
-  os.execute("mkdir -p " .. dir)
+  assert(fs.mkdir_p(dir))
   teardown(function() os.execute("rm -rf " .. dir) end)
 
   local run = pillow and it or pending

@@ -2,13 +2,14 @@
 -- Runtime (npm onnxruntime-node, `make ort`), the export -> load round
 -- trip, the reader on files made by the onnx package, and bad input.
 local ac = require("adcorre")
+local fs = require("adcorre.fs")
 local core = require("adcorre.core")
 local check = dofile("tools/onnx_check.lua")
 
 local function tmpdir()
   local d = os.tmpname()
   os.remove(d)
-  assert(os.execute("mkdir -p '" .. d .. "'"))
+  assert(fs.mkdir_p(d))
   return d
 end
 

@@ -3,6 +3,7 @@
 -- file and the damage (libpng, csrc/image/png.c); whole files decode to the
 -- pixels they hold, for every colour type Pillow writes.
 local ac = require("adcorre")
+local fs = require("adcorre.fs")
 
 local CRC = {}
 for n = 0, 255 do
@@ -152,7 +153,7 @@ describe("PNG colour types", function()
     (pillow and "" or " (skipped: python3-pil or python3-numpy missing)"), function()
     local dir = os.tmpname()
     os.remove(dir)
-    os.execute("mkdir -p " .. dir)
+    assert(fs.mkdir_p(dir))
     -- Pillow writes each image and prints the 8-bit HWC samples a reader must give:
     -- 16-bit samples by their high byte (what stb_image gave), tRNS as alpha.
     local script = [[

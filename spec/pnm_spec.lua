@@ -2,6 +2,7 @@
 -- specification says, against Pillow (tools/pnm_reference.py) on random
 -- images of every kind and maximum value, and the bad-input cases.
 local ac = require("adcorre")
+local fs = require("adcorre.fs")
 
 local PY = "/usr/bin/python3"
 local function have_pillow()
@@ -68,7 +69,7 @@ end
 describe("PNM", function()
   local dir = os.tmpname()
   os.remove(dir)
-  os.execute("mkdir -p " .. dir)
+  assert(fs.mkdir_p(dir))
   teardown(function() os.execute("rm -rf " .. dir) end)
 
   local seed = 12345

@@ -12,6 +12,7 @@
 package.path = "./lua/?.lua;./lua/?/init.lua;" .. package.path
 package.cpath = "./build/?.so;" .. package.cpath
 local ac = require("adcorre")
+local fs = require("adcorre.fs")
 local json = require("adcorre.json")
 
 local M = {}
@@ -143,7 +144,7 @@ local function main()
   ac.set_num_threads(2)
   local dir = os.tmpname()
   os.remove(dir)
-  assert(os.execute("mkdir -p " .. sh(dir)))
+  assert(fs.mkdir_p(dir))
   local all, bad = {}, false
   for arch in models:gmatch("[^,]+") do
     local r = M.run_arch(arch, dir)
