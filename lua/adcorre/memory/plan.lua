@@ -1,6 +1,7 @@
 --- adcorre.memory.plan: which activations a Sequential keeps, releases or
 -- recomputes, so that a training step holds what is live at one time rather
--- than one buffer per layer.
+-- than one buffer per layer; and what each module and container tells the
+-- planner (_needsInput, _needsOutput, _dropOutput).
 --
 --  * forward: the output of a child goes back to the pool
 --    (adcorre.memory.pool) once the next child has read it when no backward
@@ -69,20 +70,48 @@ local function seq_drop_output(self)
   self.output = nil
 end
 
---- Adds the defaults to the module base class (Module) and the container
---- rules to Sequential.
-function M.install(Module, Sequential)
-  if Module then
-    Module._needsInputField = true
-    Module._needsOutputField = true
-    Module._needsInput = module_needs_input
-    Module._needsOutput = module_needs_output
+-- ConcatTable: a member's backward reads the input when any member's does
+-- (or passes it on as an output that its backward reads).
+local function concat_needs_input(self)
+  local pass = self._pass
+  if not pass then return true end
+  for i, m in ipairs(self.modules) do
+    if m:_needsInput() or (pass[i] and m:_needsOutput()) then return true end
   end
-  if Sequential then
-    Sequential._needsInput = seq_needs_input
-    Sequential._needsOutput = seq_needs_output
-    Sequential._dropOutput = seq_drop_output
+  return false
+end
+
+local function concat_needs_output(self)
+  for _, m in ipairs(self.modules) do
+    if m:_needsOutput() then return true end
   end
+  return false
+end
+
+local function concat_drop_output(self)
+  for _, m in ipairs(self.modules) do m:_dropOutput() end
+  self.output = nil
+end
+
+--- The defaults, for the module base class.
+function M.install_module(Module)
+  Module._needsInputField = true
+  Module._needsOutputField = true
+  Module._needsInput = module_needs_input
+  Module._needsOutput = module_needs_output
+end
+
+--- The rules of the containers.
+function M.install_sequential(Sequential)
+  Sequential._needsInput = seq_needs_input
+  Sequential._needsOutput = seq_needs_output
+  Sequential._dropOutput = seq_drop_output
+end
+
+function M.install_concat(ConcatTable)
+  ConcatTable._needsInput = concat_needs_input
+  ConcatTable._needsOutput = concat_needs_output
+  ConcatTable._dropOutput = concat_drop_output
 end
 
 ----------------------------------------------------------------------------

@@ -7,6 +7,7 @@ local Module = require("adcorre.nn.Module")
 local ac = require("adcorre")
 
 local ConcatTable = Container.class("nn.ConcatTable", Container)
+require("adcorre.memory.plan").install_concat(ConcatTable)
 
 function ConcatTable:__init()
   Container.__init(self)
@@ -105,29 +106,6 @@ function ConcatTable:backward(input, gradOutput, scale)
   end
   self.gradInput = acc
   return acc
-end
-
--- A member's backward reads the input when any member's does (or passes it
--- on as an output that its backward reads).
-function ConcatTable:_needsInput()
-  local pass = self._pass
-  if not pass then return true end
-  for i, m in ipairs(self.modules) do
-    if m:_needsInput() or (pass[i] and m:_needsOutput()) then return true end
-  end
-  return false
-end
-
-function ConcatTable:_needsOutput()
-  for _, m in ipairs(self.modules) do
-    if m:_needsOutput() then return true end
-  end
-  return false
-end
-
-function ConcatTable:_dropOutput()
-  for _, m in ipairs(self.modules) do m:_dropOutput() end
-  self.output = nil
 end
 
 function ConcatTable:__tostring__()

@@ -303,7 +303,7 @@ end
 -- output again from its input defines _recomputeOutput and
 -- _canRecomputeOutput.
 require("adcorre.memory.pool").install(Module)
-require("adcorre.memory.plan").install(Module)
+require("adcorre.memory.plan").install_module(Module)
 
 --- Raises "<Type>:<method>: <message>" at the caller of the public method.
 function Module:_error(method, fmt, ...)

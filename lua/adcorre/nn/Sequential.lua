@@ -9,7 +9,7 @@ local plan = require("adcorre.memory.plan")
 local fold = require("adcorre.memory.fold")
 
 local Sequential = Container.class("nn.Sequential", Container)
-plan.install(nil, Sequential)
+plan.install_sequential(Sequential)
 
 -- Sequential.releaseMin: inputs with fewer elements than this keep every
 -- output (no release bookkeeping: for small inputs, batch-1 inference
