@@ -4,6 +4,7 @@
 -- run evaluated at several epochs equals the shorter runs, resuming, and the
 -- nearest-class-mean accuracy against a direct computation.
 local ac = require("adcorre")
+local fs = require("adcorre.fs")
 local json = require("adcorre.json")
 local A = require("adcorre.ablation")
 
@@ -32,7 +33,7 @@ end
 describe("ablation runner", function()
   local dir = os.tmpname()
   os.remove(dir)
-  os.execute("mkdir -p " .. dir .. "/data")
+  assert(fs.mkdir_p(dir .. "/data"))
   -- three classes told apart by the brightness of a band, plus noise
   ac.manual_seed(4)
   local function split(name, n)

@@ -3,11 +3,12 @@
 -- OpenCV's imread do), {exif = false} keeps the stored pixels, and damaged
 -- EXIF data is ignored rather than trusted.
 local ac = require("adcorre")
+local fs = require("adcorre.fs")
 
 local function tmpdir()
   local d = os.tmpname()
   os.remove(d)
-  assert(os.execute("mkdir -p '" .. d .. "'"))
+  assert(fs.mkdir_p(d))
   return d
 end
 

@@ -3,6 +3,7 @@
 -- with OpenCV's detectMultiScale (tools/face_opencv_compare.py, when
 -- python3-opencv is there) and the errors of bad cascades and arguments.
 local ac = require("adcorre")
+local fs = require("adcorre.fs")
 local core = require("adcorre.core")
 local face = ac.face
 
@@ -24,7 +25,7 @@ end
 local function tmp(name)
   local d = os.tmpname()
   os.remove(d)
-  assert(os.execute("mkdir -p '" .. d .. "'"))
+  assert(fs.mkdir_p(d))
   return d .. "/" .. name
 end
 

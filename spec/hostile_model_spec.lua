@@ -7,13 +7,14 @@
 -- Each case runs in its own lua5.4 under `timeout` and a 3 GB address-space
 -- cap, so a regression is a failed case, not a machine out of memory.
 local ac = require("adcorre")
+local fs = require("adcorre.fs")
 local core = require("adcorre.core")
 local json = require("adcorre.json")
 local sanitized = os.getenv("AC_SANITIZED") == "1"
 
 local dir = os.tmpname()
 os.remove(dir)
-os.execute("mkdir -p " .. dir)
+assert(fs.mkdir_p(dir))
 
 -- A small valid model file, then copies with the metadata changed.
 local base = dir .. "/base.safetensors"

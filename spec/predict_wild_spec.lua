@@ -4,6 +4,7 @@
 -- given boxes (clipped), the REPL functions, and video through ffmpeg at
 -- constant memory.
 local ac = require("adcorre")
+local fs = require("adcorre.fs")
 local json = require("adcorre.json")
 local predict = require("adcorre.predict")
 
@@ -51,7 +52,7 @@ describe("predict in the wild", function()
   end
   local dir = os.tmpname()
   os.remove(dir)
-  assert(os.execute("mkdir -p " .. dir .. "/photos/sub"))
+  assert(fs.mkdir_p(dir .. "/photos/sub"))
   -- four heads of a real photograph at four sizes on a noisy grey background
   local astro = ac.image.load(ASTRO)
   local head = ac.image.crop(astro, 31, 131, 200, 200)
