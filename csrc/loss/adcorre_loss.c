@@ -247,6 +247,8 @@ void ac_adcorre_free(ac_adcorre *L) {
   free(L->counts);
   free(L->M_pinned);
   free(L->ws);
+  free(L->in_y);
+  free((void *)L->in_e);
   memset(L, 0, sizeof(*L));
 }
 

@@ -39,6 +39,7 @@
 #define AC_ADCORRE_LOSS_H
 #include <stddef.h>
 #include <stdint.h>
+#include "core/tensor.h"
 
 enum { AC_MD_PRESENT = 0, AC_MD_REFERENCE = 1 };
 #define AC_MD_REFERENCE_WEIGHT 1e-7 /* Keras K.epsilon(), weight of other classes' samples */
@@ -104,6 +105,11 @@ typedef struct ac_adcorre {
   double *row;      /* [4 d + C d] per-row scratch */
   double *wa;       /* [B]       FD: 1 - M[y_b, y_b] (0 when not adaptive) */
   double *rowval;   /* [k, B]    per-row partial results (summed in a fixed order) */
+
+  /* ac_adcorre_forward_checked's buffers: labels (0-based) and embedding rows */
+  int64_t *in_y;
+  const float **in_e;
+  int64_t in_ycap, in_ecap;
 } ac_adcorre;
 
 /* cls >= 1, history >= 0. All flags on, adaptive, md "present", lambda 50/C, eps 1e-8. */
@@ -117,6 +123,22 @@ void ac_adcorre_free(ac_adcorre *L);
  * Returns 0, or -1 with ac_fail (sizes, memory). */
 int ac_adcorre_forward(ac_adcorre *L, const float *Z, const float *const *E, int64_t k,
                        int64_t B, int64_t d, const int64_t *y, int training);
+/* One batch as the caller was given it (adcorre_check.c checks it all). */
+typedef struct ac_adcorre_batch {
+  const ac_tensor *Z;         /* logits [B, C], contiguous float32 */
+  const ac_tensor *const *E;  /* k embeddings [B, d], contiguous float32 */
+  int64_t k;
+  const ac_tensor *labels;    /* integer-valued tensor [B] or [B, 1] of 1-based classes; or NULL, and */
+  const int64_t *labels1;     /* nlabels 1-based classes (a Lua array read by the caller) */
+  int64_t nlabels;
+} ac_adcorre_batch;
+
+/* Checks the batch (logits [B, C] with B >= 1; every embedding [B, d] with
+ * one d >= 1; B labels, integers in 1..C; every value finite) and then runs
+ * ac_adcorre_forward. -1 with a message naming the argument, the position
+ * and the shapes, and no function (the caller adds its own). */
+int ac_adcorre_forward_checked(ac_adcorre *L, const ac_adcorre_batch *in, int training);
+
 /* gZ [B, C] and gE[j] [B, d] are overwritten with the gradient of total.
  * Returns -1 if no forward was done. */
 int ac_adcorre_backward(ac_adcorre *L, float *gZ, float *const *gE);

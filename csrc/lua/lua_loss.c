@@ -1,13 +1,12 @@
 /*
- * lua_loss.c - bindings of the Ad-Corre loss kernels (csrc/adcorre_loss.h):
+ * lua_loss.c - bindings of the Ad-Corre loss kernels (loss/adcorre_loss.h):
  * an "adcorre.AdCorreState" userdata that owns the C loss state (workspace,
  * confusion history) and the functions lua/adcorre/loss.lua builds the
- * AdCorreLoss class from. Every argument is checked here before any kernel
- * runs; errors name the method, the argument and the shapes.
+ * AdCorreLoss class from. The bindings turn Lua values into tensors; the
+ * kernels check shapes and values (loss/adcorre_check.c). Errors name the
+ * method, the argument and the shapes.
  */
 #include <math.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,25 +15,12 @@
 
 #define STATE_MT "adcorre.AdCorreState"
 
-/* acL_error with printf formats (%lld, %g); lua_pushfstring knows neither. */
-static int lerr(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int lerr(lua_State *L, const char *fmt, ...) {
-  char buf[512];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  lua_pushstring(L, buf);
-  return lua_error(L);
-}
-
 typedef struct loss_state {
   ac_adcorre L;
   int live;
-  int64_t *ybuf; /* [cap] 0-based labels of the current call */
-  const float **eptr;
-  float **gptr;
-  int64_t ycap, ecap;
+  ac_tensor **eview; /* [ecap] the embeddings of the current forward */
+  float **gptr;      /* [ecap] the embedding gradients of the current backward */
+  int64_t ecap;
 } loss_state;
 
 /* ======================================================================== */
@@ -43,95 +29,19 @@ typedef struct loss_state {
 
 static loss_state *check_state(lua_State *L, int idx) {
   loss_state *s = luaL_checkudata(L, idx, STATE_MT);
-  if (!s->live) lerr(L, "AdCorreLoss: the loss state has been closed");
+  if (!s->live) acL_error(L, "AdCorreLoss: the loss state has been closed");
   return s;
 }
 
-static void grow_buffers(lua_State *L, loss_state *s, int64_t B, int64_t k) {
-  if (B > s->ycap) {
-    int64_t *p = realloc(s->ybuf, sizeof(int64_t) * (size_t)B);
-    if (!p) lerr(L, "AdCorreLoss: out of memory for %lld labels", (long long)B);
-    s->ybuf = p;
-    s->ycap = B;
-  }
+static void grow_buffers(lua_State *L, loss_state *s, int64_t k) {
   if (k > s->ecap) {
-    const float **e = realloc((void *)s->eptr, sizeof(float *) * (size_t)k);
-    if (!e) lerr(L, "AdCorreLoss: out of memory");
-    s->eptr = e;
+    ac_tensor **e = realloc(s->eview, sizeof(ac_tensor *) * (size_t)k);
+    if (!e) acL_error(L, "AdCorreLoss: out of memory");
+    s->eview = e;
     float **g = realloc(s->gptr, sizeof(float *) * (size_t)k);
-    if (!g) lerr(L, "AdCorreLoss: out of memory");
+    if (!g) acL_error(L, "AdCorreLoss: out of memory");
     s->gptr = g;
     s->ecap = k;
-  }
-}
-
-/* First non-finite element of a contiguous float array, or -1. */
-static int64_t first_nonfinite(const float *p, int64_t n) {
-  /* blocks of 256 checked branch-free on the exponent bits (vectorised),
-   * the element found only in a block that has one */
-  for (int64_t i0 = 0; i0 < n; i0 += 256) {
-    int64_t i1 = i0 + 256 < n ? i0 + 256 : n;
-    uint32_t any = 0;
-    for (int64_t i = i0; i < i1; i++) {
-      uint32_t bits;
-      memcpy(&bits, p + i, sizeof bits);
-      any |= (uint32_t)((bits & 0x7f800000u) == 0x7f800000u);
-    }
-    if (any)
-      for (int64_t i = i0; i < i1; i++)
-        if (!isfinite(p[i])) return i;
-  }
-  return -1;
-}
-
-/* Reads label i (0-based position) of the labels argument as an integer;
- * raises a clear error if it is not one. */
-static lua_Integer label_from_tensor(lua_State *L, const ac_tensor *t, int64_t i) {
-  double v = ac_get_flat(t, i);
-  if (t->dtype == AC_F32 && (v != floor(v) || !isfinite(v)))
-    lerr(L, "AdCorreLoss:forward: label %g at position %lld is not an integer", v, (long long)i + 1);
-  return (lua_Integer)v;
-}
-
-/* Reads the labels at idx (integer tensor with B elements, or a Lua array of
- * B integers) into s->ybuf as 0-based classes, checking the range. */
-static void read_labels(lua_State *L, loss_state *s, int idx, int64_t B) {
-  int C = s->L.C;
-  ac_tensor *t = acL_test(L, idx);
-  if (t) {
-    if (!t->storage) lerr(L, "AdCorreLoss:forward: labels is a closed tensor");
-    if (ac_numel(t) != B || (t->ndim != 1 && !(t->ndim == 2 && t->shape[1] == 1)))
-      lerr(L, "AdCorreLoss:forward: labels must be a tensor [%lld] (one per sample), got %s",
-                 (long long)B, acL_shape(t));
-    for (int64_t i = 0; i < B; i++) {
-      lua_Integer v = label_from_tensor(L, t, i);
-      if (v < 1 || v > C)
-        lerr(L, "AdCorreLoss:forward: label %lld at position %lld is outside 1..%d",
-                   (long long)v, (long long)i + 1, C);
-      s->ybuf[i] = (int64_t)v - 1;
-    }
-    return;
-  }
-  if (!lua_istable(L, idx))
-    lerr(L, "AdCorreLoss:forward: labels must be an integer tensor or a Lua array, got %s",
-               luaL_typename(L, idx));
-  lua_Integer n = luaL_len(L, idx);
-  if (n != B)
-    lerr(L, "AdCorreLoss:forward: labels has %lld entries, logits has %lld rows", (long long)n,
-               (long long)B);
-  for (int64_t i = 0; i < B; i++) {
-    lua_geti(L, idx, (lua_Integer)i + 1);
-    int isint = 0;
-    lua_Integer v = lua_tointegerx(L, -1, &isint);
-    if (!isint)
-      lerr(L, "AdCorreLoss:forward: label at position %lld must be an integer, got %s %s",
-                 (long long)i + 1, luaL_typename(L, -1),
-                 lua_type(L, -1) == LUA_TNUMBER ? lua_tostring(L, -1) : "");
-    if (v < 1 || v > C)
-      lerr(L, "AdCorreLoss:forward: label %lld at position %lld is outside 1..%d",
-                 (long long)v, (long long)i + 1, C);
-    s->ybuf[i] = (int64_t)v - 1;
-    lua_pop(L, 1);
   }
 }
 
@@ -142,9 +52,9 @@ static void read_labels(lua_State *L, loss_state *s, int idx, int64_t B) {
 /* adcorre_loss_new(classes, history) -> state */
 static int l_new(lua_State *L) {
   lua_Integer C = luaL_checkinteger(L, 1), H = luaL_checkinteger(L, 2);
-  if (C < 1 || C > 100000) return lerr(L, "AdCorreLoss: classes must be in 1..100000, got %lld", (long long)C);
+  if (C < 1 || C > 100000) return acL_error(L, "AdCorreLoss: classes must be in 1..100000, got %lld", (long long)C);
   if (H < 0 || H > ((lua_Integer)1 << 40))
-    return lerr(L, "AdCorreLoss: history must be a count >= 0, got %lld", (long long)H);
+    return acL_error(L, "AdCorreLoss: history must be a count >= 0, got %lld", (long long)H);
   loss_state *s = lua_newuserdatauv(L, sizeof(loss_state), 0);
   memset(s, 0, sizeof(*s));
   luaL_setmetatable(L, STATE_MT);
@@ -156,13 +66,11 @@ static int l_new(lua_State *L) {
 static int l_gc(lua_State *L) {
   loss_state *s = luaL_checkudata(L, 1, STATE_MT);
   if (s->live) ac_adcorre_free(&s->L);
-  free(s->ybuf);
-  free((void *)s->eptr);
+  free(s->eview);
   free(s->gptr);
-  s->ybuf = NULL;
-  s->eptr = NULL;
+  s->eview = NULL;
   s->gptr = NULL;
-  s->ycap = s->ecap = 0;
+  s->ecap = 0;
   s->live = 0;
   return 0;
 }
@@ -187,12 +95,12 @@ static int l_configure(lua_State *L) {
   double eps = luaL_optnumber(L, -1, A->eps);
   lua_getfield(L, 2, "md_mode");
   const char *mode = luaL_optstring(L, -1, A->md_mode == AC_MD_REFERENCE ? "reference" : "present");
-  if (!isfinite(lambda)) return lerr(L, "AdCorreLoss: lambda must be a finite number, got %f", lambda);
-  if (!(eps > 0.0) || !isfinite(eps)) return lerr(L, "AdCorreLoss: eps must be > 0, got %g", eps);
+  if (!isfinite(lambda)) return acL_error(L, "AdCorreLoss: lambda must be a finite number, got %f", lambda);
+  if (!(eps > 0.0) || !isfinite(eps)) return acL_error(L, "AdCorreLoss: eps must be > 0, got %g", eps);
   int md_mode;
   if (!strcmp(mode, "present")) md_mode = AC_MD_PRESENT;
   else if (!strcmp(mode, "reference")) md_mode = AC_MD_REFERENCE;
-  else return lerr(L, "AdCorreLoss: md_mode must be \"present\" or \"reference\", got \"%s\"", mode);
+  else return acL_error(L, "AdCorreLoss: md_mode must be \"present\" or \"reference\", got \"%s\"", mode);
   A->lambda = lambda;
   A->eps = eps;
   A->md_mode = md_mode;
@@ -212,62 +120,54 @@ static int l_configure(lua_State *L) {
 /* ======================================================================== */
 
 /* adcorre_loss_forward(state, logits [B,C], {E_1..E_k} each [B,d], labels, training)
- * -> total, ce, fd, md, ed, md_classes */
+ * -> total, ce, fd, md, ed, md_classes. The Lua values become tensors here
+ * (types, contiguous copies, a Lua array of labels read as integers);
+ * ac_adcorre_forward_checked checks the shapes, the labels and the values. */
 static int l_forward(lua_State *L) {
   const char *fn = "AdCorreLoss:forward";
   loss_state *s = check_state(L, 1);
-  int C = s->L.C;
-  ac_tensor *Z = acL_checkf32(L, 2, fn, "logits");
-  if (Z->ndim != 2 || Z->shape[1] != C)
-    return lerr(L, "%s: logits must be [B, %d], got %s", fn, C, acL_shape(Z));
-  int64_t B = Z->shape[0];
-  if (B < 1) return lerr(L, "%s: logits has no rows (%s)", fn, acL_shape(Z));
+  acL_checkf32(L, 2, fn, "logits");
   if (!lua_istable(L, 3))
-    return lerr(L, "%s: embeddings must be a Lua array of [B, d] tensors, got %s", fn, luaL_typename(L, 3));
+    return acL_error(L, "%s: embeddings must be a Lua array of [B, d] tensors, got %s", fn, luaL_typename(L, 3));
   lua_Integer k = luaL_len(L, 3);
-  if (k < 1) return lerr(L, "%s: embeddings is empty (need at least one [B, d] tensor)", fn);
-  if (k > 100000) return lerr(L, "%s: %lld embeddings is too many", fn, (long long)k);
+  if (k < 1) return acL_error(L, "%s: embeddings is empty (need at least one [B, d] tensor)", fn);
+  if (k > 100000) return acL_error(L, "%s: %lld embeddings is too many", fn, (long long)k);
   int training = lua_toboolean(L, 5);
   lua_settop(L, 5);
-
-  /* check the embeddings; contiguous copies (if any) stay on the stack */
-  int64_t d = -1;
-  int ebase = lua_gettop(L) + 1;
-  luaL_checkstack(L, (int)k + 8, "too many embeddings");
+  luaL_checkstack(L, 2 * (int)k + 8, "too many embeddings");
+  grow_buffers(L, s, (int64_t)k);
   for (lua_Integer j = 1; j <= k; j++) {
     lua_geti(L, 3, j);
     ac_tensor *e = acL_test(L, -1);
     if (!e || !e->storage || e->dtype != AC_F32)
-      return lerr(L, "%s: embeddings[%lld] must be a float32 tensor, got %s", fn, (long long)j,
-                        e ? (e->storage ? ac_dtype_name(e->dtype) : "a closed tensor") : luaL_typename(L, -1));
-    if (e->ndim != 2 || e->shape[0] != B)
-      return lerr(L, "%s: embeddings[%lld] must be [%lld, d] (one row per logits row), got %s", fn,
-                        (long long)j, (long long)B, acL_shape(e));
-    if (d < 0) d = e->shape[1];
-    else if (e->shape[1] != d)
-      return lerr(L, "%s: embeddings[%lld] is %s but embeddings[1] has width %lld", fn, (long long)j,
-                        acL_shape(e), (long long)d);
-    if (d < 1) return lerr(L, "%s: embeddings[%lld] has width 0 (%s)", fn, (long long)j, acL_shape(e));
+      return acL_error(L, "%s: embeddings[%lld] must be a float32 tensor, got %s", fn, (long long)j,
+                       e ? (e->storage ? ac_dtype_name(e->dtype) : "a closed tensor") : luaL_typename(L, -1));
+    s->eview[j - 1] = acL_contig(L, lua_gettop(L)); /* a copy, when made, stays on the stack */
   }
-  grow_buffers(L, s, B, (int64_t)k);
-  read_labels(L, s, 4, B);
-
-  ac_tensor *Zc = acL_contig(L, 2);
-  int64_t bad = first_nonfinite(ac_f32(Zc), B * C);
-  if (bad >= 0)
-    return lerr(L, "%s: logits has a non-finite value (%f) at row %lld, column %lld", fn,
-                      (double)ac_f32(Zc)[bad], (long long)(bad / C) + 1, (long long)(bad % C) + 1);
-  for (lua_Integer j = 0; j < k; j++) {
-    ac_tensor *e = acL_contig(L, ebase + (int)j);
-    s->eptr[j] = ac_f32(e);
-    bad = first_nonfinite(s->eptr[j], B * d);
-    if (bad >= 0)
-      return lerr(L, "%s: embeddings[%lld] has a non-finite value (%f) at row %lld, column %lld", fn,
-                        (long long)j + 1, (double)s->eptr[j][bad], (long long)(bad / d) + 1,
-                        (long long)(bad % d) + 1);
+  ac_adcorre_batch in = {.Z = acL_contig(L, 2), .E = (const ac_tensor *const *)s->eview, .k = (int64_t)k};
+  ac_tensor *t = acL_test(L, 4);
+  if (t) {
+    if (!t->storage) return acL_error(L, "%s: labels is a closed tensor", fn);
+    in.labels = t;
+  } else {
+    if (!lua_istable(L, 4))
+      return acL_error(L, "%s: labels must be an integer tensor or a Lua array, got %s", fn, luaL_typename(L, 4));
+    int64_t n = (int64_t)luaL_len(L, 4);
+    ac_tensor *buf = acL_new(L, AC_I64, 1, &n);
+    for (int64_t i = 0; i < n; i++) {
+      lua_geti(L, 4, (lua_Integer)i + 1);
+      int isint = 0;
+      lua_Integer v = lua_tointegerx(L, -1, &isint);
+      if (!isint)
+        return acL_error(L, "%s: label at position %lld must be an integer, got %s %s", fn, (long long)i + 1,
+                         luaL_typename(L, -1), lua_type(L, -1) == LUA_TNUMBER ? lua_tostring(L, -1) : "");
+      ac_i64(buf)[i] = (int64_t)v;
+      lua_pop(L, 1);
+    }
+    in.labels1 = ac_i64(buf);
+    in.nlabels = n;
   }
-  if (ac_adcorre_forward(&s->L, ac_f32(Zc), s->eptr, (int64_t)k, B, d, s->ybuf, training))
-    return acL_kernel_error(L, fn);
+  if (ac_adcorre_forward_checked(&s->L, &in, training)) return acL_kernel_error(L, fn);
   lua_pushnumber(L, s->L.total);
   lua_pushnumber(L, s->L.ce);
   lua_pushnumber(L, s->L.fd);
@@ -295,7 +195,7 @@ static ac_tensor *reuse_or_new(lua_State *L, int idx, int64_t n0, int64_t n1) {
  * The given buffers are reused when their shapes fit; others are replaced. */
 static int l_backward(lua_State *L) {
   loss_state *s = check_state(L, 1);
-  if (!s->L.have_forward) return lerr(L, "AdCorreLoss:backward: call forward first");
+  if (!s->L.have_forward) return acL_error(L, "AdCorreLoss:backward: call forward first");
   int64_t B = s->L.B, k = s->L.k, d = s->L.d;
   if (!lua_istable(L, 3)) {
     lua_settop(L, 2);
@@ -352,13 +252,13 @@ static int l_set_confusion(lua_State *L) {
     return 0;
   }
   ac_tensor *M = acL_test(L, 2);
-  if (!M || !M->storage) return lerr(L, "%s: M must be a [%lld, %lld] tensor or nil, got %s", fn, (long long)C, (long long)C, luaL_typename(L, 2));
+  if (!M || !M->storage) return acL_error(L, "%s: M must be a [%lld, %lld] tensor or nil, got %s", fn, (long long)C, (long long)C, luaL_typename(L, 2));
   if (M->ndim != 2 || M->shape[0] != C || M->shape[1] != C)
-    return lerr(L, "%s: M must be [%lld, %lld], got %s", fn, (long long)C, (long long)C, acL_shape(M));
+    return acL_error(L, "%s: M must be [%lld, %lld], got %s", fn, (long long)C, (long long)C, acL_shape(M));
   for (int64_t i = 0; i < C * C; i++) {
     double v = ac_get_flat(M, i);
     if (!isfinite(v))
-      return lerr(L, "%s: M has a non-finite value at (%lld, %lld)", fn, (long long)(i / C) + 1,
+      return acL_error(L, "%s: M has a non-finite value at (%lld, %lld)", fn, (long long)(i / C) + 1,
                         (long long)(i % C) + 1);
   }
   int64_t dshape[1] = {2 * C * C};
@@ -390,11 +290,11 @@ static int l_record(lua_State *L) {
   ac_tensor *y = acL_check(L, 2), *p = acL_check(L, 3);
   int64_t n = ac_numel(y), C = s->L.C;
   if (ac_numel(p) != n)
-    return lerr(L, "AdCorreLoss:record: labels %s and predictions %s differ in size", acL_shape(y), acL_shape(p));
+    return acL_error(L, "AdCorreLoss:record: labels %s and predictions %s differ in size", acL_shape(y), acL_shape(p));
   for (int64_t i = 0; i < n; i++) {
     double a = ac_get_flat(y, i), b = ac_get_flat(p, i);
     if (a != floor(a) || b != floor(b) || a < 1 || a > C || b < 1 || b > C)
-      return lerr(L, "AdCorreLoss:record: pair %lld (%g, %g) is outside 1..%lld", (long long)i + 1, a, b, (long long)C);
+      return acL_error(L, "AdCorreLoss:record: pair %lld (%g, %g) is outside 1..%lld", (long long)i + 1, a, b, (long long)C);
   }
   for (int64_t i = 0; i < n; i++) {
     int64_t a = (int64_t)ac_get_flat(y, i) - 1, b = (int64_t)ac_get_flat(p, i) - 1;
@@ -427,8 +327,8 @@ static int l_corrcoef(lua_State *L) {
   ac_tensor *X = acL_checkf32(L, 1, "corrcoef", "X");
   double eps = luaL_optnumber(L, 2, 1e-8);
   if (X->ndim != 2 || X->shape[0] < 1 || X->shape[1] < 1)
-    return lerr(L, "corrcoef: X must be a non-empty matrix [n, m], got %s", acL_shape(X));
-  if (!(eps > 0.0)) return lerr(L, "corrcoef: eps must be > 0, got %g", eps);
+    return acL_error(L, "corrcoef: X must be a non-empty matrix [n, m], got %s", acL_shape(X));
+  if (!(eps > 0.0)) return acL_error(L, "corrcoef: eps must be > 0, got %g", eps);
   int64_t n = X->shape[0], m = X->shape[1];
   int64_t rs[2] = {n, n}, us[2] = {n, m}, ss[1] = {2 * n};
   ac_tensor *Xc = acL_contig(L, 1);
