@@ -14,7 +14,7 @@
 /* errors                                                                  */
 /* ===================================================================== */
 
-static _Thread_local char ac_errbuf[512];
+static _Thread_local char ac_errbuf[1024]; /* as long as acL_error's */
 
 int ac_fail(const char *fmt, ...) {
   /* format into a scratch buffer first: the arguments may point into ac_errbuf

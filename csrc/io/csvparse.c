@@ -315,3 +315,69 @@ fail:
   ac_fer_free(out);
   return -1;
 }
+
+/* ======================================================================== */
+/* chosen columns                                                            */
+/* ======================================================================== */
+
+int ac_csv_cols_begin(ac_csv_cols *s, int ncol, int header) {
+  memset(s, 0, sizeof *s);
+  if (ncol < 1 || ncol > AC_CSV_MAXCOL) return ac_fail("csv: 1..%d columns, got %d", AC_CSV_MAXCOL, ncol);
+  s->ncol = ncol;
+  s->header = header;
+  s->nhead = -1;
+  return 0;
+}
+
+int ac_csv_cols_header(ac_csv_cols *s, ac_csv *r) {
+  if (s->header) {
+    int rc = ac_csv_next(r);
+    if (rc < 0) return -1;
+    if (rc == 0) return ac_fail("%s: empty file (expected a header line)", r->path);
+    s->nhead = r->nfields;
+  }
+  return 0;
+}
+
+int ac_csv_cols_set(ac_csv_cols *s, const ac_csv *r, int j, int64_t index1, const char *name, const char *type) {
+  if (!name) {
+    s->col[j] = (int)index1 - 1;
+    if (s->col[j] < 0) return ac_fail("csv: column index must be >= 1");
+    s->name[j] = NULL;
+  } else {
+    s->name[j] = name;
+    if (!s->header) return ac_fail("csv: column '%s' named but the file has no header", name);
+    s->col[j] = ac_csv_find(r, name);
+    if (s->col[j] < 0) {
+      char list[1024];
+      size_t len = 0;
+      list[0] = 0;
+      for (int i = 0; i < s->nhead && len < sizeof list; i++)
+        len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "", r->field[i]);
+      return ac_fail("%s:%d: no column '%s' in the header (%s)", r->path, (int)r->line, name, list);
+    }
+  }
+  s->type[j] = AC_CSV_STRING;
+  if (type && !strcmp(type, "number")) s->type[j] = AC_CSV_NUMBER;
+  else if (type && !strcmp(type, "integer")) s->type[j] = AC_CSV_INTEGER;
+  else if (type && strcmp(type, "string")) return ac_fail("csv: unknown column type '%s'", type);
+  if (s->col[j] + 1 > s->need) s->need = s->col[j] + 1;
+  return 0;
+}
+
+int ac_csv_cols_row(const ac_csv_cols *s, const ac_csv *r, double *num) {
+  if (s->header && r->nfields != s->nhead) return ac_fail("expected %d fields, got %d", s->nhead, r->nfields);
+  if (r->nfields < s->need) return ac_fail("expected at least %d fields, got %d", s->need, r->nfields);
+  for (int j = 0; j < s->ncol; j++) {
+    const char *f = r->field[s->col[j]];
+    const char *nm = s->name[j] ? s->name[j] : "";
+    if (s->type[j] == AC_CSV_NUMBER && ac_parse_double(f, &num[j]))
+      return ac_fail("column %d ('%.40s'): '%.40s' is not a number", s->col[j] + 1, nm, f);
+    if (s->type[j] == AC_CSV_INTEGER) {
+      int64_t v = 0;
+      if (ac_parse_int(f, &v)) return ac_fail("column %d ('%.40s'): '%.40s' is not an integer", s->col[j] + 1, nm, f);
+      num[j] = (double)v;
+    }
+  }
+  return 0;
+}

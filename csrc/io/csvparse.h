@@ -41,6 +41,36 @@ int ac_csv_find(const ac_csv *r, const char *name);
 int ac_parse_int(const char *s, int64_t *v);
 int ac_parse_double(const char *s, double *v);
 
+/* ---- chosen columns of a CSV / list file ------------------------------ */
+/* Which columns a reader takes and as what: a column by 1-based index or by
+ * header name, each a string, a number or an integer; a row must have the
+ * header's field count (with a header) or reach the highest column. */
+#define AC_CSV_MAXCOL 64
+typedef enum { AC_CSV_STRING = 0, AC_CSV_NUMBER = 1, AC_CSV_INTEGER = 2 } ac_csv_type;
+typedef struct ac_csv_cols {
+  int ncol;
+  int header;                       /* 1: the first record is the header */
+  int nhead;                        /* fields of the header, -1 without one */
+  int need;                         /* fields a row must reach */
+  int col[AC_CSV_MAXCOL];           /* 0-based field index */
+  const char *name[AC_CSV_MAXCOL];  /* the header name asked for, or NULL */
+  ac_csv_type type[AC_CSV_MAXCOL];
+} ac_csv_cols;
+
+/* Starts a selection of ncol (1..64) columns. */
+int ac_csv_cols_begin(ac_csv_cols *s, int ncol, int header);
+/* With a header, reads the header record from r (an empty file is an error
+ * naming the path); then r->field holds the header names. */
+int ac_csv_cols_header(ac_csv_cols *s, ac_csv *r);
+/* Column j (0-based in the selection): 1-based index when name is NULL,
+ * else the header field of that name; type "string" | "number" | "integer"
+ * (NULL: string). A missing name lists the header in the message. */
+int ac_csv_cols_set(ac_csv_cols *s, const ac_csv *r, int j, int64_t index1, const char *name, const char *type);
+/* Checks the current record of r against the selection and parses its
+ * number and integer columns into num[j]. 0: good; -1: bad, with the reason
+ * (no path or line: "expected 3 fields, got 2") in ac_error(). */
+int ac_csv_cols_row(const ac_csv_cols *s, const ac_csv *r, double *num);
+
 /* ---- fer2013.csv ------------------------------------------------------- */
 typedef struct ac_fer_rows {
   int64_t n;        /* rows kept */

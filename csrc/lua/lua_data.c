@@ -5,13 +5,12 @@
  * the threaded batch loader ("adcorre.Loader"). The data-set classes are Lua
  * (lua/adcorre/data/).
  */
-#include <dirent.h>
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "io/csvparse.h"
+#include "data/gather.h"
 #include "data/loader.h"
 #include "lua/lua_util.h"
 #include "io/fileio.h"
@@ -86,11 +85,10 @@ static int csv_box_gc(lua_State *L) {
   return 0;
 }
 
-enum { COL_STRING = 0, COL_NUMBER = 1, COL_INTEGER = 2 };
-
 /* _csv_read(path, {delim=",", header=true, columns={name|index,...},
  *                  types={"string"|"number"|"integer",...}, skip_bad=false})
- *   -> cols {array per column}, lines {line per row}, header {names} | nil, skipped, first_bad */
+ *   -> cols {array per column}, lines {line per row}, header {names} | nil, skipped, first_bad
+ * Which columns, their types and what makes a row bad: ac_csv_cols (io/csvparse.h). */
 static int l_csv_read(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   luaL_checktype(L, 2, LUA_TTABLE);
@@ -107,12 +105,11 @@ static int l_csv_read(lua_State *L) {
   lua_getfield(L, 2, "columns");
   luaL_checktype(L, -1, LUA_TTABLE);
   int ncol = (int)luaL_len(L, -1);
-  if (ncol < 1 || ncol > 64) acL_error(L, "csv: 1..64 columns, got %d", ncol);
+  ac_csv_cols sel;
+  if (ac_csv_cols_begin(&sel, ncol, header)) return acL_error(L, "%s", ac_error());
   int colidx = lua_gettop(L);
   lua_getfield(L, 2, "types");
   int typidx = lua_gettop(L);
-  int type[64], col[64];
-  const char *colname[64];
 
   ac_csv *r = lua_newuserdatauv(L, sizeof(ac_csv), 0);
   memset(r, 0, sizeof *r);
@@ -121,55 +118,29 @@ static int l_csv_read(lua_State *L) {
   lua_setfield(L, -2, "__gc");
   lua_setmetatable(L, -2);
   if (ac_csv_open(r, path, delim)) return acL_error(L, "%s", ac_error());
+  if (ac_csv_cols_header(&sel, r)) return acL_error(L, "%s", ac_error());
 
-  int nhead = -1;
   lua_pushnil(L); /* header table slot */
   int headidx = lua_gettop(L);
   if (header) {
-    int rc = ac_csv_next(r);
-    if (rc < 0) return acL_error(L, "%s", ac_error());
-    if (rc == 0) return acL_error(L, "%s: empty file (expected a header line)", path);
-    nhead = r->nfields;
-    lua_createtable(L, nhead, 0);
-    for (int i = 0; i < nhead; i++) {
+    lua_createtable(L, sel.nhead, 0);
+    for (int i = 0; i < sel.nhead; i++) {
       lua_pushstring(L, r->field[i]);
       lua_rawseti(L, -2, i + 1);
     }
     lua_replace(L, headidx);
   }
-  int need = 0;
   for (int j = 0; j < ncol; j++) {
     lua_geti(L, colidx, j + 1);
-    if (lua_type(L, -1) == LUA_TNUMBER) {
-      col[j] = (int)lua_tointeger(L, -1) - 1;
-      if (col[j] < 0) acL_error(L, "csv: column index must be >= 1");
-      colname[j] = NULL;
-    } else {
-      colname[j] = luaL_checkstring(L, -1);
-      if (!header) acL_error(L, "csv: column '%s' named but the file has no header", colname[j]);
-      col[j] = ac_csv_find(r, colname[j]);
-      if (col[j] < 0) {
-        luaL_Buffer b;
-        luaL_buffinit(L, &b);
-        for (int i = 0; i < nhead; i++) {
-          if (i) luaL_addstring(&b, ", ");
-          luaL_addstring(&b, r->field[i]);
-        }
-        luaL_pushresult(&b);
-        acL_error(L, "%s:%d: no column '%s' in the header (%s)", path, (int)r->line, colname[j], lua_tostring(L, -1));
-      }
-    }
-    lua_pop(L, 1); /* names stay alive in the columns table */
-    type[j] = COL_STRING;
-    if (lua_istable(L, typidx)) {
-      lua_geti(L, typidx, j + 1);
-      const char *t = lua_tostring(L, -1);
-      if (t && !strcmp(t, "number")) type[j] = COL_NUMBER;
-      else if (t && !strcmp(t, "integer")) type[j] = COL_INTEGER;
-      else if (t && strcmp(t, "string")) acL_error(L, "csv: unknown column type '%s'", t);
-      lua_pop(L, 1);
-    }
-    if (col[j] + 1 > need) need = col[j] + 1;
+    lua_Integer index1 = 0;
+    const char *name = NULL;
+    if (lua_type(L, -1) == LUA_TNUMBER) index1 = lua_tointeger(L, -1);
+    else name = luaL_checkstring(L, -1); /* names stay alive in the columns table */
+    if (lua_istable(L, typidx)) lua_geti(L, typidx, j + 1);
+    else lua_pushnil(L);
+    const char *type = lua_tostring(L, -1); /* NULL for nil */
+    if (ac_csv_cols_set(&sel, r, j, (int64_t)index1, name, type)) return acL_error(L, "%s", ac_error());
+    lua_pop(L, 2);
   }
   /* result tables */
   lua_createtable(L, ncol, 0);
@@ -185,26 +156,11 @@ static int l_csv_read(lua_State *L) {
   int firstbad = lua_gettop(L);
   int rc;
   while ((rc = ac_csv_next(r)) == 1) {
-    char why[256];
-    why[0] = 0;
-    if (header && r->nfields != nhead) snprintf(why, sizeof why, "expected %d fields, got %d", nhead, r->nfields);
-    else if (r->nfields < need) snprintf(why, sizeof why, "expected at least %d fields, got %d", need, r->nfields);
-    double num[64];
-    for (int j = 0; j < ncol && !why[0]; j++) {
-      const char *f = r->field[col[j]];
-      if (type[j] == COL_NUMBER && ac_parse_double(f, &num[j]))
-        snprintf(why, sizeof why, "column %d ('%.40s'): '%.40s' is not a number", col[j] + 1, colname[j] ? colname[j] : "", f);
-      if (type[j] == COL_INTEGER) {
-        int64_t v = 0;
-        if (ac_parse_int(f, &v))
-          snprintf(why, sizeof why, "column %d ('%.40s'): '%.40s' is not an integer", col[j] + 1, colname[j] ? colname[j] : "", f);
-        num[j] = (double)v;
-      }
-    }
-    if (why[0]) {
-      if (!skip) return acL_error(L, "%s:%d: %s", path, (int)r->line, why);
+    double num[AC_CSV_MAXCOL];
+    if (ac_csv_cols_row(&sel, r, num)) {
+      if (!skip) return acL_error(L, "%s:%d: %s", path, (int)r->line, ac_error());
       if (skipped++ == 0) {
-        lua_pushfstring(L, "%s:%d: %s", path, (int)r->line, why);
+        lua_pushfstring(L, "%s:%d: %s", path, (int)r->line, ac_error());
         lua_replace(L, firstbad);
       }
       continue;
@@ -212,8 +168,8 @@ static int l_csv_read(lua_State *L) {
     n++;
     for (int j = 0; j < ncol; j++) {
       lua_rawgeti(L, colsidx, j + 1);
-      if (type[j] == COL_STRING) lua_pushstring(L, r->field[col[j]]);
-      else if (type[j] == COL_INTEGER) lua_pushinteger(L, (lua_Integer)num[j]);
+      if (sel.type[j] == AC_CSV_STRING) lua_pushstring(L, r->field[sel.col[j]]);
+      else if (sel.type[j] == AC_CSV_INTEGER) lua_pushinteger(L, (lua_Integer)num[j]);
       else lua_pushnumber(L, num[j]);
       lua_rawseti(L, -2, n);
       lua_pop(L, 1);
@@ -239,58 +195,15 @@ static int l_gather_rows(lua_State *L) {
   ac_tensor *ic = acL_contig(L, 2);
   int64_t shape[AC_MAXDIM];
   memcpy(shape, t->shape, sizeof shape);
-  const int64_t k = idx->shape[0], n = t->shape[0];
-  shape[0] = k;
-  const int64_t *ip = ac_i64(ic);
-  for (int64_t i = 0; i < k; i++)
-    if (ip[i] < 1 || ip[i] > n) acL_error(L, "gather_rows: index %lld out of range 1..%lld", (long long)ip[i], (long long)n);
+  shape[0] = idx->shape[0];
   ac_tensor *out = acL_new(L, t->dtype, t->ndim, shape);
-  size_t row = ac_dtype_size(t->dtype);
-  for (int d = 1; d < t->ndim; d++) row *= (size_t)t->shape[d];
-  const char *src = ac_data(t);
-  char *dst = ac_data(out);
-  for (int64_t i = 0; i < k; i++) memcpy(dst + i * row, src + (ip[i] - 1) * row, row);
+  ACL_CALL(L, "gather_rows", ac_gather_rows(out, t, ac_i64(ic), idx->shape[0]));
   return 1;
 }
 
 /* ======================================================================== */
 /* file system                                                               */
 /* ======================================================================== */
-
-/* _listdir(path) -> {names...}, {is_dir...} (unsorted; "." and ".." left out) */
-static int l_listdir(lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
-  DIR *d = opendir(path);
-  if (!d) return acL_error(L, "%s: cannot open folder (%s)", path, strerror(errno));
-  lua_newtable(L);
-  lua_newtable(L);
-  int n = 0;
-  struct dirent *e;
-  size_t plen = strlen(path);
-  luaL_Buffer b;
-  while ((e = readdir(d)) != NULL) {
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-    int isdir = 0;
-    if (e->d_type == DT_DIR) isdir = 1;
-    else if (e->d_type == DT_UNKNOWN || e->d_type == DT_LNK) {
-      luaL_buffinit(L, &b);
-      luaL_addlstring(&b, path, plen);
-      luaL_addchar(&b, '/');
-      luaL_addstring(&b, e->d_name);
-      luaL_pushresult(&b);
-      struct stat st;
-      isdir = stat(lua_tostring(L, -1), &st) == 0 && S_ISDIR(st.st_mode);
-      lua_pop(L, 1);
-    }
-    n++;
-    lua_pushstring(L, e->d_name);
-    lua_rawseti(L, -3, n);
-    lua_pushboolean(L, isdir);
-    lua_rawseti(L, -2, n);
-  }
-  closedir(d);
-  return 2;
-}
 
 /* path_kind(path) -> "file" | "dir" | "other" | nil, then the kind in words
  * ("FIFO", "character device", ...: ac_file_kind) */
@@ -583,7 +496,7 @@ static int ld_order(lua_State *L) {
 }
 
 static const luaL_Reg data_funcs[] = {{"fer2013_read", l_fer2013_read}, {"csv_read", l_csv_read},
-                                      {"gather_rows", l_gather_rows},   {"listdir", l_listdir}, {"path_kind", l_path_kind},   {"source_memory", l_source_memory},
+                                      {"gather_rows", l_gather_rows},   {"path_kind", l_path_kind},   {"source_memory", l_source_memory},
                                       {"source_files", l_source_files}, {"loader_new", l_loader_new},
                                       {NULL, NULL}};
 static const luaL_Reg source_methods[] = {{"get", src_get},       {"label", src_label}, {"labels", src_labels},
