@@ -144,6 +144,14 @@ static double f64_of(uint64_t u) {
   return d;
 }
 
+/* Element i of t (float32 or int64) from its wire bits in ONNX type dtype. */
+static void store_elem(ac_tensor *t, int dtype, uint64_t i, uint64_t u) {
+  if (dtype == AC_ONNX_ELEM_FLOAT) ac_f32(t)[i] = pw_float_of(u);
+  else if (dtype == AC_ONNX_ELEM_DOUBLE) ac_f32(t)[i] = (float)f64_of(u);
+  else if (dtype == AC_ONNX_ELEM_INT32) ac_i64(t)[i] = (int32_t)(uint32_t)u;
+  else ac_i64(t)[i] = (int64_t)u;
+}
+
 static int parse_tensor(ac_onnx_model *m, pw_reader *r, ac_onnx_init *out, const char *where) {
   char what[300];
   snprintf(what, sizeof what, "%s", where);
@@ -223,13 +231,7 @@ static int parse_tensor(ac_onnx_model *m, pw_reader *r, ac_onnx_init *out, const
   if (ac_tensor_new(&out->t, target, ndim, dims)) return -1;
   if (numel == 0) return 0;
   if (have_raw) {
-    for (uint64_t i = 0; i < numel; i++) {
-      uint64_t u = le_bytes(raw + i * esize, esize);
-      if (dtype == AC_ONNX_ELEM_FLOAT) ac_f32(&out->t)[i] = pw_float_of(u);
-      else if (dtype == AC_ONNX_ELEM_DOUBLE) ac_f32(&out->t)[i] = (float)f64_of(u);
-      else if (dtype == AC_ONNX_ELEM_INT32) ac_i64(&out->t)[i] = (int32_t)(uint32_t)u;
-      else ac_i64(&out->t)[i] = (int64_t)u;
-    }
+    for (uint64_t i = 0; i < numel; i++) store_elem(&out->t, dtype, i, le_bytes(raw + i * esize, esize));
     return 0;
   }
   uint64_t *bits = malloc(numel * sizeof *bits);
@@ -239,13 +241,7 @@ static int parse_tensor(ac_onnx_model *m, pw_reader *r, ac_onnx_init *out, const
   pw_reader r3 = r0;
   while (pw_next(&r3, &f, what) == 1)
     if (f.num == field) repeated_each(&f, stype, bits, &k, numel);
-  for (uint64_t i = 0; i < numel; i++) {
-    uint64_t u = i < k ? bits[i] : 0;
-    if (dtype == AC_ONNX_ELEM_FLOAT) ac_f32(&out->t)[i] = pw_float_of(u);
-    else if (dtype == AC_ONNX_ELEM_DOUBLE) ac_f32(&out->t)[i] = (float)f64_of(u);
-    else if (dtype == AC_ONNX_ELEM_INT32) ac_i64(&out->t)[i] = (int32_t)(uint32_t)u;
-    else ac_i64(&out->t)[i] = (int64_t)u;
-  }
+  for (uint64_t i = 0; i < numel; i++) store_elem(&out->t, dtype, i, i < k ? bits[i] : 0);
   free(bits);
   return 0;
 }

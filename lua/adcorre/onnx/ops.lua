@@ -90,6 +90,13 @@ local function window_args(a, ctx, x, kshape, what)
   return k, s, padding(a, ctx, x, k[1], k[2], s[1], s[2])
 end
 
+-- A step of module m holding weight W and bias (or none).
+local function with_weights(m, W, bias)
+  m.weight:copy(W)
+  if bias then m.bias:copy(bias) end
+  return {module = m}
+end
+
 local B = {}
 
 function B.Conv(node, ctx)
@@ -105,10 +112,7 @@ function B.Conv(node, ctx)
     ctx.fail("kernel_shape {%d, %d} differs from the weight's %s", k[1], k[2], shape_str(W:shape()))
   end
   local bias = node.inputs[3] and node.inputs[3] ~= "" and weight(node, ctx, 3, "bias", {nout})
-  local m = nn.Conv2d(C, nout, k, s, pad, g, {bias = bias and true or false})
-  m.weight:copy(W)
-  if bias then m.bias:copy(bias) end
-  return {module = m}
+  return with_weights(nn.Conv2d(C, nout, k, s, pad, g, {bias = bias and true or false}), W, bias)
 end
 
 function B.BatchNormalization(node, ctx)
@@ -168,10 +172,7 @@ function B.Flatten(node, ctx)
 end
 
 local function linear(W, bias)
-  local m = nn.Linear(W:size(2), W:size(1), {bias = bias ~= nil})
-  m.weight:copy(W)
-  if bias then m.bias:copy(bias) end
-  return {module = m}
+  return with_weights(nn.Linear(W:size(2), W:size(1), {bias = bias ~= nil}), W, bias)
 end
 
 function B.Gemm(node, ctx)
