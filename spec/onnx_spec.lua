@@ -152,6 +152,19 @@ describe("onnx bad input", function()
     os.execute("rm -rf '" .. sub .. "'")
   end)
 
+  it("a failed write says why and leaves no temporary file", function()
+    local net = ac.models.minixception{size = 16, k = 2, d = 4}
+    local ok, e = pcall(ac.onnx.export, net, dir .. "/no/such/folder/m.onnx")
+    assert.is_false(ok)
+    assert.matches("onnx.save: cannot write " .. dir .. "/no/such/folder/m.onnx", e, 1, true)
+    local sub = tmpdir()
+    ac.onnx.export(net, sub .. "/m.onnx")
+    ac.onnx.export(net, sub .. "/m.onnx", {probabilities = true}) -- replaces it
+    assert.are.same({"m.onnx"}, ls(sub))
+    assert.are.equal(3, #ac.onnx.read(sub .. "/m.onnx").outputs)
+    os.execute("rm -rf '" .. sub .. "'")
+  end)
+
   it("asks for input_shape, rejects unknown options", function()
     local net = ac.models.AdCorreNet(ac.nn.Sequential():add(ac.nn.Conv2d(1, 4, 3)), 4, {k = 1, d = 2})
     local ok, e = pcall(ac.onnx.export, net, dir .. "/x.onnx")
