@@ -187,35 +187,32 @@ describe("allreduce_gradients and sync_batchnorm", function()
     return x, y
   end
 
-  it("evaluation mode: every rank holds the single-process gradient of the whole batch", function()
+  -- gradients of one process on the whole batch and of this rank after
+  -- allreduce_gradients, for a network in evaluation or training mode
+  local function both_gradients(seed, train)
     local x, y = data()
     local off, n = split(N)
-    local ref = net(5); ref:evaluate()
+    local ref, m = net(seed), net(seed)
+    if train then ref:training(); m:training() else ref:evaluate(); m:evaluate() end
+    local converted = train and dist.sync_batchnorm(m) or 0
     local G = grads_of(ref, x, y, ac.AdCorreLoss{ classes = C, adaptive = false }):clone()
-    local m = net(5); m:evaluate()
     local yy = {}
     for i = 1, n do yy[i] = y[off + i] end
     grads_of(m, x:narrow(1, off + 1, n):contiguous(), yy, ac.AdCorreLoss{ classes = C, adaptive = false, distributed = true })
     local g = dist.allreduce_gradients(m)
-    local r = max_over_ranks(rel(g, G))
-    print(("\n  eval-mode gradient, relative difference to one process: %.3g (%d values)"):format(r, G:numel()))
+    return max_over_ranks(rel(g, G)), ref, m, converted, G:numel()
+  end
+
+  it("evaluation mode: every rank holds the single-process gradient of the whole batch", function()
+    local r, _, _, _, count = both_gradients(5, false)
+    print(("\n  eval-mode gradient, relative difference to one process: %.3g (%d values)"):format(r, count))
     assert.is_true(r < 1e-5, "relative difference " .. r)
   end)
 
   it("training mode with sync_batchnorm and dropout 0: the single-process gradient", function()
-    local x, y = data()
-    local off, n = split(N)
-    local ref = net(6); ref:training()
-    local G = grads_of(ref, x, y, ac.AdCorreLoss{ classes = C, adaptive = false }):clone()
-    local m = net(6); m:training()
-    local converted = dist.sync_batchnorm(m)
-    local yy = {}
-    for i = 1, n do yy[i] = y[off + i] end
-    grads_of(m, x:narrow(1, off + 1, n):contiguous(), yy, ac.AdCorreLoss{ classes = C, adaptive = false, distributed = true })
-    local g = dist.allreduce_gradients(m)
-    local r = max_over_ranks(rel(g, G))
+    local r, ref, m, converted = both_gradients(6, true)
     -- the running statistics follow the global batch too
-    local rm_ref, rm = {}, {}
+    local rm_ref = {}
     for _, e in ipairs(ref:namedBuffers()) do rm_ref[e.name] = e.tensor end
     local rb = 0
     for _, e in ipairs(m:namedBuffers()) do rb = math.max(rb, rel(e.tensor, rm_ref[e.name])) end
