@@ -12,6 +12,8 @@ local json = require("adcorre.json")
 local predict = require("adcorre.predict")
 local trainer = require("adcorre.trainer")
 
+cli.main("evaluate.lua", function()
+
 local args = cli.evaluate_parser():parse()
 ac.set_num_threads(args.threads)
 local say = cli.printer(args.json)
@@ -51,3 +53,4 @@ if args.json then
   }), "\n")
 end
 loader:close()
+end)

@@ -20,6 +20,8 @@ local metrics = require("adcorre.metrics")
 local json = require("adcorre.json")
 local dtrain = require("adcorre.distributed_train")
 
+cli.main("train.lua", function()
+
 local parser = cli.train_parser()
 local args = parser:parse()
 
@@ -157,3 +159,4 @@ end
 train_loader:close()
 eval_loader:close()
 if D then D:finish() end
+end)

@@ -206,19 +206,25 @@ static int64_t parse_pixels(const char *s, uint8_t *dst, int64_t npix, char *err
       snprintf(err, errn, "pixel %lld is not an integer ('%.12s')", (long long)k + 1, (const char *)p);
       return -1;
     }
+    /* Leading zeros are allowed ("0007" is 7); only significant digits
+     * count toward the range. */
+    const unsigned char *tok = p;
     unsigned v = 0;
-    int digits = 0;
+    int sig = 0;
     while (*p >= '0' && *p <= '9') {
-      if (digits < 6) v = v * 10 + (*p - '0');
-      digits++;
+      if (sig > 0 || *p != '0') {
+        if (sig < 6) v = v * 10 + (*p - '0');
+        sig++;
+      }
       p++;
     }
     if (*p && *p != ' ' && *p != '\t') {
       snprintf(err, errn, "pixel %lld is not an integer (bad character '%c')", (long long)k + 1, *p);
       return -1;
     }
-    if (v > 255 || digits > 3) {
-      snprintf(err, errn, "pixel %lld = %u is outside 0..255", (long long)k + 1, v);
+    if (v > 255 || sig > 3) {
+      snprintf(err, errn, "pixel %lld = %.*s is outside 0..255", (long long)k + 1, (int)(p - tok > 12 ? 12 : p - tok),
+               (const char *)tok);
       return -1;
     }
     if (k < npix) dst[k] = (uint8_t)v;

@@ -19,6 +19,41 @@ function M.mkdir(path)
   if not fs.mkdir_p(path) then error("cannot create the folder " .. path, 2) end
 end
 
+-- Lua's own runtime errors: these mean the library (or the program) failed,
+-- not the user's input, and keep their position and traceback.
+local RUNTIME = { "^attempt to ", "stack overflow", "^table index is ", "^invalid key to 'next'",
+                  "^bad argument #%d+ to '[%w_.:]+' %(.-expected" }
+
+--- Runs a program's body. An error is printed as "<name>: <message>" on
+-- stderr and the process exits with status 1; positions that point into the
+-- library's or the program's own source ("./lua/adcorre/data/fer2013.lua:40:")
+-- are dropped, since the message itself names the user's file and line.
+-- A runtime error of Lua (attempt to index nil, ...) is a failure of the
+-- library: it keeps its traceback and exits with status 3.
+function M.main(name, body)
+  local ok, err = xpcall(body, function(e)
+    if type(e) ~= "string" then return { user = tostring(e) } end
+    local msg = e
+    repeat
+      local before = msg
+      msg = msg:gsub("^[%w%./_-]*lua/adcorre/[%w/_]+%.lua:%d+: ", ""):gsub("^[%w%./_-]*examples/[%w_]+%.lua:%d+: ", "")
+    until msg == before
+    local body = msg:gsub("^[^:\n]+:%d+: ", "")
+    for _, pat in ipairs(RUNTIME) do
+      if body:find(pat) then return { bug = debug.traceback(e, 2) } end
+    end
+    return { user = msg }
+  end)
+  if ok then return end
+  io.stdout:flush()
+  if err.bug then
+    io.stderr:write(name, ": internal error: ", err.bug, "\n")
+    os.exit(3, true)
+  end
+  io.stderr:write(name, ": ", err.user, "\n")
+  os.exit(1, true)
+end
+
 --- true when stdout is a terminal
 function M.stdout_is_tty()
   if M._tty == nil then M._tty = os.execute("test -t 1") == true end

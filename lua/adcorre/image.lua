@@ -129,6 +129,16 @@ function image.grid(images, opts)
   if #s == 2 then s = { 1, s[1], s[2] } end
   local c, h, w = s[1], s[2], s[3]
   local ncol = opts.ncol or math.ceil(math.sqrt(n))
+  if math.type(ncol) ~= "integer" then
+    if type(ncol) == "number" and ncol == math.floor(ncol) then ncol = math.tointeger(ncol) end
+  end
+  if math.type(ncol) ~= "integer" or ncol < 1 then
+    error(("image.grid: ncol must be a positive integer, got %s"):format(tostring(opts.ncol)), 2)
+  end
+  local pad0 = opts.pad or 2
+  if math.type(pad0) ~= "integer" and not (type(pad0) == "number" and pad0 == math.floor(pad0)) or pad0 < 0 then
+    error(("image.grid: pad must be a non-negative integer, got %s"):format(tostring(opts.pad)), 2)
+  end
   local nrow = math.ceil(n / ncol)
   local pad = opts.pad or 2
   local out = ac().full({ c, nrow * h + (nrow + 1) * pad, ncol * w + (ncol + 1) * pad }, opts.value or 1)

@@ -89,6 +89,16 @@ local function check_path(path, where)
   end
 end
 
+-- core.safetensors.load / info with the caller's name in the message
+-- ("load: m.safetensors: ...") instead of the binding's.
+local function read_file(fn, path, where)
+  local ok, a, b = pcall(fn, path)
+  if not ok then
+    error(where .. ": " .. tostring(a):gsub("^[^:]*%.lua:%d+: ", ""):gsub("^safetensors_[%w_]+: ", ""), 0)
+  end
+  return a, b
+end
+
 --- Writes a table name -> tensor (sorted by name) with optional metadata:
 --- values that are not strings are stored as JSON.
 function M.save_tensors(path, tensors, meta)
@@ -237,7 +247,7 @@ end
 --- opts.strict = false ignores extra file tensors and missing buffers.
 function M.load_weights(model, path, opts)
   check_path(path, "load_weights")
-  local info = core.safetensors.info(path)
+  local info = read_file(core.safetensors.info, path, "load_weights")
   assign(model, path, info, nil, "", opts, "load_weights")
   return model
 end
@@ -334,7 +344,7 @@ end
 --- returned in evaluate mode; `extra` (if saved) is the second result.
 function M.load(path)
   check_path(path, "load")
-  local tensors, meta = core.safetensors.load(path)
+  local tensors, meta = read_file(core.safetensors.load, path, "load")
   local extra
   if meta.extra then extra = meta_json(meta, "extra", path, "load") end
   local model = build(meta, path, "load", tensors)
@@ -384,7 +394,7 @@ end
 --- given, loads into it (else rebuilds it); with `opt` given, restores its state.
 function M.load_checkpoint(path, model, opt)
   check_path(path, "load_checkpoint")
-  local tensors, meta = core.safetensors.load(path)
+  local tensors, meta = read_file(core.safetensors.load, path, "load_checkpoint")
   local ck = meta.extra and meta_json(meta, "extra", path, "load_checkpoint") or {}
   if type(ck) ~= "table" then error("load_checkpoint: " .. path .. ": metadata field 'extra' is not an object", 0) end
   model = model or build(meta, path, "load_checkpoint", tensors)

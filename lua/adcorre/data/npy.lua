@@ -41,8 +41,14 @@ local function read_labels(file, n_images, images_file)
   if #s == 2 and s[2] == 1 then lab = lab:view(s[1]); s = lab:shape() end
   if #s ~= 1 then error(("npy: %s must be 1-d [N], got %d dimensions"):format(file, #s), 4) end
   if lab:dtype() == "float32" then
-    if lab:numel() > 0 and (lab - lab:floor()):abs():max() > 0 then
-      error(("npy: %s holds non-integer labels"):format(file), 4)
+    -- NaN and infinities pass a "v - floor(v) == 0" test and became class 1
+    -- when converted: every value is checked, and the first bad one named.
+    for i, v in ipairs(lab:totable()) do
+      if v ~= v or v == math.huge or v == -math.huge or v ~= math.floor(v) or math.abs(v) > 2 ^ 53 then
+        local what = v ~= v and "NaN" or (v == math.huge or v == -math.huge) and "infinite" or "not an integer"
+        error(("npy: %s: label %s at index %d (0-based) is %s (labels are class ids 0..K-1)"):format(file,
+          tostring(v), i - 1, what), 4)
+      end
     end
     lab = lab:long()
   elseif lab:dtype() == "uint8" then lab = lab:long() end
