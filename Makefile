@@ -38,18 +38,18 @@ build/obj/dist/%.o build/obj/lua/lua_dist.o: INCS += $(MPI_CFLAGS)
 # Build and run time: what the library links or loads.
 DEBIAN_PKGS := lua5.4 liblua5.4-dev libopenblas-dev liblapacke-dev libstb-dev libjpeg62-turbo-dev libpng-dev \
                lua-busted luarocks lua-argparse lua-cjson lua-dkjson lua-filesystem \
-               libhdf5-dev libopenmpi-dev openmpi-bin \
+               libhdf5-dev libopenmpi-dev openmpi-bin opencv-data ffmpeg \
                gcc make pkg-config valgrind
 # The independent implementations and tools the comparison specs and
 # benchmarks run against (CI installs them too, so no comparison is skipped).
 DEV_PKGS := python3-torch python3-numpy python3-pil python3-h5py python3-opencv opencv-data python3-onnx \
-            python3-skimage ffmpeg clang libclang-rt-14-dev hyperfine dataset-fashion-mnist \
+            python3-skimage opencv-doc ffmpeg clang libclang-rt-14-dev hyperfine dataset-fashion-mnist \
             python3-scipy
 
 INST_LIBDIR ?= /usr/local/lib/lua/5.4
 INST_LUADIR ?= /usr/local/share/lua/5.4
 
-.PHONY: all deps deps-dev ort test test-mpi test-mpi-accuracy asan install clean bench demo leakcheck
+.PHONY: all deps deps-dev ort test test-mpi test-mpi-accuracy asan install clean bench bench-face demo leakcheck
 all: $(LIB) $(DIST_LIB)
 
 $(LIB): $(OBJS)
@@ -133,6 +133,10 @@ install: $(LIB)
 
 bench: $(LIB)
 	$(LUA) bench/run.lua
+
+# ac.face.detect against OpenCV's detectMultiScale on a 2-megapixel picture.
+bench-face: $(LIB)
+	$(PYTHON) bench/face_bench.py
 
 # The main job on a fresh machine: synthetic faces as a fer2013.csv, an Ad-Corre
 # mini-Xception trained through the FER-2013 loader, test accuracy, confusion

@@ -188,6 +188,23 @@ describe("face.detect", function()
     end
   end)
 
+  it("finds the same raw windows on the portable and the vector paths", function()
+    local testing = require("adcorre.testing")
+    local canvas = ac.image.resize(ac.image.to_grey(astro), 700, 900)
+    for _, name in ipairs({ "frontalface_default", "frontalface_alt2", "lbp_frontalface_improved" }) do
+      for _, threads in ipairs({ 1, 2 }) do
+        ac.set_num_threads(threads)
+        testing.isa_limit("generic")
+        local a = face.detect(canvas, { cascade = name, min_neighbors = 0 })
+        testing.isa_limit(nil)
+        local b = face.detect(canvas, { cascade = name, min_neighbors = 0 })
+        assert.is_true(#a > 10, name)
+        assert.same(a, b)
+      end
+    end
+    ac.set_num_threads(2)
+  end)
+
   it("says what is wrong with its arguments", function()
     local function err(f)
       local ok, e = pcall(f)

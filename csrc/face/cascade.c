@@ -13,10 +13,13 @@
 
 #include "core/parallel.h"
 #include "core/tensor.h"
+#include "cpu/cpu.h"
+#include "face/cascade_simd.h"
 #include "face/integral.h"
 
 #define LBP_SUBSET 8 /* 256 categories in 32-bit words */
 #define STAGE_EPS 1e-5f
+#define SUM_PAD 32 /* entries after the integral image the vector loads may touch */
 
 struct ac_cascade {
   int type, win_w, win_h, nstages, ntrees, nnodes, nfeatures, has_tilted, stumps;
@@ -74,6 +77,7 @@ int ac_cascade_new(const ac_cascade_spec *s, ac_cascade **out) {
   for (int t = 0; t < s->ntrees; t++) {
     int n = s->tree_nodes[t];
     if (n < 1) return ac_fail("weak classifier %d has no node", t + 1);
+    if (n > 64) return ac_fail("weak classifier %d has %d nodes (at most 64 are read)", t + 1, n);
     /* every node of the tree must be reachable only forwards, every leaf in range */
     for (int k = 0; k < n; k++) {
       long j = nodes + k;
@@ -210,11 +214,7 @@ typedef struct {
 
 /* Stump cascades (one node per weak classifier, the common case) keep each
  * stump's feature, threshold and leaves together, in evaluation order. */
-typedef struct {
-  int ofs[3][4];
-  float w[3];
-  float thr, left, right;
-} haar_stump;
+typedef ac_haar_stump haar_stump;
 
 typedef struct {
   int ofs[16];
@@ -223,11 +223,7 @@ typedef struct {
 } lbp_stump;
 
 /* Haar trees: each node with its feature. */
-typedef struct {
-  haar_opt f;
-  float thr;
-  int left, right;
-} haar_node;
+typedef ac_haar_node haar_node;
 
 typedef struct {
   const ac_cascade *c;
@@ -283,7 +279,8 @@ static int run_haar_trees(const ac_cascade *c, const haar_node *nodes, const uin
       int n = c->tree_nodes[tree], idx = 0;
       do {
         const haar_node *nd = &nodes[node + idx];
-        idx = haar_value(&nd->f, p) * vnf < nd->thr ? nd->left : nd->right;
+        /* ac_haar_node begins as haar_opt does (offsets, weights) */
+        idx = haar_value((const haar_opt *)nd->ofs, p) * vnf < nd->thr ? nd->left : nd->right;
       } while (idx > 0);
       sum += c->leaves[leaf - idx];
       node += n;
@@ -294,8 +291,9 @@ static int run_haar_trees(const ac_cascade *c, const haar_node *nodes, const uin
   return 1;
 }
 
-static int run_haar_stumps(const ac_cascade *c, const haar_stump *st, const uint32_t *p, float vnf) {
-  for (int si = 0; si < c->nstages; si++) {
+/* Stages from `first` on; st points at that stage's first stump. */
+static int run_haar_stumps_from(const ac_cascade *c, int first, const haar_stump *st, const uint32_t *p, float vnf) {
+  for (int si = first; si < c->nstages; si++) {
     double sum = 0;
     for (int k = c->stage_ntrees[si]; k > 0; k--, st++) {
       float v = st->w[0] * (float)SUM4(p, st->ofs[0]) + st->w[1] * (float)SUM4(p, st->ofs[1]);
@@ -305,6 +303,10 @@ static int run_haar_stumps(const ac_cascade *c, const haar_stump *st, const uint
     if (sum < c->stage_thr[si]) return si == 0 ? 0 : -1;
   }
   return 1;
+}
+
+static int run_haar_stumps(const ac_cascade *c, const haar_stump *st, const uint32_t *p, float vnf) {
+  return run_haar_stumps_from(c, 0, st, p, vnf);
 }
 
 static int run_lbp_stumps(const ac_cascade *c, const lbp_stump *st, const uint32_t *p) {
@@ -350,8 +352,77 @@ static int run_window(const level_ctx *L, const uint32_t *p, float vnf) {
 
 /* Visits every window of one level (rows by ystep), appending detections
  * with the level's index as their score (replaced after sorting). */
+/* The window's variance normalisation: 0 when its contrast is too low
+ * (OpenCV's setWindow), else 1 with *vnf set. */
+static inline int haar_norm(const level_ctx *L, double area, const uint32_t *p, const uint32_t *q, float *vnf) {
+  int32_t s = SUM4(p, L->nofs);
+  uint32_t sq = q[L->nofs[0]] - q[L->nofs[1]] - q[L->nofs[2]] + q[L->nofs[3]];
+  double nf = area * (double)sq - (double)s * s;
+  if (!(nf > 0.0)) return 0;
+  *vnf = (float)(1.0 / sqrt(nf));
+  return area * *vnf < 1e-1;
+}
+
+/* Haar cascades with AVX2: eight candidate windows through the
+ * stages together. The first stage decides the serial visiting order (a
+ * window after one it rejected is skipped); the visited windows that passed
+ * it go on through the other stages. */
+static int scan_level_avx2(const level_ctx *L, int level, ac_rects *out) {
+  const ac_cascade *c = L->c;
+  double area = (double)(c->win_w - 2) * (c->win_h - 2);
+  int xend = L->sw + 1 - c->win_w, step = L->ystep, n0 = c->stage_ntrees[0];
+  ac_tree_pos start0 = {0, 0, 0}, start1 = {0, 0, n0};
+  for (int t = 0; t < n0; t++) start1.node += c->tree_nodes[t];
+  start1.leaf = start1.node + n0;
+  for (int r = 0; r < L->nrows; r++) {
+    int y = r * step, skip = 0;
+    const uint32_t *row = L->sum + (size_t)y * L->st, *qrow = L->sqsum + (size_t)y * L->st;
+    for (int x0 = 0; x0 < xend; x0 += 8 * step) {
+      float vnf[8];
+      int ok = 0;
+      for (int k = 0; k < 8; k++) {
+        int x = x0 + k * step;
+        vnf[k] = 1.0f;
+        if (x < xend && haar_norm(L, area, row + x, qrow + x, &vnf[k])) ok |= 1 << k;
+      }
+      if (!ok) { /* no window runs, none is rejected by the first stage: no skip */
+        if (skip && x0 < xend) skip = 0;
+        continue;
+      }
+      int pass = L->hs ? ac_haar_stages_avx2(L->hs, c->stage_ntrees, c->stage_thr, 0, 1, row + x0, step, vnf, ok)
+                       : ac_haar_tree_stages_avx2(L->hn, c->tree_nodes, c->leaves, c->stage_ntrees, c->stage_thr, 0,
+                                                  1, start0, row + x0, step, vnf, ok);
+      int go = 0;
+      for (int k = 0; k < 8 && x0 + k * step < xend; k++) {
+        if (skip) {
+          skip = 0;
+          continue;
+        }
+        if (!(ok >> k & 1)) continue; /* rejected before the stages: no skip */
+        if (!(pass >> k & 1)) skip = 1;
+        else go |= 1 << k;
+      }
+      if (!go) continue;
+      int all = L->hs ? ac_haar_stages_avx2(L->hs + n0, c->stage_ntrees, c->stage_thr, 1, c->nstages, row + x0, step,
+                                            vnf, go)
+                      : ac_haar_tree_stages_avx2(L->hn, c->tree_nodes, c->leaves, c->stage_ntrees, c->stage_thr, 1,
+                                                 c->nstages, start1, row + x0, step, vnf, go);
+      for (int k = 0; k < 8; k++) {
+        if (!(all >> k & 1)) continue;
+        int x = x0 + k * step;
+        if (ac_rects_push(out, (int)lrintf((float)x * L->scale), (int)lrintf((float)y * L->scale), L->winw, L->winh,
+                          level))
+          return -1;
+      }
+    }
+  }
+  return 0;
+}
+
 static int scan_level(const level_ctx *L, int level, ac_rects *out) {
   const ac_cascade *c = L->c;
+  if ((L->hs || L->hn) && !c->has_tilted && c->nstages > 1 && ac_cpu_isa() >= AC_ISA_AVX2)
+    return scan_level_avx2(L, level, out);
   double area = (double)(c->win_w - 2) * (c->win_h - 2);
   int xend = L->sw + 1 - c->win_w; /* x + win_w <= sw */
   for (int r = 0; r < L->nrows; r++) {
@@ -359,15 +430,7 @@ static int scan_level(const level_ctx *L, int level, ac_rects *out) {
     for (int x = 0; x < xend; x += L->ystep) {
       const uint32_t *p = L->sum + (size_t)y * L->st + x;
       float vnf = 1.0f;
-      if (c->type == AC_CASCADE_HAAR) {
-        const uint32_t *q = L->sqsum + (size_t)y * L->st + x;
-        int32_t s = SUM4(p, L->nofs);
-        uint32_t sq = q[L->nofs[0]] - q[L->nofs[1]] - q[L->nofs[2]] + q[L->nofs[3]];
-        double nf = area * (double)sq - (double)s * s;
-        if (!(nf > 0.0)) continue;
-        vnf = (float)(1.0 / sqrt(nf));
-        if (!(area * vnf < 1e-1)) continue;
-      }
+      if (c->type == AC_CASCADE_HAAR && !haar_norm(L, area, p, L->sqsum + (size_t)y * L->st + x, &vnf)) continue;
       int res = L->hs   ? run_haar_stumps(c, L->hs, p, vnf)
                 : L->hn ? run_haar_trees(c, L->hn, p, vnf)
                 : L->ls ? run_lbp_stumps(c, L->ls, p)
@@ -462,7 +525,8 @@ static void prepare_level(const pyramid_ctx *P, int si, level_ctx *L, uint8_t *i
     } else {
       haar_node *hn = stumps;
       for (int j = 0; j < c->nnodes; j++) {
-        hn[j].f = hf[c->feat[j]];
+        memcpy(hn[j].ofs, hf[c->feat[j]].ofs, sizeof hn[j].ofs);
+        memcpy(hn[j].w, hf[c->feat[j]].w, sizeof hn[j].w);
         hn[j].thr = c->thr[j];
         hn[j].left = c->left[j];
         hn[j].right = c->right[j];
@@ -497,7 +561,7 @@ static void pyramid_worker(void *ctx, int64_t begin, int64_t end, int tid) {
   size_t area0 = (size_t)(P->sw0 + 1) * (size_t)(P->sh0 + 1);
   int planes = c->has_tilted ? 2 : 1;
   uint8_t *img = malloc((size_t)P->sw0 * (size_t)P->sh0);
-  uint32_t *sum = malloc(sizeof(uint32_t) * area0 * (size_t)planes);
+  uint32_t *sum = malloc(sizeof(uint32_t) * (area0 * (size_t)planes + SUM_PAD));
   uint32_t *sqsum = c->type == AC_CASCADE_HAAR ? malloc(sizeof(uint32_t) * area0) : NULL;
   int *tmp = malloc(sizeof(int) * (AC_FACE_RESIZE_TMP(P->sw0, P->sh0) + 2 * (size_t)(P->sw0 + 1)));
   void *fopt = malloc(c->type == AC_CASCADE_HAAR ? sizeof(haar_opt) * (size_t)c->nfeatures
