@@ -134,13 +134,21 @@ setmetatable(AdCorreLoss, {
   __call = function(_, opts) return AdCorreLoss.new(opts) end,
 })
 
+-- Calls a kernel binding; its error is raised again at the caller of the
+-- method (level 3), so the position is the user's line, not this file's.
+local function call(fn, ...)
+  local ok, a, b, c, d, e, f = pcall(fn, ...)
+  if not ok then error((tostring(a):gsub("^[^:\n]*lua/adcorre/loss%.lua:%d+: ", "")), 3) end
+  return a, b, c, d, e, f
+end
+
 --- total, parts = loss:forward(logits, embeddings, labels)
 function AdCorreLoss:forward(logits, embeddings, labels)
   if getmetatable(self) ~= AdCorreLoss then
     error("AdCorreLoss:forward: call it as loss:forward(logits, embeddings, labels)", 2)
   end
   local total, ce, fd, md, ed, mdc =
-    core.loss.forward(self._state, logits, embeddings, labels, self.train)
+    call(core.loss.forward, self._state, logits, embeddings, labels, self.train)
   local s = self.stats
   s.total, s.ce, s.fd, s.md, s.ed, s.md_classes = total, ce, fd, md, ed, mdc
   local gn = s.grad_norm
@@ -202,13 +210,13 @@ function AdCorreLoss:set_confusion(M)
     if not ok then error("AdCorreLoss:set_confusion: M is not a matrix: " .. tostring(t), 2) end
     M = t
   end
-  core.loss.set_confusion(self._state, M)
+  call(core.loss.set_confusion, self._state, M)
   return self
 end
 
 --- Appends (label, prediction) pairs to the history (1-based tensors of equal size).
 function AdCorreLoss:record(labels, predictions)
-  core.loss.record(self._state, labels, predictions)
+  call(core.loss.record, self._state, labels, predictions)
   return self
 end
 
