@@ -27,12 +27,7 @@ local function write(path, s)
 end
 
 local function ls(dir)
-  local p = io.popen("ls -A '" .. dir .. "'")
-  local out = {}
-  for l in p:lines() do out[#out + 1] = l end
-  p:close()
-  table.sort(out)
-  return out
+  return (fs.listdir(dir))
 end
 
 local function strip(e) return (tostring(e):gsub("^[%w%./_%-]+%.lua:%d+: ", "", 1)) end
