@@ -13,10 +13,14 @@ LIBFLAG   ?= -shared
 OPT       := -O3 -march=x86-64-v2 -mtune=native -fno-math-errno -fno-trapping-math
 WARN      := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wno-unused-parameter
 INCS      := -I$(OPENBLAS_INCDIR) -I$(OPENBLAS_INCDIR)/openblas-pthread -I/usr/include/stb -Icsrc
-LIBS      := -lopenblas -llapacke -ljpeg -lpng -lstb -lpthread -lm
+# HDF5 (Keras model files): Debian keeps it under hdf5/serial.
+HDF5_CFLAGS ?= $(shell pkg-config --cflags hdf5 2>/dev/null || echo -I/usr/include/hdf5/serial)
+HDF5_LIBS   ?= $(shell pkg-config --libs hdf5 2>/dev/null || echo -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5)
+LIBS      := -lopenblas -llapacke -ljpeg -lpng -lstb $(HDF5_LIBS) -lpthread -lm
 ALL_CFLAGS = $(CFLAGS) $(OPT) -fPIC -std=gnu11 $(WARN) $(INCS)
 # Only the bindings see Lua's headers.
 build/obj/lua/%.o build-asan/obj/lua/%.o: INCS += -I$(LUA_INCDIR)
+build/obj/io/hdf5.o build-asan/obj/io/hdf5.o build/fuzz/obj/io/hdf5.o: INCS += $(HDF5_CFLAGS)
 
 # csrc/<area>/ holds the kernels (no Lua inside); csrc/lua/ the bindings.
 # csrc/dist/ and its binding csrc/lua/lua_dist.c need MPI: they go into

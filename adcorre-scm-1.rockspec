@@ -35,6 +35,10 @@ external_dependencies = {
   JPEG = { header = "jpeglib.h", library = "jpeg" },
   -- PNG decoding with CRC and Adler-32 checks (Debian: libpng-dev)
   PNG = { header = "png.h", library = "png" },
+  -- Keras HDF5 files (Debian: libhdf5-dev). Its headers sit in
+  -- /usr/include/hdf5/serial, which LuaRocks does not search: the Makefile
+  -- asks pkg-config (falling back to that folder); the library is found here.
+  HDF5 = { library = "hdf5_serial" },
 }
 build = {
   type = "make",
@@ -43,6 +47,7 @@ build = {
     LIBFLAG = "$(LIBFLAG)",
     LUA_INCDIR = "$(LUA_INCDIR)",
     LUA = "$(LUA)",
+    HDF5_LIBS = "-L$(HDF5_LIBDIR) -lhdf5_serial",
   },
   install_variables = {
     INST_LIBDIR = "$(LIBDIR)",

@@ -26,6 +26,7 @@ static const luaL_Reg areas[] = {
   {"capi", ac_open_capi}, /* the C interface of lua_capi.h, for distributed_core.so */
   {"onnx", ac_open_onnx},
   {"face", ac_open_face},
+  {"hdf5", ac_open_hdf5},
   {NULL, NULL}};
 
 int luaopen_adcorre_core(lua_State *L);

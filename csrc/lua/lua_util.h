@@ -54,6 +54,7 @@ int ac_open_safetensors(lua_State *L);
 int ac_open_capi(lua_State *L);
 int ac_open_onnx(lua_State *L);
 int ac_open_face(lua_State *L);
+int ac_open_hdf5(lua_State *L);
 
 /* luaL_error with printf's conversions; never returns. */
 int acL_error(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
