@@ -165,6 +165,7 @@ local lazy = {
   onnx = "adcorre.onnx",
   face = "adcorre.face",
   AdCorreLoss = "adcorre.loss",
+  keras = "adcorre.keras",
   linalg = false,  -- from core
 }
 
