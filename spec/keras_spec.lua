@@ -110,7 +110,7 @@ describe_torch("keras import against PyTorch", function()
 end)
 
 describe("keras.Graph", function()
-  local graph = require("adcorre.keras.graph")
+  local topology = require("adcorre.keras.topology")
   local function L(class, name, inputs, config)
     config = config or {}
     config.name = name
@@ -134,9 +134,9 @@ describe("keras.Graph", function()
 
   it("parses, runs and back-propagates a DAG (finite differences)", function()
     ac.manual_seed(3)
-    local g = graph.parse(config, "spec")
+    local g = topology.parse(config, "spec")
     assert.same({6, 3, 3}, g.nodes[g.by_name.cat].shape)
-    local m = graph.module(g)
+    local m = topology.module(g)
     for _, p in ipairs(m:parameters()) do p:copy(ac.randn(table.unpack(p:shape())) * 0.5) end
     local out = m:forward(ac.rand(2, 2, 6, 5))
     assert.same({2, 4}, out[1]:shape())
@@ -149,11 +149,11 @@ describe("keras.Graph", function()
       L("InputLayer", "in", {}, {batch_input_shape = {ac.keras.NULL, 4, 4, 1}}),
       L("ReLU", "a", {"b"}), L("ReLU", "b", {"a"})},
       input_layers = {{"in", 0, 0}}, output_layers = {{"b", 0, 0}}}}
-    assert.matches("cycle through 'b'", errmsg(graph.parse, bad, "spec"))
+    assert.matches("cycle through 'b'", errmsg(topology.parse, bad, "spec"))
     bad.config.layers[2] = L("ReLU", "a", {"zz"})
-    assert.matches("layer 'a' reads 'zz', which is not in the model", errmsg(graph.parse, bad, "spec"))
+    assert.matches("layer 'a' reads 'zz', which is not in the model", errmsg(topology.parse, bad, "spec"))
     bad.config.input_layers = {{"in", 0, 0}, {"a", 0, 0}}
-    assert.matches("2 inputs", errmsg(graph.parse, bad, "spec"))
+    assert.matches("2 inputs", errmsg(topology.parse, bad, "spec"))
   end)
 end)
 

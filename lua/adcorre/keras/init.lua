@@ -26,7 +26,7 @@
 -- adcorre.keras.match says; a file without the top (no Dense layers) fills
 -- the trunk only. opts.trunk_only = true ignores the file's Dense layers.
 -- Returns the model and {paired =, ignored = {names}, trunk_only =}.
-local graph = require("adcorre.keras.graph")
+local topology = require("adcorre.keras.topology")
 local h5 = require("adcorre.keras.h5")
 local layers = require("adcorre.keras.layers")
 local match = require("adcorre.keras.match")
@@ -116,7 +116,7 @@ function M.load(path, opts)
   local ok, cfg = decode_config(cfg_json)
   if not ok or type(cfg) ~= "table" then f:fail("model_config is not valid JSON: %s", tostring(cfg)) end
   local lwhere = where .. ": " .. path
-  local g = graph.parse(cfg, lwhere)
+  local g = topology.parse(cfg, lwhere)
   load_graph_weights(f, g, "model_weights", where)
   local s = g.input_shape
   local info = {
@@ -139,7 +139,7 @@ function M.load(path, opts)
     end
   end
   if not model then
-    model = graph.module(g)
+    model = topology.module(g)
     model.input_shape = s
   end
   model.keras_info = info

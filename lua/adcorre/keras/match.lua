@@ -68,7 +68,7 @@ function M.native_units(model, skip)
   end)
 end
 
---- Units of a parsed Keras graph (keras.graph.parse, weights loaded into its
+--- Units of a parsed Keras graph (keras.topology.parse, weights loaded into its
 --- modules): the weight layers among `keep` (a set of node indices, or all),
 --- a batch norm joining the layer it reads.
 function M.graph_units(g, keep)

@@ -10,7 +10,7 @@
 -- random input; otherwise the Keras graph itself is the trunk.
 local ac = require("adcorre")
 local nn = require("adcorre.nn")
-local graph = require("adcorre.keras.graph")
+local topology = require("adcorre.keras.topology")
 local match = require("adcorre.keras.match")
 
 local M = {}
@@ -95,7 +95,7 @@ local CANDIDATES = {
 local function native_model(g, p, o, where, verify)
   local s = g.input_shape
   local models = require("adcorre.models")
-  local keep = graph.ancestors(g, p.trunk_out)
+  local keep = topology.ancestors(g, p.trunk_out)
   local src = match.graph_units(g, keep)
   local why = {}
   for _, c in ipairs(CANDIDATES) do
@@ -108,7 +108,7 @@ local function native_model(g, p, o, where, verify)
         match.copy(pairs_, nil, where)
         if verify then
           local x = ac.rand(1, s[1], s[2], s[3])
-          local sub = graph.module(g, p.gap)
+          local sub = topology.module(g, p.gap)
           sub:evaluate()
           net:evaluate()
           local want = sub:forward(x)
@@ -151,7 +151,7 @@ function M.rebuild(g, p, where, opts)
   end
   if not net then
     local models = require("adcorre.models")
-    local trunk = graph.module(g, p.trunk_out)
+    local trunk = topology.module(g, p.trunk_out)
     trunk.name = "keras"
     net = models.AdCorreNet(nn.Sequential():add(trunk), p.features,
                             {classes = p.classes, k = p.k, d = p.d, dropout = o.dropout})

@@ -1,13 +1,13 @@
---- adcorre.keras.graph: a Keras model_config (functional "Model" /
+--- adcorre.keras.topology: a Keras model_config (functional "Model" /
 -- "Functional" or "Sequential", Keras 2.0 to tf.keras 2.x dialects) -> the
 -- layer nodes in topological order, each with its nn module and shapes.
 --
---   local g = graph.parse(config, where)
+--   local g = topology.parse(config, where)
 --   -- g.nodes[i] = {name =, class =, layer = (config entry), inputs = {j, ...},
 --   --               spec = (keras.layers.build result), shape = {C, H, W} | {N}}
 --   -- g.nodes[1] is the input; g.outputs = {i, ...} in Keras' output order;
 --   -- g.by_name[name] = i
---   local net = graph.module(g [, upto])    -- a keras.Graph (upto: one node
+--   local net = topology.module(g [, upto])    -- a keras.Graph (upto: one node
 --                                           -- index that becomes the output)
 local layers = require("adcorre.keras.layers")
 local Graph = require("adcorre.keras.Graph")
