@@ -5,6 +5,7 @@
 --   lua5.4 examples/predict.lua --model m.safetensors --json --annotate out/ --csv faces.csv --recursive photos/
 --   lua5.4 examples/predict.lua --model m.safetensors --video clip.mp4 --every 5 --csv clip.csv --annotate clip_out.mp4
 --   lua5.4 examples/predict.lua --model m.safetensors --box 120,40,96,96 --box 300,60,90,90 photo.jpg
+--   lua5.4 examples/predict.lua --model authors.h5 --classes canonical --input-range 0,1 face.jpg
 --
 -- Faces are found with OpenCV's cascades (ac.face.detect; --detect auto
 -- falls back to the whole picture when none is found or the picture is
@@ -17,7 +18,7 @@ local predict = require("adcorre.predict")
 local batch = require("adcorre.predict.batch")
 
 local p = argparse("predict.lua", "Recognise the facial expression of the faces in pictures and videos.")
-p:option("--model", "Model file (.safetensors from train.lua or ac.save)."):count(1)
+p:option("--model", "Model file: .safetensors (train.lua, ac.save, convert.lua) or Keras .h5."):count(1)
 p:argument("images", "Image files, folders, or @list.txt files."):args("*")
 p:option("--list", "A file listing one image path per line.")
 p:flag("--recursive", "Also read the sub-folders of folder arguments.")
@@ -32,8 +33,9 @@ p:option("--min-size", "Smallest face in pixels.", "30"):convert(tonumber)
 p:option("--box", "A face box x,y,w,h (0-based pixels; repeatable): classify it instead of detecting."):count("*")
 p:option("--margin", "Crop margin around a detected box, as a fraction of its side.", "0.2"):convert(tonumber)
 p:option("--min-prob", "Faces whose top probability is below P are marked uncertain."):convert(tonumber)
-p:option("--classes", "Comma-separated class names, overriding the model's.")
-p:option("--input-range", "The model's input range LO,HI (pixels 0..1 are mapped to it).", "0,1")
+p:option("--classes", "Class names overriding the model's: fer2013, rafdb, affectnet, canonical or NAME,NAME,...")
+p:option("--input-range", "The model's input range LO,HI (pixels 0..1 are mapped to it; default the file's, "
+  .. "else 0,1; write negative ones as --input-range=-1,1).")
 p:option("--annotate", "Write the picture with boxes and labels: a PNG/JPEG, a folder for many inputs, "
   .. "or an .mp4 with --video.")
 p:option("--csv", "Write one row per face to this CSV file.")
@@ -45,9 +47,9 @@ p:flag("--no-progress", "No progress line on stderr.")
 local args = p:parse()
 
 local function fail(msg) io.stderr:write("predict: ", msg, "\n"); os.exit(2) end
-local lo, hi = args.input_range:match("^%s*([-+%d.eE]+)%s*,%s*([-+%d.eE]+)%s*$")
-if not lo or not tonumber(lo) or not tonumber(hi) or tonumber(lo) >= tonumber(hi) then
-  fail(("--input-range must be LO,HI with LO < HI, got '%s'"):format(args.input_range))
+if args.input_range then
+  local ok, err = pcall(require("adcorre.keras.conventions").input_range, args.input_range, "--input-range")
+  if not ok then fail(err) end
 end
 local boxes
 for _, b in ipairs(args.box) do
@@ -62,19 +64,12 @@ end
 if args.every < 1 or args.every ~= math.floor(args.every) then fail("--every must be a whole number >= 1") end
 
 ac.set_num_threads(args.threads)
-local model, info = predict.load_model(args.model)
-if args.classes then
-  local names = {}
-  for n in args.classes:gmatch("[^,]+") do names[#names + 1] = n:match("^%s*(.-)%s*$") end
-  if #names ~= #info.classes then
-    fail(("--classes names %d classes, the model has %d"):format(#names, #info.classes))
-  end
-  info.classes = names
-end
+local okm, model, info = pcall(predict.load_model, args.model, { classes = args.classes, input_range = args.input_range })
+if not okm then fail(tostring(model)) end
 local opts = {
   detect = args.detect, cascade = args.cascade, scale = args.scale, min_neighbors = math.tointeger(args.min_neighbors),
   min_size = math.tointeger(args.min_size), boxes = boxes, margin = args.margin, min_prob = args.min_prob,
-  input_range = { tonumber(lo), tonumber(hi) }, embeddings = args.embeddings,
+  input_range = info.input_range, embeddings = args.embeddings,
 }
 local csv = args.csv and batch.csv(args.csv, info.classes)
 

@@ -3,6 +3,8 @@
 --   lua5.4 examples/train.lua --dataset synthfer --data out/synth --epochs 5 --out out/run
 --   lua5.4 examples/train.lua --dataset fer2013 --data ~/data/fer2013 --epochs 40
 --   lua5.4 examples/train.lua --resume out/run/checkpoint.safetensors
+--   lua5.4 examples/train.lua --arch xception --init xception_weights_tf_dim_ordering_tf_kernels_notop.h5 \
+--       --freeze-trunk 2 --trunk-lr-mult 0.1 --dataset rafdb --data ~/data/RAF-DB --size 224 --channels 3
 --   mpirun -np 4 lua5.4 examples/train.lua --dataset npy --data D --batch 50   (global batch 200)
 --
 -- Under mpirun or srun (or with --distributed) the run is data-parallel
@@ -59,12 +61,22 @@ local eval_loader = cli.loader(eval_set, args, info, false, D and D:shard(false)
 ----------------------------------------------------------------------------
 local model = cli.build_model(args, info)
 local loss = cli.build_loss(args, C, D and { distributed = true })
+local init_report
+if args.init and not args.resume then
+  local _, r = ac.keras.load_weights(model, args.init)
+  init_report = { file = args.init, paired = r.paired, trunk_only = r.trunk_only, ignored = r.ignored }
+  say(("init: %d layers from %s%s"):format(r.paired, args.init, r.trunk_only and " (trunk only)" or ""))
+end
 if D then
   D:prepare(model)
   args.lr_given, args.lr = args.lr, D:lr(args)
 end
 local opt = cli.build_optimizer(args, model)
 if D then args.lr = args.lr_given end -- the checkpoint keeps the lr as given
+local ft
+if (args.freeze_trunk or 0) > 0 or (args.trunk_lr_mult or 1) ~= 1 then
+  ft = require("adcorre.finetune").trunk(opt, model, { freeze_epochs = args.freeze_trunk, lr_mult = args.trunk_lr_mult })
+end
 say(("model: %s, %d trainable parameters; loss: %s"):format(args.arch, model:nparams(), cli.describe_loss(args, loss)))
 if D then say(D:describe(args)) end
 
@@ -96,6 +108,7 @@ if root then tr.progress = cli.progress_bar(args, nb) end
 
 local last_summary, last_train, last_conf
 for epoch = start_epoch, args.epochs do
+  if ft then ft:set_epoch(epoch) end
   local s = tr:train_epoch(train_loader, epoch, nb)
   if root then cli.progress_done(args) end
   local r, conf = tr:evaluate(eval_loader)
@@ -153,6 +166,7 @@ if root and args.json then
     skipped_batches = tr.skipped, model = out_dir .. "/model.safetensors", split = args.eval_split,
     train_images = #train_set, eval_images = #eval_set,
     skipped_images = train_loader:skipped() + eval_loader:skipped(),
+    init = init_report,
   }
   io.stdout:write(json.encode(res), "\n")
 end

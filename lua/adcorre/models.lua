@@ -414,4 +414,9 @@ function M.minixception(o)
   return build("minixception", M.minixception_trunk, o, {in_channels = 1, size = 48}, 5)
 end
 
+--- A model imported from Keras and saved with ac.save (see ac.keras.from_config).
+function M.keras(o)
+  return require("adcorre.keras").from_config(o)
+end
+
 return M

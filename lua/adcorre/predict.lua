@@ -17,10 +17,29 @@ local face = require("adcorre.face")
 
 local M = {}
 
---- Loads a model file; info = {classes, channels, size} from the file's
--- metadata (or from the architecture when the file has none).
-function M.load_model(path)
-  local model, extra = ac.load(path)
+local function is_keras(path)
+  local l = path:lower()
+  return l:match("%.h5$") or l:match("%.hdf5$")
+end
+M.is_keras = is_keras
+
+--- Loads a model file: ours (.safetensors) or Keras' (.h5, see ac.keras.load).
+-- info = {classes, channels, size, input_range}: from the file's metadata
+-- (or the architecture), overridden by opts.classes (a named order or
+-- NAME,NAME,...; see adcorre.keras.conventions) and opts.input_range
+-- ("LO,HI" or {lo, hi}: what the model takes for black and white).
+function M.load_model(path, opts)
+  opts = opts or {}
+  local conv = require("adcorre.keras.conventions")
+  local model, extra
+  if is_keras(path) then
+    local k
+    model, k = ac.keras.load(path)
+    extra = {channels = k.in_channels, size = k.height}
+    model.keras_classes = k.classes
+  else
+    model, extra = ac.load(path)
+  end
   extra = extra or {}
   local arch = model.arch and model.arch.args or {}
   local shape = model.input_shape or {}
@@ -28,9 +47,12 @@ function M.load_model(path)
     classes = extra.classes,
     channels = extra.channels or arch.in_channels or shape[1] or 1,
     size = extra.size or shape[2] or 48,
+    input_range = conv.input_range(opts.input_range or extra.input_range, "--input-range"),
   }
-  if not info.classes then
-    local C = arch.classes or 7
+  local C = model.classes or model.keras_classes or arch.classes or 7
+  if opts.classes then
+    info.classes = conv.classes(opts.classes, C, "--classes")
+  elseif not info.classes then
     info.classes = {}
     for i = 1, C do info.classes[i] = ac.classes[i] or tostring(i) end
   end
@@ -38,12 +60,16 @@ function M.load_model(path)
   return model, info
 end
 
---- The model's input for one whole image file: [1, C, size, size] in [0, 1].
+--- The model's input for one whole image file: [1, C, size, size], black to
+--- white spanning info.input_range (default [0, 1]).
 function M.prepare(info, path)
   local img = ac.image.load(path, info.channels)
   local s = img:shape()
   if s[2] ~= info.size or s[3] ~= info.size then img = ac.image.resize(img, info.size, info.size) end
-  return img:view(1, info.channels, info.size, info.size)
+  local x = img:view(1, info.channels, info.size, info.size)
+  local r = info.input_range
+  if r and (r[1] ~= 0 or r[2] ~= 1) then x = x * (r[2] - r[1]) + r[1] end
+  return x
 end
 
 --- Softmax of a logits row as a Lua array.
@@ -95,7 +121,7 @@ end
 --- Classifies the faces of a picture tensor (as ac.image.load returns it).
 -- opts: detect ("auto"), cascade, scale, min_neighbors, min_size, boxes
 -- (given {x, y, w, h} boxes instead of detection), margin (0.2), min_prob,
--- input_range ({0, 1}), classes (names overriding info.classes),
+-- input_range (default info.input_range, else {0, 1}), classes (names overriding info.classes),
 -- embeddings (also return each face's k embeddings).
 function M.faces(model, info, img, opts)
   opts = opts or {}
@@ -132,7 +158,8 @@ function M.faces(model, info, img, opts)
   -- every face through one batch forward
   local C, S = info.channels, info.size
   local lo, hi = 0, 1
-  if opts.input_range then lo, hi = opts.input_range[1], opts.input_range[2] end
+  local range = opts.input_range or info.input_range
+  if range then lo, hi = range[1], range[2] end
   local x = ac.zeros(#list, C, S, S)
   for i, f in ipairs(list) do
     local crop
@@ -147,17 +174,19 @@ function M.faces(model, info, img, opts)
   end
   if lo ~= 0 or hi ~= 1 then x = x * (hi - lo) + lo end
   local out = model:forward(x)
-  local logits = out.logits:totable()
+  -- a plain Keras graph gives its (first) output, already a softmax
+  local probs = not out.logits and (ac.is_tensor(out) and out or out[1]):totable()
+  local logits = out.logits and out.logits:totable()
   local best_area = -1
   for i, f in ipairs(list) do
-    local p = M.softmax(logits[i])
+    local p = probs and probs[i] or M.softmax(logits[i])
     local top = 1
     for k = 2, #p do if p[k] > p[top] then top = k end end
     f.label = classes[top] or tostring(top)
     f.probabilities = {}
     for k = 1, #p do f.probabilities[classes[k] or tostring(k)] = p[k] end
     if opts.min_prob and p[top] < opts.min_prob then f.uncertain = true end
-    if opts.embeddings then
+    if opts.embeddings and out.embeddings then
       f.embeddings = {}
       for j, e in ipairs(out.embeddings) do f.embeddings[j] = e[i]:totable() end
     end

@@ -38,7 +38,7 @@ local M = {}
 -- Keras' JSON has nulls inside arrays ([null, 224, 224, 3]) that must keep
 -- their place. In objects a null is dropped; in arrays it becomes M.NULL.
 -- Integral numbers become integers.
-M.NULL = setmetatable({}, {__tostring = function() return "null" end})
+M.NULL = require("adcorre.json").null
 local function clean(v, null)
   if v == null then return nil end
   if type(v) == "number" then return math.tointeger(v) or v end
@@ -100,6 +100,36 @@ end
 
 local function count(t) local n = 0 for _ in pairs(t) do n = n + 1 end return n end
 
+-- The model of a decoded model_config (graph g parsed, weights loaded or
+-- not); sets model.arch so that ac.save / ac.load can rebuild it.
+local function finish(g, cfg_json, where, opts, info)
+  local model
+  if opts.native ~= false then
+    local p = native.find(g)
+    if p then
+      local kind, note
+      model, kind, note = native.rebuild(g, p, where, opts)
+      info.native, info.trunk, info.note = true, kind, note
+      info.k, info.d, info.classes = p.k, p.d, p.classes
+    end
+  end
+  if not model then
+    model = topology.module(g)
+    model.input_shape = g.input_shape
+  end
+  if not model.arch then
+    model.arch = {constructor = "keras", args = {model_config = cfg_json, native = opts.native ~= false}}
+  end
+  model:evaluate()
+  return model
+end
+
+local function parse(cfg_json, where)
+  local ok, cfg = decode_config(cfg_json)
+  if not ok or type(cfg) ~= "table" then error(("%s: model_config is not valid JSON: %s"):format(where, tostring(cfg)), 0) end
+  return cfg, topology.parse(cfg, where)
+end
+
 --- Loads a Keras full-model HDF5 file (see the file comment).
 function M.load(path, opts)
   local where = "keras.load"
@@ -113,10 +143,8 @@ function M.load(path, opts)
     f:fail("has no model_config attribute: not a Keras model file")
   end
   if f:kind("model_weights") ~= "group" then f:fail("has no model_weights group") end
-  local ok, cfg = decode_config(cfg_json)
-  if not ok or type(cfg) ~= "table" then f:fail("model_config is not valid JSON: %s", tostring(cfg)) end
   local lwhere = where .. ": " .. path
-  local g = topology.parse(cfg, lwhere)
+  local cfg, g = parse(cfg_json, lwhere)
   load_graph_weights(f, g, "model_weights", where)
   local s = g.input_shape
   local info = {
@@ -128,23 +156,21 @@ function M.load(path, opts)
   }
   local last = g.nodes[g.outputs[1]].shape
   info.classes = #last == 1 and last[1] or nil
-  local model
-  if opts.native ~= false then
-    local p = native.find(g)
-    if p then
-      local kind, note
-      model, kind, note = native.rebuild(g, p, lwhere, opts)
-      info.native, info.trunk, info.note = true, kind, note
-      info.k, info.d, info.classes = p.k, p.d, p.classes
-    end
-  end
-  if not model then
-    model = topology.module(g)
-    model.input_shape = s
-  end
+  local model = finish(g, cfg_json, lwhere, opts, info)
   model.keras_info = info
-  model:evaluate()
   return model, info
+end
+
+--- The model of a model_config JSON string with fresh weights (what
+--- ac.load calls for an imported model saved with ac.save:
+--- architecture {"constructor": "keras", "args": {"model_config": ...}}).
+function M.from_config(args)
+  local where = "keras.from_config"
+  if type(args) ~= "table" or type(args.model_config) ~= "string" then
+    error(where .. ": expected {model_config = JSON string}", 2)
+  end
+  local _, g = parse(args.model_config, where)
+  return finish(g, args.model_config, where, {native = args.native, native_trunk = false}, {})
 end
 
 -- The weight root of a file: "/" for save_weights files, "model_weights"
