@@ -64,11 +64,11 @@ local body = function()
 
   it("predict.lua on the authors-like .h5 and on its convert.lua output give the same probabilities", function()
     local img = tmp .. "/face.png"
-    local a = json_lines(run(("examples/predict.lua --model %s/adcorre_xception.h5 --classes canonical " ..
+    local a = json_lines(run(("examples/predict.lua --detect none --model %s/adcorre_xception.h5 --classes canonical " ..
       "--input-range 0,1 %s --json"):format(DIR, img)))[1]
     run(("examples/convert.lua %s/adcorre_xception.h5 %s/authors.safetensors --classes canonical --input-range 0,1")
       :format(DIR, tmp))
-    local b = json_lines(run(("examples/predict.lua --model %s/authors.safetensors %s --json"):format(tmp, img)))[1]
+    local b = json_lines(run(("examples/predict.lua --detect none --model %s/authors.safetensors %s --json"):format(tmp, img)))[1]
     assert.equal(a.label, b.label)
     local worst = 0
     for name, p in pairs(a.probabilities) do worst = math.max(worst, math.abs(p - b.probabilities[name])) end
@@ -82,11 +82,11 @@ local body = function()
 
   it("a converted plain graph (mini-Xception, FER-2013 order, input -1,1) keeps its outputs", function()
     local img = tmp .. "/face.png"
-    local a = json_lines(run(("examples/predict.lua --model %s/minixception_k20.h5 --classes fer2013 " ..
+    local a = json_lines(run(("examples/predict.lua --detect none --model %s/minixception_k20.h5 --classes fer2013 " ..
       "--input-range=-1,1 %s --json"):format(DIR, img)))[1]
     run(("examples/convert.lua %s/minixception_k20.h5 %s/mini.safetensors --classes fer2013 --input-range=-1,1")
       :format(DIR, tmp))
-    local b = json_lines(run(("examples/predict.lua --model %s/mini.safetensors %s --json"):format(tmp, img)))[1]
+    local b = json_lines(run(("examples/predict.lua --detect none --model %s/mini.safetensors %s --json"):format(tmp, img)))[1]
     assert.is_not_nil(a.probabilities.Anger)
     for name, p in pairs(a.probabilities) do assert.is_true(math.abs(p - b.probabilities[name]) <= 1e-6) end
   end)
