@@ -91,17 +91,26 @@ local body = function()
     for name, p in pairs(a.probabilities) do assert.is_true(math.abs(p - b.probabilities[name]) <= 1e-6) end
   end)
 
-  it("train.lua --init notop.h5 --arch xception starts from the imported trunk", function()
-    local out = run(("examples/train.lua --dataset npy --data %s/npy --batch 4 " ..
-      "--arch xception --epochs 0 --init %s/xception_notop.h5 --out %s/run --no-plots --json"):format(tmp, DIR, tmp))
+  it("train.lua --init notop.h5 --arch xception starts from the imported trunk (frozen for its epoch)", function()
+    local out = run(("examples/train.lua --dataset npy --data %s/npy --batch 4 --arch xception --epochs 1 " ..
+      "--freeze-trunk 1 --init %s/xception_notop.h5 --out %s/run --no-plots --json"):format(tmp, DIR, tmp))
     local r = json_lines(out)
     r = r[#r]
     assert.same({40, true}, {r.init.paired, r.init.trunk_only})
-    local model = ac.load(tmp .. "/run/model.safetensors")
-    local f = model.trunk:forward(ac.load_npy(DIR .. "/xception_notop_input.npy"))
+    -- the trained model's trunk parameters are the file's, to the bit; its heads moved
+    local trained = ac.load(tmp .. "/run/model.safetensors")
+    local imported = ac.models.xception{size = 96}
+    ac.keras.load_weights(imported, DIR .. "/xception_notop.h5")
+    local a, b = trained.trunk:parameters(), imported.trunk:parameters()
+    assert.equal(#b, #a)
+    for i = 1, #a do assert.is_true(a[i]:equal(b[i]), "trunk parameter " .. i .. " moved") end
+    assert.is_false(trained.classifier.weight:equal(imported.classifier.weight))
+    -- and the imported trunk is Keras' (PyTorch's features of the same file)
+    imported:evaluate()
+    local f = imported.trunk:forward(ac.load_npy(DIR .. "/xception_notop_input.npy"))
     local want = ac.load_npy(DIR .. "/xception_notop_features.npy")
     local e = (f:view(f:size(1), -1) - want):abs():max() / want:abs():max()
-    print(("\n    train --init: first model's trunk features vs PyTorch rel %.2e"):format(e))
+    print(("\n    train --init: %d trunk tensors as imported; imported trunk vs PyTorch rel %.2e"):format(#a, e))
     assert.is_true(e <= 1e-4)
   end)
 end
