@@ -154,26 +154,44 @@ function M.markdown(runs, opts)
   return table.concat(L, "\n"), summary
 end
 
---- Mean test accuracy against the evaluated epochs, one line per variant;
--- with a single epoch, the variants along x instead.
+--- The paired difference to CE of the mean test accuracy (percentage
+-- points, over the seeds both have) against the evaluated epochs, one line
+-- per variant and CE's own line at 0; with a single epoch, the variants
+-- along x instead. Differences, not means, so that variants run with
+-- different seeds are not compared through seed noise.
 function M.plot(path, summary, opts)
   opts = opts or {}
   local plot = require("adcorre").plot
-  local series, single = {}, true
-  for _, v in ipairs(summary) do if #v.epochs > 1 then single = false end end
+  local series, single, ce_epochs = {}, true, {}
+  for _, v in ipairs(summary) do
+    if #v.epochs > 1 then single = false end
+    if v.variant == "ce" then for j, pe in ipairs(v.epochs) do ce_epochs[j] = pe.epoch end end
+  end
   if single then
     local x, y = {}, {}
-    for i, v in ipairs(summary) do x[i], y[i] = i, 100 * v.epochs[1].accuracy.mean end
-    series[1] = { name = "mean test accuracy (variants in table order)", x = x, y = y }
+    for _, v in ipairs(summary) do
+      local d = v.epochs[1].vs_ce
+      if d then x[#x + 1], y[#y + 1] = #x + 1, 100 * d.mean end
+    end
+    if #x == 0 then return nil end
+    series[1] = { name = "paired difference to CE (variants in table order, CE excluded)", x = x, y = y }
   else
+    if #ce_epochs > 0 then
+      local z = {}
+      for j = 1, #ce_epochs do z[j] = 0 end
+      series[1] = { name = "CE", x = ce_epochs, y = z }
+    end
     for _, v in ipairs(summary) do
       local x, y = {}, {}
-      for j, pe in ipairs(v.epochs) do x[j], y[j] = pe.epoch, 100 * pe.accuracy.mean end
-      series[#series + 1] = { name = v.name, x = x, y = y }
+      for _, pe in ipairs(v.epochs) do
+        if pe.vs_ce then x[#x + 1], y[#y + 1] = pe.epoch, 100 * pe.vs_ce.mean end
+      end
+      if #x > 0 then series[#series + 1] = { name = v.name, x = x, y = y } end
     end
+    if #series == 0 then return nil end
   end
   return plot.curves(path, { title = opts.title or "Ad-Corre ablation", xlabel = single and "variant" or "epoch",
-    ylabel = "test accuracy (%)", series = series, width = 760, height = 480 })
+    ylabel = "test accuracy - CE (points)", series = series, width = 760, height = 480 })
 end
 
 return M
