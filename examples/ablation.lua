@@ -123,7 +123,8 @@ if not args.report_only then
             local X, y = r.embeddings:narrow(1, 1, n), r.labels:narrow(1, 1, n)
             for _, m in ipairs({ "pca", "tsne" }) do
               ac.plot.embedding(("%s/embeddings_%s_%s.png"):format(args.out, v.id, m), X, y, data.info.classes,
-                { method = m, title = ("%s: epoch %d, seed %d, %s"):format(v.id, epoch, seed, m == "pca" and "PCA" or "t-SNE") })
+                { method = m, title = ("%s: epoch %d, seed %d, %s"):format(v.id, epoch, seed,
+                  m == "pca" and "PCA" or "t-SNE") })
             end
           end
         end
