@@ -216,11 +216,7 @@ typedef struct {
  * stump's feature, threshold and leaves together, in evaluation order. */
 typedef ac_haar_stump haar_stump;
 
-typedef struct {
-  int ofs[16];
-  int32_t subset[LBP_SUBSET];
-  float left, right;
-} lbp_stump;
+typedef ac_lbp_stump lbp_stump;
 
 /* Haar trees: each node with its feature. */
 typedef ac_haar_node haar_node;
@@ -363,7 +359,7 @@ static inline int haar_norm(const level_ctx *L, double area, const uint32_t *p, 
   return area * *vnf < 1e-1;
 }
 
-/* Haar cascades with AVX2: eight candidate windows through the
+/* Haar and LBP cascades with AVX2: eight candidate windows through the
  * stages together. The first stage decides the serial visiting order (a
  * window after one it rejected is skipped); the visited windows that passed
  * it go on through the other stages. */
@@ -376,20 +372,21 @@ static int scan_level_avx2(const level_ctx *L, int level, ac_rects *out) {
   start1.leaf = start1.node + n0;
   for (int r = 0; r < L->nrows; r++) {
     int y = r * step, skip = 0;
-    const uint32_t *row = L->sum + (size_t)y * L->st, *qrow = L->sqsum + (size_t)y * L->st;
+    const uint32_t *row = L->sum + (size_t)y * L->st, *qrow = L->sqsum ? L->sqsum + (size_t)y * L->st : NULL;
     for (int x0 = 0; x0 < xend; x0 += 8 * step) {
       float vnf[8];
       int ok = 0;
       for (int k = 0; k < 8; k++) {
         int x = x0 + k * step;
         vnf[k] = 1.0f;
-        if (x < xend && haar_norm(L, area, row + x, qrow + x, &vnf[k])) ok |= 1 << k;
+        if (x < xend && (L->ls || haar_norm(L, area, row + x, qrow + x, &vnf[k]))) ok |= 1 << k;
       }
       if (!ok) { /* no window runs, none is rejected by the first stage: no skip */
         if (skip && x0 < xend) skip = 0;
         continue;
       }
-      int pass = L->hs ? ac_haar_stages_avx2(L->hs, c->stage_ntrees, c->stage_thr, 0, 1, row + x0, step, vnf, ok)
+      int pass = L->ls ? ac_lbp_stages_avx2(L->ls, c->stage_ntrees, c->stage_thr, 0, 1, row + x0, step, ok)
+               : L->hs ? ac_haar_stages_avx2(L->hs, c->stage_ntrees, c->stage_thr, 0, 1, row + x0, step, vnf, ok)
                        : ac_haar_tree_stages_avx2(L->hn, c->tree_nodes, c->leaves, c->stage_ntrees, c->stage_thr, 0,
                                                   1, start0, row + x0, step, vnf, ok);
       int go = 0;
@@ -403,7 +400,8 @@ static int scan_level_avx2(const level_ctx *L, int level, ac_rects *out) {
         else go |= 1 << k;
       }
       if (!go) continue;
-      int all = L->hs ? ac_haar_stages_avx2(L->hs + n0, c->stage_ntrees, c->stage_thr, 1, c->nstages, row + x0, step,
+      int all = L->ls ? ac_lbp_stages_avx2(L->ls + n0, c->stage_ntrees, c->stage_thr, 1, c->nstages, row + x0, step, go)
+              : L->hs ? ac_haar_stages_avx2(L->hs + n0, c->stage_ntrees, c->stage_thr, 1, c->nstages, row + x0, step,
                                             vnf, go)
                       : ac_haar_tree_stages_avx2(L->hn, c->tree_nodes, c->leaves, c->stage_ntrees, c->stage_thr, 1,
                                                  c->nstages, start1, row + x0, step, vnf, go);
@@ -421,7 +419,7 @@ static int scan_level_avx2(const level_ctx *L, int level, ac_rects *out) {
 
 static int scan_level(const level_ctx *L, int level, ac_rects *out) {
   const ac_cascade *c = L->c;
-  if ((L->hs || L->hn) && !c->has_tilted && c->nstages > 1 && ac_cpu_isa() >= AC_ISA_AVX2)
+  if ((L->hs || L->hn || L->ls) && !c->has_tilted && c->nstages > 1 && ac_cpu_isa() >= AC_ISA_AVX2)
     return scan_level_avx2(L, level, out);
   double area = (double)(c->win_w - 2) * (c->win_h - 2);
   int xend = L->sw + 1 - c->win_w; /* x + win_w <= sw */

@@ -122,3 +122,41 @@ __attribute__((target("avx2"))) int ac_haar_tree_stages_avx2(const ac_haar_node 
   }
   return active & 0xFF;
 }
+
+/* Bit of the LBP code when block (a, b, c, d corners) >= the centre block. */
+__attribute__((target("avx2"))) static inline __m256i lbp_bit(const __m256i *q, int a, int b, int c, int d,
+                                                              __m256i centre, int bit) {
+  __m256i s = _mm256_add_epi32(_mm256_sub_epi32(_mm256_sub_epi32(q[a], q[b]), q[c]), q[d]);
+  __m256i lt = _mm256_cmpgt_epi32(centre, s); /* s < centre */
+  return _mm256_andnot_si256(lt, _mm256_set1_epi32(bit));
+}
+
+__attribute__((target("avx2"))) int ac_lbp_stages_avx2(const ac_lbp_stump *st, const int *ntrees, const float *thr,
+                                                       int first, int last, const uint32_t *p, int step, int active) {
+  for (int si = first; si < last && active; si++) {
+    __m256d sum_lo = _mm256_setzero_pd(), sum_hi = _mm256_setzero_pd();
+    for (int k = ntrees[si]; k > 0; k--, st++) {
+      __m256i q[16];
+      for (int j = 0; j < 16; j++) q[j] = load8(p + st->ofs[j], step);
+      __m256i c = _mm256_add_epi32(_mm256_sub_epi32(_mm256_sub_epi32(q[5], q[6]), q[9]), q[10]);
+      __m256i code = _mm256_or_si256(
+          _mm256_or_si256(_mm256_or_si256(lbp_bit(q, 0, 1, 4, 5, c, 128), lbp_bit(q, 1, 2, 5, 6, c, 64)),
+                          _mm256_or_si256(lbp_bit(q, 2, 3, 6, 7, c, 32), lbp_bit(q, 6, 7, 10, 11, c, 16))),
+          _mm256_or_si256(_mm256_or_si256(lbp_bit(q, 10, 11, 14, 15, c, 8), lbp_bit(q, 9, 10, 13, 14, c, 4)),
+                          _mm256_or_si256(lbp_bit(q, 8, 9, 12, 13, c, 2), lbp_bit(q, 4, 5, 8, 9, c, 1))));
+      __m256i words = _mm256_loadu_si256((const __m256i *)st->subset);
+      __m256i word = _mm256_permutevar8x32_epi32(words, _mm256_srli_epi32(code, 5));
+      __m256i bit = _mm256_and_si256(_mm256_srlv_epi32(word, _mm256_and_si256(code, _mm256_set1_epi32(31))),
+                                     _mm256_set1_epi32(1));
+      __m256 left = _mm256_castsi256_ps(_mm256_cmpeq_epi32(bit, _mm256_set1_epi32(1)));
+      __m256 leaf = _mm256_blendv_ps(_mm256_set1_ps(st->right), _mm256_set1_ps(st->left), left);
+      sum_lo = _mm256_add_pd(sum_lo, _mm256_cvtps_pd(_mm256_castps256_ps128(leaf)));
+      sum_hi = _mm256_add_pd(sum_hi, _mm256_cvtps_pd(_mm256_extractf128_ps(leaf, 1)));
+    }
+    __m256d t = _mm256_set1_pd((double)thr[si]);
+    int fail = _mm256_movemask_pd(_mm256_cmp_pd(sum_lo, t, _CMP_LT_OQ)) |
+               _mm256_movemask_pd(_mm256_cmp_pd(sum_hi, t, _CMP_LT_OQ)) << 4;
+    active &= ~fail;
+  }
+  return active & 0xFF;
+}

@@ -45,4 +45,16 @@ int ac_haar_tree_stages_avx2(const ac_haar_node *nodes, const int *tree_nodes, c
                              const float *thr, int first, int last, ac_tree_pos at, const uint32_t *p, int step,
                              const float *vnf, int active);
 
+/* An LBP stump: the 4 x 4 corner offsets of its 3 x 3 blocks, the 256-bit
+ * set of codes that go left, and the two leaves. */
+typedef struct {
+  int ofs[16];
+  int32_t subset[8];
+  float left, right;
+} ac_lbp_stump;
+
+/* ac_haar_stages_avx2 for LBP stump cascades (no normalisation). */
+int ac_lbp_stages_avx2(const ac_lbp_stump *st, const int *ntrees, const float *thr, int first, int last,
+                       const uint32_t *p, int step, int active);
+
 #endif
