@@ -50,11 +50,11 @@ local body = function()
   os.remove(tmp)
   setup(function()
     fixtures("adcorre_xception", "xception_notop", "minixception_k20")
-    os.execute("mkdir -p " .. tmp)
+    require("adcorre.fs").mkdir_p(tmp)
     ac.manual_seed(5)
     ac.image.save(tmp .. "/face.png", ac.rand(3, 120, 100))
     -- a tiny npy data set of 96x96 colour images for train.lua
-    os.execute("mkdir -p " .. tmp .. "/npy")
+    require("adcorre.fs").mkdir_p(tmp .. "/npy")
     for _, split in ipairs({"train", "test"}) do
       ac.save_npy(("%s/npy/%s_images.npy"):format(tmp, split), (ac.rand(8, 96, 96, 3) * 255):floor():byte())
       ac.save_npy(("%s/npy/%s_labels.npy"):format(tmp, split), ac.tensor({0, 1, 2, 3, 4, 5, 6, 0}, "int64"))
@@ -89,6 +89,30 @@ local body = function()
     local b = json_lines(run(("examples/predict.lua --detect none --model %s/mini.safetensors %s --json"):format(tmp, img)))[1]
     assert.is_not_nil(a.probabilities.Anger)
     for name, p in pairs(a.probabilities) do assert.is_true(math.abs(p - b.probabilities[name]) <= 1e-6) end
+  end)
+
+  it("evaluate.lua on a Keras file maps its class order and input range", function()
+    require("adcorre.fs").mkdir_p(tmp .. "/grey")
+    ac.manual_seed(8)
+    local imgs = (ac.rand(7, 48, 48) * 255):floor():byte()
+    for _, split in ipairs({"train", "test"}) do
+      ac.save_npy(("%s/grey/%s_images.npy"):format(tmp, split), imgs)
+      ac.save_npy(("%s/grey/%s_labels.npy"):format(tmp, split), ac.tensor({0, 1, 2, 3, 4, 5, 6}, "int64"))
+    end
+    local r = json_lines(run(("examples/evaluate.lua --model %s/minixception_k20.h5 --classes fer2013 " ..
+      "--input-range=-1,1 --dataset npy --data %s/grey --json"):format(DIR, tmp)))
+    r = r[#r]
+    -- the same by hand: FER-2013 output order -> canonical, inputs in [-1, 1]
+    local m = ac.keras.load(DIR .. "/minixception_k20.h5")
+    local p = m:forward((imgs:float() / 255):view(7, 1, 48, 48) * 2 - 1)
+    local fer = require("adcorre.keras.conventions").ORDERS.fer2013
+    for i = 1, 7 do
+      local best = 1
+      for c = 2, 7 do if p[i][c] > p[i][best] then best = c end end
+      local j
+      for c, name in ipairs(ac.classes) do if name == fer[best] then j = c end end
+      assert.equal(1, r.confusion[i][j])   -- image i has canonical label i
+    end
   end)
 
   it("train.lua --init notop.h5 --arch xception starts from the imported trunk (frozen for its epoch)", function()
