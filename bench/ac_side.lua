@@ -3,7 +3,7 @@
 --
 --   lua5.4 bench/ac_side.lua --model minixception|xception [--batch 64]
 --       [--train-iters 10] [--infer-iters 10] [--lat-iters 50] [--warmup 2]
---       [--threads 2] [--profile 0|1]
+--       [--threads 2] [--profile 0|1] [--isa native|avx2|generic] [--size N (input side)]
 --
 -- Phases, in this order:
 --   train  zeroGradParameters, forward (training mode), AdCorreLoss forward
@@ -21,20 +21,21 @@ local ac = require("adcorre")
 local json = require("adcorre.json")
 
 local o = {model = "minixception", batch = 64, ["train-iters"] = 10, ["infer-iters"] = 10,
-           ["lat-iters"] = 50, warmup = 2, threads = 2, profile = 0, seed = 1}
+           ["lat-iters"] = 50, warmup = 2, threads = 2, profile = 0, seed = 1, isa = "native",
+           size = 0}
 local i = 1
 while i <= #arg do
   local key = arg[i]:match("^%-%-([%w%-]+)$")
   if arg[i] == "--help" or arg[i] == "-h" then
     print("usage: lua5.4 bench/ac_side.lua --model minixception|xception [--batch 64] [--train-iters 10] " ..
-      "[--infer-iters 10] [--lat-iters 50] [--warmup 2] [--threads 2] [--profile 0|1]")
+      "[--infer-iters 10] [--lat-iters 50] [--warmup 2] [--threads 2] [--profile 0|1] [--isa native|avx2|generic] [--size N]")
     os.exit(0)
   end
   if not key or o[key] == nil or arg[i + 1] == nil then
     io.stderr:write("ac_side: bad argument " .. tostring(arg[i]) .. "\n")
     os.exit(2)
   end
-  o[key] = key == "model" and arg[i + 1] or math.tointeger(tonumber(arg[i + 1]))
+  o[key] = (key == "model" or key == "isa") and arg[i + 1] or math.tointeger(tonumber(arg[i + 1]))
   i = i + 2
 end
 
@@ -51,11 +52,15 @@ end
 
 ac.set_num_threads(o.threads)
 ac.manual_seed(o.seed)
+-- --isa generic|avx2|avx512 caps the kernels' dispatch (the AVX2 bench row); native: the CPU's best
+local isa = o.isa ~= "native" and require("adcorre.testing").isa_limit(o.isa) or ac.config().isa
 local net, shape
 if o.model == "minixception" then
-  net, shape = ac.models.minixception{in_channels = 1, size = 48, classes = 7, k = 10, d = 256}, {1, 48, 48}
+  local s = o.size > 0 and o.size or 48
+  net, shape = ac.models.minixception{in_channels = 1, size = s, classes = 7, k = 10, d = 256}, {1, s, s}
 elseif o.model == "xception" then
-  net, shape = ac.models.xception{in_channels = 3, size = 224, classes = 7, k = 10, d = 256}, {3, 224, 224}
+  local s = o.size > 0 and o.size or 224
+  net, shape = ac.models.xception{in_channels = 3, size = s, classes = 7, k = 10, d = 256}, {3, s, s}
 else
   io.stderr:write("ac_side: unknown model " .. o.model .. "\n")
   os.exit(2)
@@ -67,7 +72,7 @@ for b = 1, B do labels[b] = (b - 1) % 7 + 1 end
 local y = ac.tensor(labels, "int64")
 local crit = ac.AdCorreLoss{classes = 7}
 local opt = ac.optim.Adam(net, {lr = 1e-3, decay = 1e-5})
-local res = {side = "adcorre", model = o.model, batch = B, threads = ac.get_num_threads and ac.get_num_threads() or o.threads,
+local res = {side = "adcorre", model = o.model, batch = B, isa = isa, threads = ac.get_num_threads and ac.get_num_threads() or o.threads,
              nparams = net:nparams()}
 
 local function train_step(prof)

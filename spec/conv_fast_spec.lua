@@ -117,7 +117,7 @@ for _, path in ipairs({"dispatch", "avx2", "generic"}) do
     -- every form, serial and on the pool: ragged M (one- and 16-row blocks),
     -- ragged N (a last strip of 1..16 columns runs one vector wide, 17..31
     -- two), K over one block
-    for _, form in ipairs({"nn", "tn", "nt", "par-nn", "par-tn", "par-nt"}) do
+    for _, form in ipairs({"nn", "tn", "nt", "par-nn", "par-tn", "par-nt", "blas"}) do
       it("GEMM " .. form .. " with ragged shapes", function()
         -- (few rows and many columns: the pool splits the columns; at most 4 rows: dot products for nt)
         for _, s in ipairs({{1, 1, 1}, {19, 70, 300}, {33, 17, 5}, {8, 48, 257}, {40, 100, 64}, {3, 31, 16},

@@ -14,7 +14,8 @@
  * contiguous float32 of the right size: the benchmark reuses them).
  *   gemm(A [M,K], B [K,N], C [M,N] [, alpha [, beta 0|1 [, form]]])  (C = alpha A B + beta C)
  *     form "nn" (default), "tn" (A given as [K,M]), "nt" (B given as [N,K]); "par-nn",
- *     "par-tn", "par-nt" run the same on the thread pool (ac_gemm_parallel)
+ *     "par-tn", "par-nt" run the same on the thread pool (ac_gemm_parallel); "blas" is
+ *     OpenBLAS's cblas_sgemm (nn) with the core it picked (benchmarks compare against it)
  *   backward_fused(x, gy, w, gx, gw, gb|nil, geometry, scale) -> true when it ran:
  *     a depthwise 3x3 "same" convolution on the fast path gets gx (overwritten), gw and gb
  *     (accumulated) in one pass; false (nothing done) for any other configuration
@@ -24,6 +25,7 @@
 #include <string.h>
 #include "lua/lua_util.h"
 #include "cpu/conv_fast.h"
+#include <cblas.h>
 #include "cpu/gemm.h"
 #include "cpu/cpu.h"
 
@@ -266,12 +268,12 @@ static int l_scale_rows(lua_State *L) {
 
 static int l_gemm(lua_State *L) {
   const char *fn = "convfast_gemm";
-  static const char *const forms[] = {"nn", "tn", "nt", "par-nn", "par-tn", "par-nt", NULL};
+  static const char *const forms[] = {"nn", "tn", "nt", "par-nn", "par-tn", "par-nt", "blas", NULL};
   ac_tensor *A = f32_contig(L, 1, fn, "A"), *B = f32_contig(L, 2, fn, "B");
   ac_tensor *C = acL_checkf32(L, 3, fn, "C");
   float alpha = (float)luaL_optnumber(L, 4, 1.0);
   int beta = (int)luaL_optinteger(L, 5, 0);
-  int form = luaL_checkoption(L, 6, "nn", forms), trans = form % 3;
+  int form = luaL_checkoption(L, 6, "nn", forms), trans = form == 6 ? 0 : form % 3;
   if (A->ndim != 2 || B->ndim != 2 || C->ndim != 2)
     acL_error(L, "%s: A %s, B %s, C %s must be matrices", fn, acL_shape(A), acL_shape(B),
                acL_shape(C));
@@ -285,7 +287,10 @@ static int l_gemm(lua_State *L) {
   const float *a = ac_f32(A), *b = ac_f32(B);
   float *c = ac_f32(C);
   int64_t lda = A->shape[1], ldb = B->shape[1];
-  if (form >= 3)
+  if (form == 6) /* OpenBLAS, whatever core it runs (the benchmark's reference) */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, alpha, a, (int)lda,
+                b, (int)ldb, (float)beta, c, (int)N);
+  else if (form >= 3)
     ac_gemm_parallel(trans, M, N, K, alpha, a, lda, b, ldb, beta, c, N);
   else if (trans == 0)
     ac_gemm_nn(M, N, K, alpha, a, lda, b, ldb, beta, c, N);
