@@ -21,6 +21,7 @@
 #define GW_PANEL 256 /* K columns per tile */
 #define GW_ROWS 256  /* O rows per tile (at most) */
 #define GW_TASKS 8   /* tasks aimed at */
+#define GW_CHUNK 256 /* output positions per chunk (the K of each GEMM call), at most */
 
 typedef struct {
   int64_t ncp, nc;   /* panel width (multiple of 32) and panels */
@@ -48,9 +49,9 @@ static void gw_plan_for(const ac_conv2d_cfg *c, gw_plan *pl) {
   }
   pl->orow = ((O + pl->no - 1) / pl->no + 7) / 8 * 8;
   pl->no = (O + pl->orow - 1) / pl->orow;
-  pl->nkc = (P + AC_GEMM_KC - 1) / AC_GEMM_KC;
+  pl->nkc = (P + GW_CHUNK - 1) / GW_CHUNK;
   pl->kcw = ((P + pl->nkc - 1) / pl->nkc + 15) / 16 * 16;
-  if (pl->kcw > AC_GEMM_KC) pl->kcw = AC_GEMM_KC;
+  if (pl->kcw > GW_CHUNK) pl->kcw = GW_CHUNK;
   pl->nkc = (P + pl->kcw - 1) / pl->kcw;
 }
 

@@ -132,17 +132,18 @@ static const mk512_fn mk512vt[AC_GEMM_MRV + 1] = {
 
 static void gemm_avx512(int ta, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                         int64_t lda, const float *B, int64_t ldb, int beta, float *C, int64_t ldc) {
+  const int64_t KC = ac_gemm_kc(), NC = ac_gemm_nc();
   const mk512_fn *mk = ta ? mk512t : mk512, *mkv = ta ? mk512vt : mk512v;
   /* 256-column panels of B; in each, k blocks of 256, then 8-row blocks of A
    * (8 x 256 floats, L1-resident), then 32-column strips: the 256 x 256
    * block of B (256 KB) stays in L2 across the row blocks. A last strip of
    * at most 16 columns runs separately, 16 rows at a time, one vector wide. */
-  for (int64_t c0 = 0; c0 < N; c0 += AC_GEMM_NC) {
-    int64_t c1 = N - c0 < AC_GEMM_NC ? N : c0 + AC_GEMM_NC;
+  for (int64_t c0 = 0; c0 < N; c0 += NC) {
+    int64_t c1 = N - c0 < NC ? N : c0 + NC;
     int64_t rag = (c1 - c0) % 32 <= 16 ? (c1 - c0) % 32 : 0; /* one-vector last strip */
     int64_t cm = c1 - rag;
-    for (int64_t k0 = 0; k0 < K; k0 += AC_GEMM_KC) {
-      int64_t kc = K - k0 < AC_GEMM_KC ? K - k0 : AC_GEMM_KC;
+    for (int64_t k0 = 0; k0 < K; k0 += KC) {
+      int64_t kc = K - k0 < KC ? K - k0 : KC;
       int acc = beta || k0 > 0;
       if (cm > c0)
         for (int64_t i0 = 0; i0 < M; i0 += AC_GEMM_MR) {
@@ -165,19 +166,20 @@ static void gemm_avx512(int ta, int64_t M, int64_t N, int64_t K, float alpha, co
   }
 }
 
-/* The same for at most AC_GEMM_NC columns whose B rows lie far apart (an NCHW
+/* The same for at most AC_GEMM_STRIP_N columns whose B rows lie far apart (an NCHW
  * plane of a convolution: ldb = H * W, a new page every row or two): each
  * K block of B is first copied into `pack` as contiguous [32-column
  * strip][kc][32] (kc x N floats, L2-resident, unit-stride for the
  * micro-kernel and its prefetchers), then run as gemm_avx512 does. pack
- * holds AC_GEMM_KC * ceil(N / 32) * 32 floats. */
+ * holds ac_gemm_kc() * ceil(N / 32) * 32 floats. */
 __attribute__((target("avx512f"))) static void gemm_avx512_packb(
     int ta, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
     int64_t ldb, float *C, int64_t ldc, float *pack) {
+  const int64_t KC = ac_gemm_kc();
   const mk512_fn *mk = ta ? mk512t : mk512, *mkv = ta ? mk512vt : mk512v;
   int64_t rag = N % 32 <= 16 ? N % 32 : 0, cm = N - rag;
-  for (int64_t k0 = 0; k0 < K; k0 += AC_GEMM_KC) {
-    int64_t kc = K - k0 < AC_GEMM_KC ? K - k0 : AC_GEMM_KC;
+  for (int64_t k0 = 0; k0 < K; k0 += KC) {
+    int64_t kc = K - k0 < KC ? K - k0 : KC;
     int acc = k0 > 0;
     for (int64_t n0 = 0; n0 < N; n0 += 32) {
       int64_t w = N - n0 < 32 ? N - n0 : 32;
@@ -209,14 +211,32 @@ __attribute__((target("avx512f"))) static void gemm_avx512_packb(
   }
 }
 
-int64_t ac_gemm_strip_pack(int64_t N) { return AC_GEMM_KC * ((N + 31) / 32 * 32); }
+int64_t ac_gemm_kc(void) {
+  static int64_t kc = 0;
+  if (!kc) {
+    int64_t v = ac_cpu_l1d_bytes() / (32 * (int64_t)sizeof(float)) / 64 * 64;
+    kc = v < 128 ? 128 : v > AC_GEMM_KC_MAX ? AC_GEMM_KC_MAX : v;
+  }
+  return kc;
+}
 
-/* C [M, N] = A B (ta: A given as [K, M]) for N <= AC_GEMM_NC, B packed through
+int64_t ac_gemm_nc(void) {
+  static int64_t nc = 0;
+  if (!nc) {
+    int64_t v = ac_cpu_l2_bytes() / 4 / (ac_gemm_kc() * (int64_t)sizeof(float)) / 32 * 32;
+    nc = v < 128 ? 128 : v > 4096 ? 4096 : v;
+  }
+  return nc;
+}
+
+int64_t ac_gemm_strip_pack(int64_t N) { return ac_gemm_kc() * ((N + 31) / 32 * 32); }
+
+/* C [M, N] = A B (ta: A given as [K, M]) for N <= AC_GEMM_STRIP_N, B packed through
  * `pack` on the AVX-512 path (see gemm_avx512_packb); plain otherwise. */
 void ac_gemm_strip(int ta, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                    const float *B, int64_t ldb, float *C, int64_t ldc, float *pack) {
   if (M <= 0 || N <= 0) return;
-  if (ac_cpu_use_avx512() && K > 0 && N <= AC_GEMM_NC && pack)
+  if (ac_cpu_use_avx512() && K > 0 && N <= AC_GEMM_STRIP_N && pack)
     gemm_avx512_packb(ta, M, N, K, A, lda, B, ldb, C, ldc, pack);
   else if (ta)
     ac_gemm_tn(M, N, K, 1.0f, A, lda, B, ldb, 0, C, ldc);
@@ -402,6 +422,7 @@ __attribute__((target("avx512f"))) static void gemm_nt_avx512(int64_t M, int64_t
                                                               int64_t lda, const float *B,
                                                               int64_t ldb, int beta, float *C,
                                                               int64_t ldc) {
+  const int64_t KC = ac_gemm_kc();
   if (M == 1) {
     gemv_nt_avx512(N, K, alpha, A, B, ldb, beta, C);
     return;
@@ -410,11 +431,11 @@ __attribute__((target("avx512f"))) static void gemm_nt_avx512(int64_t M, int64_t
     gemm_nt_dot_avx512(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
-  float strip[AC_GEMM_KC * 32] __attribute__((aligned(64)));
+  float strip[AC_GEMM_KC_MAX * 32] __attribute__((aligned(64)));
   for (int64_t n0 = 0; n0 < N; n0 += 32) {
     int64_t w = N - n0 < 32 ? N - n0 : 32;
-    for (int64_t k0 = 0; k0 < K; k0 += AC_GEMM_KC) {
-      int64_t kc = K - k0 < AC_GEMM_KC ? K - k0 : AC_GEMM_KC;
+    for (int64_t k0 = 0; k0 < K; k0 += KC) {
+      int64_t kc = K - k0 < KC ? K - k0 : KC;
       int acc = beta || k0 > 0;
       pack_t32_avx512(B, ldb, n0, n0 + w, k0, kc, strip);
       if (w > 16)

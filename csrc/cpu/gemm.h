@@ -15,12 +15,20 @@
 #include <stdint.h>
 
 /* Blocking of the AVX-512 kernels: MR rows of A per micro-kernel call (MRV
- * for the one-vector ragged strip), K in blocks of KC, B in panels of NC
- * columns. */
+ * for the one-vector ragged strip). K runs in blocks of ac_gemm_kc() and B
+ * in panels of ac_gemm_nc() columns, both chosen once from the cache sizes
+ * (cpu/cpu.h): a 32-column strip of one K block of B fills the L1 data
+ * cache (kc = L1d / 128 bytes, a multiple of 64 in [128, AC_GEMM_KC_MAX]),
+ * and one K block of a panel a quarter of L2. The K block fixes the order
+ * of the sums, so results are the same on any thread count but may differ
+ * in the last bits between CPUs with other L1 sizes. */
 #define AC_GEMM_MR 8
 #define AC_GEMM_MRV 16
-#define AC_GEMM_KC 256
-#define AC_GEMM_NC 256
+#define AC_GEMM_KC_MAX 512
+/* Largest N of ac_gemm_strip's packed path (an im2col strip). */
+#define AC_GEMM_STRIP_N 256
+int64_t ac_gemm_kc(void);
+int64_t ac_gemm_nc(void);
 
 /* C[M,N] = alpha * A[M,K] B[K,N] + (beta ? C : 0) (single-threaded). */
 void ac_gemm_nn(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
@@ -36,7 +44,7 @@ void ac_gemm_nt(int64_t M, int64_t N, int64_t K, float alpha, const float *A, in
 void ac_gemm_parallel(int trans, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                       int64_t lda, const float *B, int64_t ldb, int beta, float *C, int64_t ldc);
 
-/* C [M, N] = A B (ta: A given as [K, M]) for N <= AC_GEMM_NC columns whose
+/* C [M, N] = A B (ta: A given as [K, M]) for N <= AC_GEMM_STRIP_N columns whose
  * rows of B lie far apart (an NCHW plane: ldb = H * W). On the AVX-512 path
  * each K block of B is first packed into `pack` (ac_gemm_strip_pack(N)
  * floats, may be NULL: then no packing); otherwise the plain kernels. */

@@ -3,7 +3,7 @@
  * CPU has AVX2 but not AVX-512, or when a test caps the level at "avx2").
  *
  * Micro-kernel: up to 6 rows of A x 16 columns of B (two 8-float vectors),
- * 12 accumulators, K in blocks of AC_GEMM_KC. Columns come in strips of 16;
+ * 12 accumulators, K in blocks of ac_gemm_kc(). Columns come in strips of 16;
  * a ragged last strip is copied, zero-padded, into a [kc][16] buffer and its
  * C tile goes through a [6][16] buffer, so the kernel never reads or
  * writes past the matrices (AVX2 has no cheap masked accesses). With B
@@ -94,18 +94,19 @@ static void pad_cols(float *pad, const float *B, int64_t ldb, int64_t k0, int64_
     for (int64_t k = 0; k < kc; k++) pad[k * NR2 + j] = j < w ? B[j * ldb + k0 + k] : 0.0f;
 }
 
-/* nn (ta 0) and tn (ta 1): B panels of AC_GEMM_NC columns, K blocks, row
+/* nn (ta 0) and tn (ta 1): B panels of ac_gemm_nc() columns, K blocks, row
  * blocks of A, 16-column strips (the ragged one padded once per K block). */
 static void gemm_n_avx2(int ta, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                         int64_t lda, const float *B, int64_t ldb, int beta, float *C,
                         int64_t ldc) {
   const mk256_fn *mk = ta ? mk256t : mk256;
-  float pad[AC_GEMM_KC * NR2];
-  for (int64_t c0 = 0; c0 < N; c0 += AC_GEMM_NC) {
-    int64_t c1 = N - c0 < AC_GEMM_NC ? N : c0 + AC_GEMM_NC;
+  const int64_t KC = ac_gemm_kc(), NC = ac_gemm_nc();
+  float pad[AC_GEMM_KC_MAX * NR2];
+  for (int64_t c0 = 0; c0 < N; c0 += NC) {
+    int64_t c1 = N - c0 < NC ? N : c0 + NC;
     int64_t rag = (c1 - c0) % NR2, cm = c1 - rag;
-    for (int64_t k0 = 0; k0 < K; k0 += AC_GEMM_KC) {
-      int64_t kc = K - k0 < AC_GEMM_KC ? K - k0 : AC_GEMM_KC;
+    for (int64_t k0 = 0; k0 < K; k0 += KC) {
+      int64_t kc = K - k0 < KC ? K - k0 : KC;
       int acc = beta || k0 > 0;
       if (rag) pad_rows(pad, B + k0 * ldb + cm, ldb, kc, rag);
       for (int64_t i0 = 0; i0 < M; i0 += MR2) {
@@ -157,11 +158,12 @@ static void gemm_nt_avx2(int64_t M, int64_t N, int64_t K, float alpha, const flo
       }
     return;
   }
-  float pad[AC_GEMM_KC * NR2];
+  const int64_t KC = ac_gemm_kc();
+  float pad[AC_GEMM_KC_MAX * NR2];
   for (int64_t n0 = 0; n0 < N; n0 += NR2) {
     int64_t w = N - n0 < NR2 ? N - n0 : NR2;
-    for (int64_t k0 = 0; k0 < K; k0 += AC_GEMM_KC) {
-      int64_t kc = K - k0 < AC_GEMM_KC ? K - k0 : AC_GEMM_KC;
+    for (int64_t k0 = 0; k0 < K; k0 += KC) {
+      int64_t kc = K - k0 < KC ? K - k0 : KC;
       int acc = beta || k0 > 0;
       pad_cols(pad, B + n0 * ldb, ldb, k0, kc, w);
       for (int64_t i0 = 0; i0 < M; i0 += MR2) {
