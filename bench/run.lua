@@ -60,12 +60,8 @@ if not o.threads or o.threads < 1 or not o.rounds or o.rounds < 1 then
   os.exit(2)
 end
 
-local function load()
-  local f = io.open("/proc/loadavg")
-  local s = f and f:read("l") or "?"
-  if f then f:close() end
-  return s:match("^(%S+ %S+ %S+)") or s
-end
+local util = require("benchutil")
+local load = util.load
 
 local function cpu_name()
   local f = io.open("/proc/cpuinfo")
@@ -132,20 +128,7 @@ if o.quick then
   configs.xception.train, configs.xception.infer, configs.xception.lat = 1, 1, 2
 end
 
-local function run_side(cmd)
-  local p = io.popen(cmd .. " 2>&1")
-  local text = p:read("a")
-  local ok = p:close()
-  local last
-  for line in text:gmatch("[^\n]+") do
-    if line:sub(1, 1) == "{" then last = line end
-  end
-  if not ok or not last then
-    io.stderr:write("bench/run.lua: command failed: " .. cmd .. "\n" .. text .. "\n")
-    os.exit(1)
-  end
-  return json.decode(last)
-end
+local function run_side(cmd) return util.run_json(cmd, "bench/run.lua") end
 
 local function args_for(name, c, profile)
   return ("--model %s --batch %d --train-iters %d --infer-iters %d --lat-iters %d --warmup %d --threads %d")

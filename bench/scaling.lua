@@ -12,6 +12,8 @@
 package.path = "./lua/?.lua;./lua/?/init.lua;./bench/?.lua;" .. package.path
 package.cpath = "./build/?.so;" .. package.cpath
 local json = require("adcorre.json")
+local util = require("benchutil")
+local load = util.load
 
 local o = {models = "minixception,xception", parts = "batch,threads,size", iters = 3, json = nil}
 local i = 1
@@ -25,13 +27,6 @@ while i <= #arg do
   i = i + 2
 end
 
-local function load()
-  local f = io.open("/proc/loadavg")
-  local s = f and f:read("l") or "?"
-  if f then f:close() end
-  return s:match("^(%S+ %S+ %S+)") or s
-end
-
 local function has(list, x)
   for v in list:gmatch("[^,]+") do if v == x then return true end end
   return false
@@ -40,19 +35,10 @@ end
 -- one point: ac_side with a model, batch, threads and input size
 local function point(model, batch, threads, size)
   local cmd = ("%s bench/ac_side.lua --model %s --batch %d --threads %d --size %d --train-iters %d "
-    .. "--infer-iters %d --lat-iters 3 --warmup 1 2>&1"):format(arg[-1] or "lua5.4", model, batch, threads,
+    .. "--infer-iters %d --lat-iters 3 --warmup 1"):format(arg[-1] or "lua5.4", model, batch, threads,
     size, o.iters, o.iters)
   local l0 = load()
-  local p = io.popen(cmd)
-  local text = p:read("a")
-  local ok = p:close()
-  local last
-  for line in text:gmatch("[^\n]+") do if line:sub(1, 1) == "{" then last = line end end
-  if not ok or not last then
-    io.stderr:write("bench/scaling.lua: failed: " .. cmd .. "\n" .. text .. "\n")
-    os.exit(1)
-  end
-  local r = json.decode(last)
+  local r = util.run_json(cmd, "bench/scaling.lua")
   r.load, r.threads, r.size = l0, threads, size
   return r
 end
