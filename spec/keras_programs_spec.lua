@@ -1,20 +1,14 @@
 -- The programs on Keras files: predict.lua on an .h5 against convert.lua +
 -- predict.lua on the converted file, train.lua --init from a notop ImageNet
--- Xception weights file (the model it starts from computes the imported
--- trunk's features, compared with PyTorch), and the fine-tuning options.
+-- Xception weights file (the trunk, frozen for the epoch, is still the
+-- imported one, whose features PyTorch gives too), evaluate.lua on an .h5,
+-- and the fine-tuning options.
 local ac = require("adcorre")
 local json = require("adcorre.json")
 
-local DIR = "build/keras-fixtures"
-local PY = "/usr/bin/python3"
+local kf = require("keras_fixtures")
+local DIR = kf.DIR
 local ENV = "LUA_PATH_5_4='./lua/?.lua;./lua/?/init.lua;;' LUA_CPATH_5_4='./build/?.so;;' nice -n 10 lua5.4 "
-
-local function have_python()
-  local p = io.popen(PY .. " -c 'import h5py, torch' 2>/dev/null; echo $?")
-  local s = p and p:read("*l")
-  if p then p:close() end
-  return s == "0"
-end
 
 local function run(cmd)
   local p = io.popen(ENV .. cmd .. " 2>&1")
@@ -33,17 +27,7 @@ local function json_lines(out)
   return r
 end
 
-local function fixtures(...)
-  local missing = {}
-  for _, n in ipairs({...}) do
-    local f = io.open(DIR .. "/" .. n .. ".h5")
-    if f then f:close() else missing[#missing + 1] = n end
-  end
-  if #missing == 0 then return end
-  local p = io.popen(("nice -n 10 %s tools/keras_h5_make.py %s %s 2>&1"):format(PY, DIR, table.concat(missing, " ")))
-  local out = p:read("a")
-  assert(p:close(), out)
-end
+local fixtures = kf.make
 
 local body = function()
   local tmp = os.tmpname()
@@ -139,7 +123,7 @@ local body = function()
   end)
 end
 
-if have_python() then describe("keras files in the programs", body)
+if kf.available then describe("keras files in the programs", body)
 else pending("keras files in the programs: skipped, /usr/bin/python3 lacks h5py or torch (make deps-dev)") end
 
 describe("finetune.trunk", function()

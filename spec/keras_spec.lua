@@ -8,31 +8,10 @@ local ac = require("adcorre")
 local gradcheck = require("gradcheck")
 
 local TOL = 1e-4
-local DIR = "build/keras-fixtures"
-local PY = "/usr/bin/python3"
-
-local function have_python()
-  local p = io.popen(PY .. " -c 'import h5py, torch' 2>/dev/null; echo $?")
-  local s = p and p:read("*l")
-  if p then p:close() end
-  return s == "0"
-end
-local HAVE = have_python()
-
--- Writes the named fixtures (once per build folder).
-local function fixtures(...)
-  local missing = {}
-  for _, n in ipairs({...}) do
-    local probe = n == "bad" and "bad_wrong_shape" or n
-    local f = io.open(DIR .. "/" .. probe .. ".h5")
-    if f then f:close() else missing[#missing + 1] = n end
-  end
-  if #missing == 0 then return end
-  local cmd = ("nice -n 10 %s tools/keras_h5_make.py %s %s 2>&1"):format(PY, DIR, table.concat(missing, " "))
-  local p = io.popen(cmd)
-  local out = p:read("*a")
-  assert(p:close(), "tools/keras_h5_make.py failed: " .. out)
-end
+local kf = require("keras_fixtures")
+local DIR = kf.DIR
+local HAVE = kf.available
+local fixtures = kf.make
 
 local function rel(got, want)
   assert.same(want:shape(), got:shape())
