@@ -175,6 +175,17 @@ build/fuzz/obj/%.o: csrc/%.c $(HDRS)
 build/fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_util.h $(FUZZ_OBJS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -std=gnu11 $(INCS) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(LIBS)
+# The metadata path of ac.load (fuzz/fuzz_model_meta.c) runs the Lua modules
+# in an embedded Lua 5.4, so it links every object, bindings included.
+FUZZ_LUA_OBJS := $(SRCS:csrc/%.c=build/fuzz/objall/%.o)
+.SECONDARY: $(FUZZ_LUA_OBJS)
+build/fuzz/objall/%.o: csrc/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -std=gnu11 $(INCS) -I$(LUA_INCDIR) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+build/fuzz/fuzz_model_meta: fuzz/fuzz_model_meta.c $(FUZZ_LUA_OBJS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -std=gnu11 $(INCS) -I$(LUA_INCDIR) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LUA_OBJS) $(LIBS) -llua5.4
+fuzz: build/fuzz/fuzz_model_meta
 # Runs each harness for FUZZ_SECONDS, one after the other (see fuzz/run.sh).
 fuzz-run: $(FUZZ_BINS)
 	FUZZ_SECONDS=$(FUZZ_SECONDS) sh fuzz/run.sh

@@ -187,6 +187,23 @@ def onnx_seeds(d):
     write(d, "empty_graph.onnx", helper.make_model(helper.make_graph([], "e", [], [])).SerializeToString())
 
 
+def model_meta_seeds(d):
+    """Architecture JSON, then a NUL and the "extra" JSON (fuzz_model_meta.c):
+    the real one, the tampered ones of spec/hostile_model_spec.lua, a
+    generic module tree."""
+    good = {"classes": 7, "d": 4, "dropout": 0.5, "in_channels": 1, "k": 2, "size": 16}
+    def arch(args, ctor="minixception"):
+        return json.dumps({"constructor": ctor, "args": args}, sort_keys=True).encode()
+    write(d, "good", arch(good))
+    write(d, "good_classes", arch(good) + b"\0" + json.dumps({"classes": ["a"] * 7}).encode())
+    for key, val in (("k", 10**9), ("classes", 10**9), ("d", -5), ("d", 1.5), ("in_channels", 3), ("size", 10**6)):
+        a = dict(good)
+        a[key] = val
+        write(d, "%s_%s" % (key, str(val).replace(".", "_")), arch(a))
+    write(d, "xception", arch({"classes": 7, "k": 2, "d": 4, "in_channels": 1, "size": 16}, "xception"))
+    write(d, "generic", arch({"type": "nn.Sequential", "modules": [{"type": "nn.Linear", "args": [4, 3]}]}, "nn"))
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "build/fuzz/seeds"
     npy_seeds(os.path.join(out, "npy"))
@@ -194,7 +211,8 @@ def main():
     csv_seeds(os.path.join(out, "csv"))
     image_seeds(os.path.join(out, "image"))
     onnx_seeds(os.path.join(out, "onnx"))
-    for h in ("npy", "safetensors", "csv", "image", "onnx"):
+    model_meta_seeds(os.path.join(out, "model_meta"))
+    for h in ("npy", "safetensors", "csv", "image", "onnx", "model_meta"):
         print("%s: %d seeds" % (h, len(os.listdir(os.path.join(out, h)))))
 
 

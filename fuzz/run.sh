@@ -5,11 +5,11 @@
 # spec/fixtures/fuzz/<name>. Prints executions, corpus size and crashes per
 # harness and exits 1 when any harness found a crash (saved under
 # build/fuzz/crashes/<name>/).
-#   sh fuzz/run.sh [name ...]        names: npy safetensors csv image onnx
+#   sh fuzz/run.sh [name ...]        names: npy safetensors csv image onnx model_meta
 set -u
 cd "$(dirname "$0")/.."
 SECS=${FUZZ_SECONDS:-60}
-NAMES=${*:-npy safetensors csv image onnx}
+NAMES=${*:-npy safetensors csv image onnx model_meta}
 /usr/bin/python3 fuzz/make_corpus.py build/fuzz/seeds >/dev/null || exit 1
 status=0
 for n in $NAMES; do
