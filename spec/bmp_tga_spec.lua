@@ -6,10 +6,7 @@
 local ac = require("adcorre")
 local fs = require("adcorre.fs")
 
-local PY = "/usr/bin/python3"
-local p = io.popen(PY .. " -c 'import PIL, numpy' 2>&1; echo rc=$?")
-local pillow = p:read("a"):match("rc=0") ~= nil
-p:close()
+local pillow_ref = require("pillow_ref")
 
 local function read(path)
   local f = assert(io.open(path, "rb"))
@@ -24,9 +21,9 @@ describe("BMP and TGA", function()
   assert(fs.mkdir_p(dir))
   teardown(function() os.execute("rm -rf " .. dir) end)
 
-  local run = pillow and it or pending
+  local run = pillow_ref.available and it or pending
   run("whole files decode to Pillow's pixels; every truncation is an error that names the file" ..
-    (pillow and "" or " (skipped: python3-pil or python3-numpy missing)"), function()
+    (pillow_ref.available and "" or pillow_ref.missing), function()
     local script = [[
 import sys, numpy as np
 from PIL import Image
@@ -59,31 +56,11 @@ for name, im, fmt, kw in cases:
     c = 1 if a.ndim == 2 else a.shape[2]
     print(path, a.shape[1], a.shape[0], c, " ".join(str(int(v)) for v in a.ravel()))
 ]]
-    local sp = dir .. "/make.py"
-    local f = assert(io.open(sp, "w"))
-    f:write(script)
-    f:close()
-    local h = io.popen(PY .. " " .. sp .. " " .. dir .. " 2>&1")
-    local out = h:read("a")
-    h:close()
+    local list, out = pillow_ref.run(script, dir)
     local n = 0
-    for line in out:gmatch("[^\n]+") do
-      local path = line:match("^(%S+)")
-      local nums = {}
-      for v in line:gmatch("%s(%d+)") do nums[#nums + 1] = math.tointeger(tonumber(v)) end
-      assert(path and #nums > 3, out)
-      local w, hh, c = nums[1], nums[2], nums[3]
-      local t = ac.image.load(path, c)
-      assert.are.same({ c, hh, w }, t:shape(), path)
-      local v = (t * 255 + 0.5):floor():contiguous():view(c * hh * w):totable()
-      for y = 0, hh - 1 do
-        for x = 0, w - 1 do
-          for k = 0, c - 1 do
-            local got, want = v[k * hh * w + y * w + x + 1], nums[3 + (y * w + x) * c + k + 1]
-            if got ~= want then error(("%s: (%d,%d,%d) is %d, Pillow %d"):format(path, x, y, k, got, want)) end
-          end
-        end
-      end
+    for _, r in ipairs(list) do
+      local path = r.name
+      pillow_ref.check(ac.image.load(path, r.c), r)
       -- every cut that removes pixel data: an error naming the file, never zeros
       local bytes = read(path)
       local kind = path:match("%.bmp$") and "BMP" or "TGA"

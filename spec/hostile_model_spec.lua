@@ -10,7 +10,7 @@ local ac = require("adcorre")
 local fs = require("adcorre.fs")
 local core = require("adcorre.core")
 local json = require("adcorre.json")
-local sanitized = os.getenv("AC_SANITIZED") == "1"
+local proc = require("child")
 
 local dir = os.tmpname()
 os.remove(dir)
@@ -45,19 +45,7 @@ local function arch(args, ctor)
   end
 end
 
-local function child(code)
-  local path = os.tmpname()
-  local f = assert(io.open(path, "w"))
-  f:write(code, "\n")
-  f:close()
-  local cap = sanitized and "" or "ulimit -v 3000000; "
-  local p = io.popen(("%sLUA_PATH_5_4=%q LUA_CPATH_5_4=%q timeout 30 lua5.4 %s 2>&1; echo \"rc=$?\""):format(
-    cap, package.path, package.cpath, path))
-  local out = p:read("a")
-  p:close()
-  os.remove(path)
-  return tonumber(out:match("rc=(%d+)%s*$")), out
-end
+local function child(code) return proc.run(code, { seconds = 30, cap_kb = 3000000 }) end
 
 local CASES = {
   { "k = 10^9 heads", arch({ k = 1000000000 }), "the architecture asks for more parameters than the file holds" },

@@ -142,15 +142,12 @@ describe("PNG integrity", function()
   end)
 end)
 
-local PY = "/usr/bin/python3"
-local p = io.popen(PY .. " -c 'import PIL, numpy' 2>&1; echo rc=$?")
-local pillow = p:read("a"):match("rc=0") ~= nil
-p:close()
+local pillow_ref = require("pillow_ref")
 
 describe("PNG colour types", function()
-  local run = pillow and it or pending
+  local run = pillow_ref.available and it or pending
   run("palette, 1/2/4-bit grey, grey + alpha, RGB, RGBA, 16-bit grey and tRNS decode to the pixels written" ..
-    (pillow and "" or " (skipped: python3-pil or python3-numpy missing)"), function()
+    (pillow_ref.available and "" or pillow_ref.missing), function()
     local dir = os.tmpname()
     os.remove(dir)
     assert(fs.mkdir_p(dir))
@@ -186,32 +183,10 @@ t = Image.fromarray(rgb[:, :, 0]); t.info["transparency"] = int(rgb[0, 0, 0])
 want = np.stack([rgb[:, :, 0], np.where(rgb[:, :, 0] == rgb[0, 0, 0], 0, 255).astype(np.uint8)], 2)
 emit("Ltrns", t, want, transparency=int(rgb[0, 0, 0]))
 ]]
-    local sp = dir .. "/make.py"
-    local f = assert(io.open(sp, "w"))
-    f:write(script)
-    f:close()
-    local h = io.popen(PY .. " " .. sp .. " " .. dir .. " 2>&1")
-    local out = h:read("a")
-    h:close()
+    local list, out = pillow_ref.run(script, dir)
     local n = 0
-    for line in out:gmatch("[^\n]+") do
-      local nums = {}
-      local name = line:match("^(%S+)")
-      for v in line:gmatch("%s(%d+)") do nums[#nums + 1] = math.tointeger(tonumber(v)) end
-      assert(#nums > 3, out)
-      local w, hh, c = nums[1], nums[2], nums[3]
-      local t = ac.image.load(dir .. "/" .. name .. ".png")
-      local s = t:shape()
-      assert.are.same({ c, hh, w }, s, name)
-      local v = (t * 255 + 0.5):floor():contiguous():view(c * hh * w):totable()
-      for y = 0, hh - 1 do
-        for x = 0, w - 1 do
-          for k = 0, c - 1 do
-            local got, want = v[k * hh * w + y * w + x + 1], nums[3 + (y * w + x) * c + k + 1]
-            if got ~= want then error(("%s: (%d,%d,%d) is %d, written %d"):format(name, x, y, k, got, want)) end
-          end
-        end
-      end
+    for _, r in ipairs(list) do
+      pillow_ref.check(ac.image.load(dir .. "/" .. r.name .. ".png"), r)
       n = n + 1
     end
     os.execute("rm -rf " .. dir)

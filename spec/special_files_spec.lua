@@ -5,28 +5,8 @@
 -- under `timeout` and an address-space cap, so a regression shows as a
 -- failed case instead of a hung or swapping test run.
 local fs = require("adcorre.fs")
-local sanitized = os.getenv("AC_SANITIZED") == "1"
-
-local function sh(cmd)
-  local p = io.popen(cmd .. " 2>&1; echo \"rc=$?\"")
-  local out = p:read("a")
-  p:close()
-  return tonumber(out:match("rc=(%d+)%s*$")), out
-end
-
--- Runs code in a child; returns its exit status and output. 124 = timed out.
-local function child(code)
-  local path = os.tmpname()
-  local f = assert(io.open(path, "w"))
-  f:write(code, "\n")
-  f:close()
-  -- ASan reserves terabytes of shadow memory: no address-space cap there.
-  local cap = sanitized and "" or "ulimit -v 4000000; "
-  local rc, out = sh(("%sLUA_PATH_5_4=%q LUA_CPATH_5_4=%q timeout 20 lua5.4 %s"):format(
-    cap, package.path, package.cpath, path))
-  os.remove(path)
-  return rc, out
-end
+local proc = require("child")
+local sh, child = proc.sh, proc.run
 
 local dir = os.tmpname()
 os.remove(dir)
