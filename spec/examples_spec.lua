@@ -5,9 +5,12 @@ local ac = require("adcorre")
 local fs = require("adcorre.fs")
 local json = require("adcorre.json")
 
+-- Each run's stderr goes to its own file: parallel test runs must not share one.
+local STDERR = os.tmpname()
+
 local function sh(cmd)
   local env = 'LUA_PATH_5_4="./lua/?.lua;./lua/?/init.lua;;" LUA_CPATH_5_4="' .. (package.cpath:match("^([^;]*)") or "./build/?.so") .. ';;" '
-  local p = io.popen(env .. cmd .. " 2>/tmp/adcorre_examples_stderr; echo \"exit=$?\"")
+  local p = io.popen(env .. cmd .. " 2>" .. STDERR .. "; echo \"exit=$?\"")
   local out = p:read("a")
   p:close()
   local code = tonumber(out:match("exit=(%d+)%s*$"))
@@ -85,7 +88,7 @@ describe("example programs", function()
     ac.save(model, m)
     local out, code = sh(("lua5.4 examples/predict.lua --model %s %s/none.png"):format(model, dir))
     assert.are_not.equal(0, code)
-    local f = io.open("/tmp/adcorre_examples_stderr")
+    local f = io.open(STDERR)
     local err = f:read("a")
     f:close()
     assert.truthy(err:find(dir .. "/none.png: cannot open", 1, true), err)
