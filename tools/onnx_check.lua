@@ -9,8 +9,13 @@
 -- folding of the norms into the convolutions is exercised). Errors are
 -- max |ours - theirs| / max |ours| over each output; the bar is 1e-4.
 -- Also loaded by spec/onnx_spec.lua (require-style: returns its functions).
-package.path = "./lua/?.lua;./lua/?/init.lua;" .. package.path
-package.cpath = "./build/?.so;" .. package.cpath
+-- Run as a script it finds the fresh build; loaded by a spec it keeps the
+-- spec's paths (the sanitizer run must not load build/adcorre/core.so
+-- beside build-asan's: two copies of the library in one process).
+if not package.loaded["adcorre.core"] then
+  package.path = "./lua/?.lua;./lua/?/init.lua;" .. package.path
+  package.cpath = "./build/?.so;" .. package.cpath
+end
 local ac = require("adcorre")
 local fs = require("adcorre.fs")
 local json = require("adcorre.json")

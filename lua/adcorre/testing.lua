@@ -9,6 +9,13 @@
 --   testing.isa_limit(nil)           -- back to the CPU's best ("avx2", "avx512" cap it)
 --   testing.limit_address_space(headroom_bytes)
 require("adcorre.core")
-local path = assert(package.searchpath("adcorre.core", package.cpath))
+-- The shared object adcorre.core was loaded from (Lua's table of loaded C
+-- libraries, keyed by path), not merely the first on package.cpath: a
+-- second copy of the library would carry switches that act on nothing.
+local path
+for p in pairs(debug.getregistry()._CLIBS or {}) do
+  if type(p) == "string" and p:match("adcorre[/\\]core%.so$") then path = p end
+end
+path = path or assert(package.searchpath("adcorre.core", package.cpath))
 local open = assert(package.loadlib(path, "luaopen_adcorre_testing"))
 return open()
