@@ -68,7 +68,7 @@ static void parse_op(lua_State *L, int idx, int i, ac_aug_op *o) {
 /* _aug_pipeline({op, op, ...}) -> pipeline userdata */
 static int l_pipeline(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
-  int n = (int)luaL_len(L, 1);
+  int n = (int)acL_checkrange(L, luaL_len(L, 1), "augment", "length of", "ops", 0, ACL_INT_MAX);
   if (n > AC_AUG_MAXOPS) acL_error(L, "augment: at most %d ops in one pipeline, got %d", AC_AUG_MAXOPS, n);
   ac_aug_pipeline *pl = lua_newuserdatauv(L, sizeof(ac_aug_pipeline), 0);
   memset(pl, 0, sizeof *pl);
@@ -119,7 +119,7 @@ static int l_warp(lua_State *L) {
   double A[4], t[2];
   for (int i = 0; i < 4; i++) { lua_geti(L, 2, i + 1); A[i] = luaL_checknumber(L, -1); lua_pop(L, 1); }
   for (int i = 0; i < 2; i++) { lua_geti(L, 3, i + 1); t[i] = luaL_checknumber(L, -1); lua_pop(L, 1); }
-  int border = (int)luaL_optinteger(L, 4, AC_BORDER_CONSTANT);
+  int border = (int)acL_optint(L, 4, AC_BORDER_CONSTANT, "augment.warp", "border", ACL_INT_MIN, ACL_INT_MAX);
   if (border < 0 || border > 2) acL_error(L, "augment.warp: unknown border mode %d", border);
   float fill = (float)luaL_optnumber(L, 5, 0);
   ac_tensor *out = acL_new(L, AC_F32, 3, x->shape);

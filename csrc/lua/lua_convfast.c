@@ -272,7 +272,7 @@ static int l_gemm(lua_State *L) {
   ac_tensor *A = f32_contig(L, 1, fn, "A"), *B = f32_contig(L, 2, fn, "B");
   ac_tensor *C = acL_checkf32(L, 3, fn, "C");
   float alpha = (float)luaL_optnumber(L, 4, 1.0);
-  int beta = (int)luaL_optinteger(L, 5, 0);
+  int beta = (int)acL_optint(L, 5, 0, fn, "beta", ACL_INT_MIN, ACL_INT_MAX);
   int form = luaL_checkoption(L, 6, "nn", forms), trans = form == 6 ? 0 : form % 3;
   if (A->ndim != 2 || B->ndim != 2 || C->ndim != 2)
     acL_error(L, "%s: A %s, B %s, C %s must be matrices", fn, acL_shape(A), acL_shape(B),

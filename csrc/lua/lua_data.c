@@ -36,15 +36,15 @@ static int fer_box_gc(lua_State *L) {
  *   -> images u8 [N, side, side, 1], labels i64 [N], usage u8 [N], rows i64 [N], skipped, first_bad */
 static int l_fer2013_read(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
-  int side = (int)luaL_checkinteger(L, 2);
+  int side = (int)acL_checkint(L, 2, "fer2013", "side", ACL_INT_MIN, ACL_INT_MAX);
   luaL_checktype(L, 3, LUA_TTABLE);
   int skip = lua_toboolean(L, 4);
   int map[64];
-  int nmap = (int)luaL_len(L, 3);
+  int nmap = (int)acL_checkrange(L, luaL_len(L, 3), "fer2013", "length of", "label map", 0, ACL_INT_MAX);
   if (nmap > 64) acL_error(L, "fer2013: at most 64 label codes");
   for (int i = 0; i < nmap; i++) {
     lua_geti(L, 3, i + 1);
-    map[i] = (int)luaL_optinteger(L, -1, 0);
+    map[i] = (int)acL_optint(L, -1, 0, "fer2013", "label map entry", ACL_INT_MIN, ACL_INT_MAX);
     lua_pop(L, 1);
   }
   ac_fer_rows *r = lua_newuserdatauv(L, sizeof(ac_fer_rows), 0);
@@ -104,7 +104,7 @@ static int l_csv_read(lua_State *L) {
   lua_pop(L, 1);
   lua_getfield(L, 2, "columns");
   luaL_checktype(L, -1, LUA_TTABLE);
-  int ncol = (int)luaL_len(L, -1);
+  int ncol = (int)acL_checkrange(L, luaL_len(L, -1), "csv_read", "length of", "columns", 0, ACL_INT_MAX);
   ac_csv_cols sel;
   if (ac_csv_cols_begin(&sel, ncol, header)) return acL_error(L, "%s", ac_error());
   int colidx = lua_gettop(L);
@@ -319,12 +319,12 @@ static int64_t check_index(lua_State *L, int idx, const ac_source *s, const char
 static int src_get(lua_State *L) {
   ac_source *s = check_source(L, 1);
   int64_t i = check_index(L, 2, s, "get");
-  int c = (int)luaL_checkinteger(L, 3);
-  if (c < 1 || c > 4) acL_error(L, "get: channels must be 1..4, got %d", c);
+  lua_Integer c = luaL_checkinteger(L, 3);
+  if (c < 1 || c > 4) acL_error(L, "get: channels must be 1..4, got %lld", (long long)c);
   if (lua_isnoneornil(L, 4)) {
     float *img;
     int h, w;
-    if (ac_source_get_native(s, i, c, &img, &h, &w)) return acL_error(L, "%s", ac_error());
+    if (ac_source_get_native(s, i, (int)c, &img, &h, &w)) return acL_error(L, "%s", ac_error());
     int64_t shape[3] = {c, h, w};
     ac_tensor *t = lua_newuserdatauv(L, sizeof(ac_tensor), 0);
     memset(t, 0, sizeof *t);
@@ -336,11 +336,12 @@ static int src_get(lua_State *L) {
     memcpy(ac_f32(t), img, sizeof(float) * (size_t)c * h * w);
     free(img);
   } else {
-    int h = (int)luaL_checkinteger(L, 4), w = (int)luaL_checkinteger(L, 5);
-    if (h < 1 || w < 1 || h > 16384 || w > 16384) acL_error(L, "get: size must be 1..16384, got %d x %d", h, w);
+    lua_Integer h = luaL_checkinteger(L, 4), w = luaL_checkinteger(L, 5);
+    if (h < 1 || w < 1 || h > 16384 || w > 16384)
+      acL_error(L, "get: size must be 1..16384, got %lld x %lld", (long long)h, (long long)w);
     int64_t shape[3] = {c, h, w};
     ac_tensor *t = acL_new(L, AC_F32, 3, shape);
-    if (ac_source_get(s, i, c, h, w, ac_f32(t))) return acL_error(L, "%s", ac_error());
+    if (ac_source_get(s, i, (int)c, (int)h, (int)w, ac_f32(t))) return acL_error(L, "%s", ac_error());
   }
   lua_pushinteger(L, ac_source_label(s, i));
   return 2;
@@ -395,6 +396,11 @@ static lua_Integer opt_int(lua_State *L, int idx, const char *key, lua_Integer d
   return v;
 }
 
+/* An option for an int field of ac_loader_opts: checked before narrowing. */
+static int opt_int32(lua_State *L, int idx, const char *key, lua_Integer def) {
+  return (int)acL_checkrange(L, opt_int(L, idx, key, def), "Loader", "option", key, ACL_INT_MIN, ACL_INT_MAX);
+}
+
 static int opt_bool(lua_State *L, int idx, const char *key) {
   lua_getfield(L, idx, key);
   int v = lua_toboolean(L, -1);
@@ -411,8 +417,8 @@ static int l_loader_new(lua_State *L) {
   ac_loader_opts o;
   memset(&o, 0, sizeof o);
   o.batch = opt_int(L, 2, "batch", 32);
-  o.workers = (int)opt_int(L, 2, "workers", 2);
-  o.prefetch = (int)opt_int(L, 2, "prefetch", 0);
+  o.workers = opt_int32(L, 2, "workers", 2);
+  o.prefetch = opt_int32(L, 2, "prefetch", 0);
   o.shuffle = opt_bool(L, 2, "shuffle");
   o.drop_last = opt_bool(L, 2, "drop_last");
   o.balanced = opt_bool(L, 2, "balanced");
@@ -421,9 +427,9 @@ static int l_loader_new(lua_State *L) {
   o.shard_rank = opt_int(L, 2, "shard_rank", 0);
   o.shard_count = opt_int(L, 2, "shard_count", 1);
   o.shard_pad = opt_bool(L, 2, "shard_pad");
-  o.c = (int)opt_int(L, 2, "channels", 1);
-  o.h = (int)opt_int(L, 2, "height", 48);
-  o.w = (int)opt_int(L, 2, "width", 48);
+  o.c = opt_int32(L, 2, "channels", 1);
+  o.h = opt_int32(L, 2, "height", 48);
+  o.w = opt_int32(L, 2, "width", 48);
   lua_getfield(L, 2, "seed");
   if (lua_isnil(L, -1)) o.seed = ac_rng_next(ac_global_rng());
   else o.seed = (uint64_t)luaL_checkinteger(L, -1);

@@ -44,8 +44,17 @@ static int l_finalize(lua_State *L) {
   return 0;
 }
 
+/* An optional int argument (def when absent); this module links without
+ * lua_util.c, so it keeps its own copy of acL_optint's check and message. */
+static int dist_optint(lua_State *L, int idx, lua_Integer def, const char *fname, const char *arg) {
+  lua_Integer v = luaL_optinteger(L, idx, def);
+  if (v < -2147483647 - 1 || v > 2147483647)
+    luaL_error(L, "%s: argument '%s' = %I is out of range (-2147483648..2147483647)", fname, arg, v);
+  return (int)v;
+}
+
 static int l_abort(lua_State *L) {
-  int code = (int)luaL_optinteger(L, 1, 1);
+  int code = dist_optint(L, 1, 1, "dist.abort", "code");
   DIST_CALL(L, ac_dist_abort(code));
   return 0;
 }
@@ -87,7 +96,7 @@ static int l_broadcast(lua_State *L) {
   int64_t n = 0;
   int type = 0;
   void *p = buf(L, 1, "dist.broadcast", &n, &type);
-  int root = (int)luaL_optinteger(L, 2, 0);
+  int root = dist_optint(L, 2, 0, "dist.broadcast", "root");
   DIST_CALL(L, ac_dist_broadcast(p, n, type, root));
   lua_settop(L, 1);
   return 1;
@@ -96,7 +105,7 @@ static int l_broadcast(lua_State *L) {
 /* allgather_counts(n) -> {n of rank 0, n of rank 1, ...} */
 static int l_allgather_counts(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 1);
-  if (n < 0) return luaL_error(L, "dist.allgather: negative count %d", (int)n);
+  if (n < 0) return luaL_error(L, "dist.allgather: negative count %I", n);
   int rank = 0, size = 1;
   if (!ac_dist_active()) return luaL_error(L, "dist.allgather: call dist.init() first");
   ac_dist_init(&rank, &size);

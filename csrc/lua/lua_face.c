@@ -94,7 +94,7 @@ static int intfield(lua_State *L, int idx, const char *name) {
   lua_Integer v = lua_tointegerx(L, -1, &ok);
   if (!ok) acL_error(L, "face.cascade: field '%s' must be an integer", name);
   lua_pop(L, 1);
-  return (int)v;
+  return (int)acL_checkrange(L, v, "face.cascade", "field", name, ACL_INT_MIN, ACL_INT_MAX);
 }
 
 /* cascade(spec) -> cascade userdata; spec as ac_cascade_spec with arrays. */

@@ -27,7 +27,7 @@ static void push_chw(lua_State *L, const char *fname, uint8_t *px, int w, int h,
 
 static int check_channels(lua_State *L, int idx, const char *fname) {
   lua_Integer c = luaL_optinteger(L, idx, 0);
-  if (c < 0 || c > 4) acL_error(L, "%s: channels must be 0 (as stored), 1, 2, 3 or 4, got %d", fname, (int)c);
+  if (c < 0 || c > 4) acL_error(L, "%s: channels must be 0 (as stored), 1, 2, 3 or 4, got %lld", fname, (long long)c);
   return (int)c;
 }
 
@@ -88,7 +88,7 @@ static int l_save(lua_State *L) {
   int c, h, w;
   ac_tensor *t = check_image(L, 2, "image.save", &c, &h, &w);
   const char *fmt = luaL_checkstring(L, 3);
-  int q = (int)luaL_optinteger(L, 4, 95);
+  int q = (int)acL_optint(L, 4, 95, "image.save", "quality", ACL_INT_MIN, ACL_INT_MAX);
   ACL_CALL(L, "image.save", ac_image_save(path, fmt, ac_f32(t), c, h, w, q));
   return 0;
 }
@@ -116,7 +116,7 @@ static ac_tensor *new_planes_like(lua_State *L, const ac_tensor *src, int64_t h,
 
 static int check_size(lua_State *L, int idx, const char *fname, const char *what) {
   lua_Integer v = luaL_checkinteger(L, idx);
-  if (v < 1 || v > 65536) acL_error(L, "%s: %s must be 1..65536, got %d", fname, what, (int)v);
+  if (v < 1 || v > 65536) acL_error(L, "%s: %s must be 1..65536, got %lld", fname, what, (long long)v);
   return (int)v;
 }
 
@@ -134,7 +134,9 @@ static int l_crop(lua_State *L) {
   int64_t planes;
   int h, w;
   ac_tensor *t = check_planes(L, 1, "image.crop", &planes, &h, &w);
-  int y = (int)luaL_checkinteger(L, 2), x = (int)luaL_checkinteger(L, 3);
+  /* |y|, |x| <= 2^30 keeps y + row and x + column (sizes <= 65536) inside int. */
+  int y = (int)acL_checkint(L, 2, "image.crop", "y", -(1 << 30), 1 << 30);
+  int x = (int)acL_checkint(L, 3, "image.crop", "x", -(1 << 30), 1 << 30);
   int ch = check_size(L, 4, "image.crop", "height"), cw = check_size(L, 5, "image.crop", "width");
   float fill = (float)luaL_optnumber(L, 6, 0.0);
   ac_tensor *out = new_planes_like(L, acL_check(L, 1), ch, cw);
@@ -154,12 +156,15 @@ static int l_pad(lua_State *L) {
   int64_t planes;
   int h, w;
   ac_tensor *t = check_planes(L, 1, "image.pad", &planes, &h, &w);
-  int top = (int)luaL_checkinteger(L, 2), bottom = (int)luaL_checkinteger(L, 3);
-  int left = (int)luaL_checkinteger(L, 4), right = (int)luaL_checkinteger(L, 5);
+  lua_Integer a[4];
+  for (int i = 0; i < 4; i++) a[i] = luaL_checkinteger(L, 2 + i);
   int mode = border_mode(L, 6, "image.pad");
   float fill = (float)luaL_optnumber(L, 7, 0.0);
-  if (top < 0 || bottom < 0 || left < 0 || right < 0 || top > 65536 || bottom > 65536 || left > 65536 || right > 65536)
-    acL_error(L, "image.pad: amounts must be 0..65536, got %d %d %d %d", top, bottom, left, right);
+  for (int i = 0; i < 4; i++)
+    if (a[i] < 0 || a[i] > 65536)
+      acL_error(L, "image.pad: amounts must be 0..65536, got %lld %lld %lld %lld", (long long)a[0], (long long)a[1],
+                (long long)a[2], (long long)a[3]);
+  int top = (int)a[0], bottom = (int)a[1], left = (int)a[2], right = (int)a[3];
   ac_tensor *out = new_planes_like(L, acL_check(L, 1), h + top + bottom, w + left + right);
   ACL_CALL(L, "image.pad", ac_image_pad(ac_f32(t), (int)planes, h, w, top, bottom, left, right, mode, fill, ac_f32(out)));
   return 1;
@@ -203,7 +208,8 @@ static int l_normalize(lua_State *L) {
   const int c = (int)t->shape[cd];
   if (c > 64) acL_error(L, "image.normalize: at most 64 channels, got %d", c);
   float mean[64], sd[64];
-  int nm = (int)luaL_len(L, 2), ns = (int)luaL_len(L, 3);
+  int nm = (int)acL_checkrange(L, luaL_len(L, 2), "image.normalize", "length of", "mean", 0, ACL_INT_MAX);
+  int ns = (int)acL_checkrange(L, luaL_len(L, 3), "image.normalize", "length of", "std", 0, ACL_INT_MAX);
   if ((nm != 1 && nm != c) || (ns != 1 && ns != c))
     acL_error(L, "image.normalize: mean and std need 1 or %d values (image %s), got %d and %d", c, acL_shape(t), nm, ns);
   for (int k = 0; k < c; k++) {

@@ -128,7 +128,9 @@ static void read_attr(lua_State *L, int anchor, ac_onnx_attr *a, const char *whe
 static void read_value(lua_State *L, ac_onnx_value *v, const char *where) {
   v->name = str_field(L, "name", 1, where);
   lua_getfield(L, -1, "elem_type");
-  v->elem_type = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : AC_ONNX_ELEM_FLOAT;
+  v->elem_type = lua_isinteger(L, -1)
+                    ? (int)acL_checkrange(L, lua_tointeger(L, -1), "onnx.save", "field", "elem_type", ACL_INT_MIN, ACL_INT_MAX)
+                    : AC_ONNX_ELEM_FLOAT;
   lua_pop(L, 1);
   int n = table_field(L, "dims", 1, where);
   if (n > AC_MAXDIM) onnx_err(L, "onnx.save: %s: %d dimensions (at most %d)", where, n, AC_MAXDIM);

@@ -164,7 +164,7 @@ static int opt_dim(lua_State *L, int arg, const ac_tensor *t) {
   lua_Integer d = luaL_checkinteger(L, arg);
   if (d < 0) d += t->ndim + 1;
   if (d < 1 || d > t->ndim)
-    return acL_error(L, "dimension %d out of range for a %d-d tensor %s", (int)lua_tointeger(L, arg), t->ndim, acL_shape(t));
+    return acL_error(L, "dimension %lld out of range for a %d-d tensor %s", (long long)lua_tointeger(L, arg), t->ndim, acL_shape(t));
   return (int)d - 1;
 }
 

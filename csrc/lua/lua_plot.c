@@ -353,7 +353,8 @@ static int l_tsne(lua_State *L) {
   lua_pop(L, 1);
 #define INTOPT(field, key)                                        \
   lua_getfield(L, 3, key);                                        \
-  if (!lua_isnil(L, -1)) o.field = (int)luaL_checkinteger(L, -1); \
+  if (!lua_isnil(L, -1))                                          \
+    o.field = (int)acL_checkrange(L, luaL_checkinteger(L, -1), NULL, "option", key, ACL_INT_MIN, ACL_INT_MAX); \
   lua_pop(L, 1);
   NUMOPT(perplexity, "perplexity")
   NUMOPT(exaggeration, "exaggeration")

@@ -117,8 +117,8 @@ static int l_save(lua_State *L) {
   lua_settop(L, 4);
   lua_Integer n = luaL_len(L, 2);
   if (luaL_len(L, 3) != n)
-    st_err(L, "%s: %d names but %d tensors", fn, (int)n, (int)luaL_len(L, 3));
-  if (n > 1000000) st_err(L, "%s: too many tensors (%d)", fn, (int)n);
+    st_err(L, "%s: %I names but %I tensors", fn, n, luaL_len(L, 3));
+  if (n > 1000000) st_err(L, "%s: too many tensors (%I)", fn, n);
   /* Arrays for the kernel live in userdata boxes so an error cannot leak them. */
   const char **names = lua_newuserdatauv(L, sizeof(char *) * (size_t)(n + 1), 0);
   const ac_tensor **ts = lua_newuserdatauv(L, sizeof(ac_tensor *) * (size_t)(n + 1), 0);

@@ -44,7 +44,9 @@ static int check_dim(lua_State *L, int arg, const ac_tensor *t, int allow_end) {
   lua_Integer d = luaL_checkinteger(L, arg);
   int n = t->ndim + (allow_end ? 1 : 0);
   if (d < 0) d += n + 1;
-  if (d < 1 || d > n) acL_error(L, "dimension %d out of range for a %d-d tensor %s", (int)luaL_checkinteger(L, arg), t->ndim, acL_shape(t));
+  if (d < 1 || d > n)
+    acL_error(L, "dimension %lld out of range for a %d-d tensor %s", (long long)luaL_checkinteger(L, arg), t->ndim,
+              acL_shape(t));
   return (int)d - 1;
 }
 
@@ -410,7 +412,8 @@ static int m_permute(lua_State *L) {
   int n = acL_checkshape(L, 2, p64);
   if (n != t->ndim) return acL_error(L, "permute: %d dimensions given for a %d-d tensor", n, t->ndim);
   int perm[AC_MAXDIM];
-  for (int i = 0; i < n; i++) perm[i] = (int)p64[i] - 1;
+  for (int i = 0; i < n; i++)
+    perm[i] = (int)acL_checkrange(L, p64[i], "permute", "argument", "dims", ACL_INT_MIN + 1, ACL_INT_MAX) - 1;
   ac_tensor *v = acL_push_view(L, t);
   check_kernel(L, "permute", ac_view_permute(v, perm));
   return 1;
@@ -606,7 +609,7 @@ static int mm_index(lua_State *L) {
     if (t->ndim == 0) return acL_error(L, "cannot index a 0-d tensor; use :item()");
     if (i < 0) i += t->shape[0] + 1;
     if (i < 1 || i > t->shape[0])
-      return acL_error(L, "index %d is out of range for dimension 1 of size %lld (tensor %s)", (int)lua_tointeger(L, 2),
+      return acL_error(L, "index %lld is out of range for dimension 1 of size %lld (tensor %s)", (long long)lua_tointeger(L, 2),
                         (long long)t->shape[0], acL_shape(t));
     if (t->ndim == 1) {
       push_element(L, t, i - 1);
@@ -630,7 +633,7 @@ static int mm_newindex(lua_State *L) {
   if (t->ndim == 0) return acL_error(L, "cannot index a 0-d tensor");
   if (i < 0) i += t->shape[0] + 1;
   if (i < 1 || i > t->shape[0])
-    return acL_error(L, "index %d is out of range for dimension 1 of size %lld", (int)i, (long long)t->shape[0]);
+    return acL_error(L, "index %lld is out of range for dimension 1 of size %lld", (long long)i, (long long)t->shape[0]);
   ac_tensor v;
   ac_tensor_view_of(&v, t);
   ac_view_select(&v, 0, i - 1);

@@ -107,6 +107,25 @@ const char *acL_shape(const ac_tensor *t) {
   return ac_shape_str(t, b, 160);
 }
 
+lua_Integer acL_checkrange(lua_State *L, lua_Integer v, const char *fname, const char *kind, const char *name,
+                           lua_Integer lo, lua_Integer hi) {
+  if (v < lo || v > hi)
+    acL_error(L, "%s%s%s '%s' = %lld is out of range (%lld..%lld)", fname ? fname : "", fname ? ": " : "", kind, name,
+              (long long)v, (long long)lo, (long long)hi);
+  return v;
+}
+
+lua_Integer acL_checkint(lua_State *L, int idx, const char *fname, const char *argname, lua_Integer lo,
+                         lua_Integer hi) {
+  return acL_checkrange(L, luaL_checkinteger(L, idx), fname, "argument", argname, lo, hi);
+}
+
+lua_Integer acL_optint(lua_State *L, int idx, lua_Integer def, const char *fname, const char *argname,
+                       lua_Integer lo, lua_Integer hi) {
+  if (lua_isnoneornil(L, idx)) return def;
+  return acL_checkint(L, idx, fname, argname, lo, hi);
+}
+
 static int64_t check_dimsize(lua_State *L, int idx) {
   int isnum = 0;
   lua_Integer v = lua_tointegerx(L, idx, &isnum);
@@ -121,7 +140,7 @@ static int64_t check_dimsize(lua_State *L, int idx) {
 int acL_checkshape(lua_State *L, int idx, int64_t *shape) {
   int n = 0;
   if (lua_istable(L, idx)) {
-    n = (int)luaL_len(L, idx);
+    n = (int)acL_checkrange(L, luaL_len(L, idx), NULL, "length of", "shape", 0, ACL_INT_MAX);
     if (n > AC_MAXDIM) acL_error(L, "a tensor has at most %d dimensions, got %d", AC_MAXDIM, n);
     for (int i = 0; i < n; i++) {
       lua_geti(L, idx, i + 1);

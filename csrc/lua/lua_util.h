@@ -83,6 +83,23 @@ int acL_kernel_error(lua_State *L, const char *fname);
 #define ACL_CALL(L, fname, expr) do { if ((expr) != 0) acL_kernel_error((L), (fname)); } while (0)
 /* Shape as "[2, 3]" in a static-per-call buffer (use at most 4 in one message). */
 const char *acL_shape(const ac_tensor *t);
+/* Integers from Lua are 64-bit; kernels often take int. Every size, offset,
+ * index or count that a binding narrows is checked first, so a value past
+ * 2^31 is an error instead of a wrapped small number:
+ * acL_checkint returns the integer argument at idx within lo..hi (a
+ * non-integer gives luaL_checkinteger's "bad argument" error, a value outside
+ * "fname: argument 'argname' = V is out of range (lo..hi)"; no "fname: " when
+ * fname is NULL). acL_optint is the same with def for none or nil.
+ * acL_checkrange checks a value already read (a table field, an option):
+ * kind says what it is ("argument", "option", "field"). */
+#define ACL_INT_MIN ((lua_Integer)(-2147483647 - 1))
+#define ACL_INT_MAX ((lua_Integer)2147483647)
+lua_Integer acL_checkint(lua_State *L, int idx, const char *fname, const char *argname, lua_Integer lo,
+                         lua_Integer hi);
+lua_Integer acL_optint(lua_State *L, int idx, lua_Integer def, const char *fname, const char *argname,
+                       lua_Integer lo, lua_Integer hi);
+lua_Integer acL_checkrange(lua_State *L, lua_Integer v, const char *fname, const char *kind, const char *name,
+                           lua_Integer lo, lua_Integer hi);
 /* Reads a shape from arguments idx.. (numbers) or from a table at idx;
  * returns the number of dimensions. Sizes must be integers (a negative one
  * is the caller's to refuse). */
