@@ -288,8 +288,9 @@ static int l_annotate(lua_State *L) {
   int c, h, w;
   ac_tensor *t = check_f32_image(L, 1, "face.annotate", &c, &h, &w);
   luaL_checktype(L, 2, LUA_TTABLE);
-  int n = (int)luaL_len(L, 2);
-  if (n < 0 || n > 100000) acL_error(L, "face.annotate: %d marks", n);
+  lua_Integer nl = luaL_len(L, 2);
+  if (nl < 0 || nl > 100000) acL_error(L, "face.annotate: %lld marks", (long long)nl);
+  int n = (int)nl;
   ac_face_mark *m = scratch(L, sizeof(ac_face_mark) * (size_t)(n ? n : 1));
   for (int i = 0; i < n; i++) {
     lua_rawgeti(L, 2, i + 1);
