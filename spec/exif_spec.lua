@@ -5,25 +5,8 @@
 local ac = require("adcorre")
 local fs = require("adcorre.fs")
 
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(fs.mkdir_p(d))
-  return d
-end
-
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function write(path, bytes)
-  local f = assert(io.open(path, "wb"))
-  f:write(bytes)
-  f:close()
-end
+local files = require("files")
+local tmpdir, read, write = files.tmpdir, files.read, files.write
 
 -- An APP1 segment whose IFD0 holds Orientation = v.
 local function app1(v, big_endian)

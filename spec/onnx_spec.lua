@@ -6,25 +6,8 @@ local fs = require("adcorre.fs")
 local core = require("adcorre.core")
 local check = dofile("tools/onnx_check.lua")
 
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(fs.mkdir_p(d))
-  return d
-end
-
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function write(path, s)
-  local f = assert(io.open(path, "wb"))
-  f:write(s)
-  f:close()
-end
+local files = require("files")
+local tmpdir, read, write = files.tmpdir, files.read, files.write
 
 local function ls(dir)
   return (fs.listdir(dir))
