@@ -53,7 +53,7 @@ DEV_PKGS := python3-torch python3-numpy python3-pil python3-h5py python3-opencv 
 INST_LIBDIR ?= /usr/local/lib/lua/5.4
 INST_LUADIR ?= /usr/local/share/lua/5.4
 
-.PHONY: all deps deps-dev ort test test-mpi test-mpi-accuracy asan install clean bench bench-face bench-scaling demo leakcheck
+.PHONY: all deps deps-dev ort test test-mpi test-mpi-accuracy asan install clean bench bench-face bench-scaling bench-e2e demo leakcheck
 all: $(LIB) $(DIST_LIB)
 
 $(LIB): $(OBJS)
@@ -145,6 +145,12 @@ bench-face: $(LIB)
 # Images/s and peak RSS against batch size, threads and input size (doc/performance.md).
 bench-scaling: $(LIB)
 	$(LUA) bench/scaling.lua
+
+# examples/train.lua's images/s (loader and augmentation on) against the pure
+# training step, both models, alternating (doc/performance.md).
+bench-e2e: $(LIB)
+	sh bench/train_e2e.sh minixception 3
+	sh bench/train_e2e.sh xception 2
 
 # The main job on a fresh machine: synthetic faces as a fer2013.csv, an Ad-Corre
 # mini-Xception trained through the FER-2013 loader, test accuracy, confusion
