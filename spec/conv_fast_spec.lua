@@ -190,8 +190,10 @@ end)
 
 describe("pool_fast: 3x3 stride-2 max pooling against nn_pool.c's loops", function()
   -- geometry {kh, kw, sh, sw, pt, pl, pb, pr}
-  local function run(x, geo, generic, values_only)
-    require("adcorre.testing").isa_limit(generic and "generic" or nil)
+  -- isa: "generic", "avx2" or nil (the CPU's best; planes at most 8 outputs
+  -- wide take the AVX2 kernel there too)
+  local function run(x, geo, isa, values_only)
+    require("adcorre.testing").isa_limit(isa)
     local OH, OW = core.nn.pool2d_info(x:shape(), geo)
     local s = x:shape()
     local y, idx = ac.zeros(s[1], s[2], OH, OW), ac.zeros({s[1], s[2], OH, OW}, "int64")
@@ -213,19 +215,25 @@ describe("pool_fast: 3x3 stride-2 max pooling against nn_pool.c's loops", functi
     {"109x109 (several vectors per row)", {1, 2, 109, 109}, {3, 3, 2, 2, 1, 1, 1, 1}},
     {"6x40 valid", {3, 2, 6, 40}, {3, 3, 2, 2, 0, 0, 0, 0}},
     {"3x3 input, padding 2 on the left", {1, 1, 3, 3}, {3, 3, 2, 2, 2, 2, 0, 0}},
+    {"6x6, Keras same (3x3 outputs)", {3, 5, 6, 6}, {3, 3, 2, 2, 0, 0, 1, 1}},
+    {"13x9, padding 2 on the left (5 wide)", {2, 3, 13, 9}, {3, 3, 2, 2, 2, 2, 1, 1}},
+    {"9x17 valid (8 wide)", {2, 2, 9, 17}, {3, 3, 2, 2, 0, 0, 0, 0}},
+    {"7x37 same (18 wide: vectors of 8, 8 and 2)", {2, 2, 7, 37}, {3, 3, 2, 2, 1, 1, 1, 1}},
   }) do
     it(c[1] .. ": same values and argmax indices, with ties and NaN", function()
       ac.manual_seed(4)
       local x = ac.randn(table.unpack(c[2]))
       -- many ties (clamped to +-1) and a few NaN (log of a negative: x < -2.5)
       x = (x * 2):clamp(-1, 1) + (x + 2.5):log() * 0
-      local y1, i1 = run(x, c[3], false)
-      local y2, i2 = run(x, c[3], true)
-      assert.is_true((same(y1, y2)))
-      assert.is_true((same(i1, i2)))
-      -- no indices wanted (evaluation): the same values on both paths, nothing allocated
-      assert.is_true((same(y1, (run(x, c[3], true, true)))))
-      assert.is_true((same(y1, (run(x, c[3], false, true)))))
+      local y2, i2 = run(x, c[3], "generic")
+      for _, isa in ipairs({"dispatch", "avx2"}) do
+        local y1, i1 = run(x, c[3], isa ~= "dispatch" and isa or nil)
+        assert.is_true((same(y1, y2)), isa .. " values")
+        assert.is_true((same(i1, i2)), isa .. " indices")
+        -- no indices wanted (evaluation): the same values, nothing allocated
+        assert.is_true((same(y2, (run(x, c[3], isa ~= "dispatch" and isa or nil, true)))), isa .. " values only")
+      end
+      assert.is_true((same(y2, (run(x, c[3], "generic", true)))))
     end)
   end
 end)

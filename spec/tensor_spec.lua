@@ -131,6 +131,32 @@ describe("views", function()
       "copy: copy: destination [2] has 2 elements, source [3] has 3")
   end)
 
+  it("copy between strided views element for element (rows, merged dims, transposes)", function()
+    -- each element checked through flat indexing, which shares no code with copy
+    local function check(dst, src)
+      dst:copy(src)
+      local d, s = dst:contiguous():view(dst:numel()):totable(), src:contiguous():view(src:numel()):totable()
+      for i = 1, #s do assert.equal(s[i], d[i]) end
+    end
+    ac.manual_seed(3)
+    local out = ac.zeros(5, 12)
+    check(out:narrow(2, 4, 3), ac.randn(5, 3)) -- rows of 3 into a wider matrix
+    check(ac.zeros(5, 3), out:narrow(2, 4, 3))
+    assert.equal(0, out:narrow(2, 1, 3):abs():sum())
+    assert.equal(0, out:narrow(2, 7, 6):abs():sum())
+    local big = ac.randn(4, 6, 7, 5)
+    check(ac.zeros(4, 2, 7, 5), big:narrow(2, 3, 2)) -- merged (7, 5) runs
+    check(ac.zeros(4, 6, 3, 5), big:narrow(3, 2, 3))
+    check(ac.zeros(4, 6, 7, 2), big:narrow(4, 4, 2))
+    check(ac.zeros(6, 4, 7, 5), big:permute(2, 1, 3, 4)) -- runs of 35 from a permutation
+    check(ac.zeros(5, 7, 6, 4), big:permute(4, 3, 2, 1)) -- no unit-stride run
+    check(ac.zeros(1, 6, 1, 5), big:narrow(1, 2, 1):narrow(3, 4, 1)) -- size-1 dims dropped
+    local l = ac.tensor({ 1, 2, 3, 4, 5, 6 }):long():view(2, 3)
+    local lo = ac.zeros({ 2, 5 }, "int64")
+    lo:narrow(2, 2, 3):copy(l)
+    assert.same({ 0, 1, 2, 3, 0, 0, 4, 5, 6, 0 }, lo:view(10):totable())
+  end)
+
   it("cat and stack", function()
     local a, b = ac.ones(2, 3), ac.zeros(2, 1)
     local c = ac.cat({ a, b }, 2)

@@ -496,6 +496,45 @@ static inline void copy_elem(void *dp, ac_dtype dd, int64_t doff, const void *sp
   else store_double(dp, dd, doff, load_as_double(sp, sd, soff));
 }
 
+/* Same dtype and shape: the dimensions are merged where both tensors are
+ * laid out contiguously across them and size-1 dimensions dropped; when the
+ * last merged dimension has unit stride in both, every run of it is one
+ * memcpy (a narrow along a later dimension, as JoinTable writes, becomes
+ * rows of memcpy instead of an element walk). Returns 0 when the layout
+ * does not allow it (nothing copied). */
+static int copy_rows(ac_tensor *dst, const ac_tensor *src) {
+  int64_t shape[AC_MAXDIM], ds[AC_MAXDIM], ss[AC_MAXDIM];
+  int nd = 0;
+  for (int i = 0; i < dst->ndim; i++) {
+    if (dst->shape[i] == 1) continue;
+    if (nd > 0 && ds[nd - 1] == dst->stride[i] * dst->shape[i] &&
+        ss[nd - 1] == src->stride[i] * dst->shape[i]) {
+      shape[nd - 1] *= dst->shape[i];
+      ds[nd - 1] = dst->stride[i];
+      ss[nd - 1] = src->stride[i];
+      continue;
+    }
+    shape[nd] = dst->shape[i];
+    ds[nd] = dst->stride[i];
+    ss[nd] = src->stride[i];
+    nd++;
+  }
+  if (nd == 0 || ds[nd - 1] != 1 || ss[nd - 1] != 1) return 0;
+  size_t es = ac_dtype_size(dst->dtype), row = (size_t)shape[nd - 1] * es;
+  char *dp = ac_data(dst);
+  const char *sp = ac_data(src);
+  if (nd == 1) {
+    memmove(dp, sp, row);
+    return 1;
+  }
+  ac_iter it;
+  ac_iter_init(&it, nd - 1, shape);
+  ac_iter_add_strides(&it, 0, ds);
+  ac_iter_add_strides(&it, 0, ss);
+  do { memmove(dp + it.off[0] * (int64_t)es, sp + it.off[1] * (int64_t)es, row); } while (ac_iter_next(&it));
+  return 1;
+}
+
 int ac_copy(ac_tensor *dst, const ac_tensor *src) {
   char b1[128], b2[128];
   int64_t n = ac_numel(dst);
@@ -511,6 +550,7 @@ int ac_copy(ac_tensor *dst, const ac_tensor *src) {
    * equal, a single iterator drives both; otherwise, go through flat indices. */
   void *dp = ac_data(dst);
   const void *sp = ac_data(src);
+  if (dst->dtype == src->dtype && ac_same_shape(dst, src) && copy_rows(dst, src)) return 0;
   if (ac_same_shape(dst, src)) {
     ac_iter it;
     ac_iter_init(&it, dst->ndim, dst->shape);
