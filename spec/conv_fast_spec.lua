@@ -1,8 +1,8 @@
 -- The fast convolution kernels (csrc/cpu/conv_*.c) and the GEMM (csrc/cpu/gemm*.c) against the naive
 -- reference kernels of nn_conv.c: forward, input gradient and accumulated
--- parameter gradient, on the AVX-512 path (when the CPU has it) and on the
--- portable path, for shapes that cross every edge case of the vector code
--- (widths around the 16-lane vectors, more than 256 output positions per
+-- parameter gradient, on the CPU's best path, the AVX2 path (dispatch capped
+-- at AVX2) and the portable path, for shapes that cross every edge case of
+-- the vector code (widths around the 16-lane and 8-lane vectors, more than 256 output positions per
 -- sample = several im2col strips, more than 256 input channels = several K
 -- blocks of the GEMM, strides, asymmetric "same" padding, one-pixel planes).
 local ac = require("adcorre")
@@ -57,6 +57,9 @@ local cases = {
   {"depthwise 3x3 same, 1x9 plane", {2, 3, 1, 9}, {3, 1, 3, 3}, {1, 1, 1, 1, 1, 1, 3}, true},
   {"depthwise 3x3 same, 5x31 (widest flat plane)", {2, 3, 5, 31}, {3, 1, 3, 3}, {1, 1, 1, 1, 1, 1, 3}, false},
   {"depthwise 3x3 same, 4x40 (row kernel)", {2, 3, 4, 40}, {3, 1, 3, 3}, {1, 1, 1, 1, 1, 1, 3}, true},
+  {"depthwise 3x3 same, 3x15 (widest AVX2 flat plane)", {2, 3, 3, 15}, {3, 1, 3, 3}, {1, 1, 1, 1, 1, 1, 3}, false},
+  {"depthwise 3x3 same, 5x8 and 4x9 planes", {2, 3, 5, 8}, {3, 1, 3, 3}, {1, 1, 1, 1, 1, 1, 3}, true},
+  {"depthwise 3x3 same, 4x9 plane", {3, 2, 4, 9}, {2, 1, 3, 3}, {1, 1, 1, 1, 1, 1, 2}, false},
   {"pointwise 1x1, 5x9 (45 positions)", {2, 7, 5, 9}, {13, 7, 1, 1}, {1, 1, 0, 0, 0, 0, 1}, true},
   {"pointwise 1x1, 23x23 (3 strips)", {2, 16, 23, 23}, {40, 16, 1, 1}, {1, 1, 0, 0, 0, 0, 1}, false},
   {"pointwise 1x1, 300 channels (2 K blocks)", {2, 300, 4, 5}, {9, 300, 1, 1}, {1, 1, 0, 0, 0, 0, 1}, false},
@@ -67,6 +70,8 @@ local cases = {
   {"3x3 stride 2 valid, 3 -> 10 channels, 19x19 (more than one strip)", {2, 3, 37, 37}, {10, 3, 3, 3}, {2, 2, 0, 0, 0, 0, 1}, true},
   {"3x3 same with the odd cell after (Keras), 8 -> 8, 10x10", {2, 8, 10, 10}, {8, 8, 3, 3}, {2, 2, 0, 0, 1, 1, 1}, false},
   {"3x3 valid, 8 -> 16 channels, 21x19 (direct small-conv kernel, ragged rows)", {3, 8, 21, 19}, {16, 8, 3, 3}, {1, 1, 0, 0, 0, 0, 1}, true},
+  {"3x3 valid, 8 -> 8 channels, 6x7 (direct small-conv kernel, rows narrower than 8)", {2, 8, 6, 7}, {8, 8, 3, 3}, {1, 1, 0, 0, 0, 0, 1}, true},
+  {"3x3 valid, 16 -> 32 channels, 5x10 (direct small-conv kernel, 8-column rows)", {2, 16, 5, 10}, {32, 16, 3, 3}, {1, 1, 0, 0, 0, 0, 1}, false},
   {"5x3 valid, 3 -> 24 channels (direct small-conv kernel, three row blocks)", {2, 3, 9, 36}, {24, 3, 5, 3}, {1, 1, 0, 0, 0, 0, 1}, false},
   {"5x3 kernel, padding 2,1", {1, 4, 9, 7}, {6, 4, 5, 3}, {1, 1, 2, 1, 2, 1, 1}, false},
 }
@@ -99,10 +104,12 @@ for _, path in ipairs({"dispatch", "avx2", "generic"}) do
     for _, c in ipairs(cases) do
       it(c[1], function() compare(c[2], c[3], c[4], c[5]) end)
     end
-    it("depthwise backward in one pass: 19x19 (flat), 3x44 (rows) with bias, 1x1", function()
+    it("depthwise backward in one pass: 19x19, 3x44 with bias, 1x1, 6x21, 5x11", function()
       compare_fused({3, 5, 19, 19}, {1, 1, 1, 1, 1, 1, 5}, false)
       compare_fused({2, 4, 3, 44}, {1, 1, 1, 1, 1, 1, 4}, true)
       compare_fused({2, 3, 1, 1}, {1, 1, 1, 1, 1, 1, 3}, false)
+      compare_fused({2, 3, 6, 21}, {1, 1, 1, 1, 1, 1, 3}, true)
+      compare_fused({2, 3, 5, 11}, {1, 1, 1, 1, 1, 1, 3}, false)
     end)
     it("GEMM with K blocks, ragged M and N, alpha and beta", function()
       local A, B = ac.randn(19, 300), ac.randn(300, 70)

@@ -97,8 +97,8 @@ describe("BatchNorm2d fused with ReLU ({relu = true})", function()
 
   it("gives the results of BatchNorm2d + ReLU(true) on both code paths, step after step", function()
     ac.manual_seed(21)
-    for _, isa in ipairs({ "native", "generic" }) do
-      require("adcorre.testing").isa_limit(isa == "generic" and "generic" or nil)
+    for _, isa in ipairs({ "native", "avx2", "generic" }) do
+      require("adcorre.testing").isa_limit(isa ~= "native" and isa or nil)
       for _, shape in ipairs({ { 3, 5, 7, 9 }, { 4, 3, 1, 1 }, { 2, 4, 12, 12 }, { 2, 3, 1, 16 } }) do
         local f, s = pair(shape[2])
         for step = 1, 2 do
@@ -121,14 +121,14 @@ describe("BatchNorm2d fused with ReLU ({relu = true})", function()
     end
   end)
 
-  it("the AVX-512 and portable kernels agree (odd row lengths, large rows)", function()
-    if core.nn.isa() ~= "avx512" then pending("no AVX-512 on this CPU"); return end
+  it("the AVX-512, AVX2 and portable kernels agree (odd row lengths, large rows)", function()
+    if core.nn.isa() == "generic" then pending("neither AVX-512 nor AVX2 on this CPU"); return end
     ac.manual_seed(22)
     for _, shape in ipairs({ { 2, 3, 37, 41 }, { 8, 5, 1, 33 }, { 3, 2, 112, 112 } }) do
       local x, gy = ac.randn(table.unpack(shape)) * 3 + 1, ac.randn(table.unpack(shape))
       local out = {}
-      for _, isa in ipairs({ "native", "generic" }) do
-        require("adcorre.testing").isa_limit(isa == "generic" and "generic" or nil)
+      for _, isa in ipairs({ "native", "avx2", "generic" }) do
+        require("adcorre.testing").isa_limit(isa ~= "native" and isa or nil)
         local m = nn.BatchNorm2d(shape[2], 1e-3, 0.01, { relu = true })
         m.weight:copy(ac.tensor({ 1.5, -0.7, 0.2, 1, 2 }):narrow(1, 1, shape[2]))
         m.bias:fill(0.1)
@@ -137,7 +137,10 @@ describe("BatchNorm2d fused with ReLU ({relu = true})", function()
                      m.running_var:clone() }
       end
       for i = 1, 5 do
-        assert.is_true(maxrel(out.native[i], out.generic[i]) < 2e-5, ("tensor %d: %g"):format(i, maxrel(out.native[i], out.generic[i])))
+        for _, isa in ipairs({ "native", "avx2" }) do
+          local e = maxrel(out[isa][i], out.generic[i])
+          assert.is_true(e < 2e-5, ("%s tensor %d: %g"):format(isa, i, e))
+        end
       end
     end
   end)

@@ -3,7 +3,7 @@
  * (Keras "same"), groups == C == O: the separable convolutions of the
  * Xception family. Direct loops over whole planes, no scratch; AVX-512
  * vector rows with masked edges (planes narrower than 32 as one flat array
- * of positions), else portable loops. The input gradient is the same
+ * of positions), the AVX2 kernels of conv_dw3_avx2.c, else portable loops. The input gradient is the same
  * correlation with the flipped filter over gy; the weight gradient sums
  * gy * shifted x per tap (float within a plane, double across planes).
  */
@@ -202,6 +202,24 @@ __attribute__((target("avx512f"))) static void dw3_params_flat_avx512(double *ou
   _Pragma("GCC unroll 9") for (int t = 0; t < 9; t++) out[t] += _mm512_reduce_add_ps(acc[t]);
 }
 
+typedef void (*dw3_plane_fn)(float *, const float *, int64_t, int64_t, const float *, float);
+typedef void (*dw3_params_fn)(double *, const float *, const float *, int64_t, int64_t);
+
+/* The plane kernels of the current dispatch level for planes W wide. */
+static dw3_plane_fn dw3_plane_for(int64_t W) {
+  ac_isa isa = ac_cpu_isa();
+  if (isa >= AC_ISA_AVX512) return W < DW3_FLAT_W ? dw3_flat_avx512 : dw3_plane_avx512;
+  if (isa == AC_ISA_AVX2) return W < AC_DW3_FLAT_W2 ? ac_dw3_flat_avx2 : ac_dw3_plane_avx2;
+  return dw3_plane_generic;
+}
+
+static dw3_params_fn dw3_params_for(int64_t W) {
+  ac_isa isa = ac_cpu_isa();
+  if (isa >= AC_ISA_AVX512) return W < DW3_FLAT_W ? dw3_params_flat_avx512 : dw3_params_plane_avx512;
+  if (isa == AC_ISA_AVX2) return W < AC_DW3_FLAT_W2 ? ac_dw3_params_flat_avx2 : ac_dw3_params_plane_avx2;
+  return dw3_params_plane_generic;
+}
+
 typedef struct {
   const ac_conv2d_cfg *c;
   float *out, *gw, *gb;
@@ -215,17 +233,12 @@ static void dw3_planes_task(void *vctx, int64_t begin, int64_t end, int tid) {
   dw3_ctx *t = vctx;
   const ac_conv2d_cfg *c = t->c;
   int64_t HW = c->H * c->W;
-  int v = ac_cpu_use_avx512();
+  dw3_plane_fn plane = dw3_plane_for(c->W);
   for (int64_t q = begin; q < end; q++) {
     int64_t ch = q % c->C;
     float wk[9];
     for (int k = 0; k < 9; k++) wk[k] = t->w[ch * 9 + (t->flip ? 8 - k : k)];
-    float bias = t->b ? t->b[ch] : 0.0f;
-    if (v)
-      (c->W < DW3_FLAT_W ? dw3_flat_avx512 : dw3_plane_avx512)(t->out + q * HW, t->in + q * HW,
-                                                               c->H, c->W, wk, bias);
-    else
-      dw3_plane_generic(t->out + q * HW, t->in + q * HW, c->H, c->W, wk, bias);
+    plane(t->out + q * HW, t->in + q * HW, c->H, c->W, wk, t->b ? t->b[ch] : 0.0f);
   }
 }
 
@@ -239,7 +252,8 @@ static void dw3_params_task(void *vctx, int64_t begin, int64_t end, int tid) {
   dw3_ctx *t = vctx;
   const ac_conv2d_cfg *c = t->c;
   int64_t HW = c->H * c->W;
-  int v = ac_cpu_use_avx512();
+  dw3_plane_fn plane = dw3_plane_for(c->W);
+  dw3_params_fn params = dw3_params_for(c->W);
   for (int64_t c0 = begin; c0 < end; c0 += DW3_CBLOCK) {
     int64_t c1 = end - c0 < DW3_CBLOCK ? end : c0 + DW3_CBLOCK;
     double acc[DW3_CBLOCK][9], bacc[DW3_CBLOCK];
@@ -253,19 +267,8 @@ static void dw3_params_task(void *vctx, int64_t begin, int64_t end, int tid) {
     for (int64_t n = 0; n < c->N; n++)
       for (int64_t ch = c0; ch < c1; ch++) {
         const float *xp = t->x + (n * c->C + ch) * HW, *gp = t->in + (n * c->C + ch) * HW;
-        if (t->out) {
-          float *gxp = t->out + (n * c->C + ch) * HW;
-          if (v)
-            (c->W < DW3_FLAT_W ? dw3_flat_avx512 : dw3_plane_avx512)(gxp, gp, c->H, c->W,
-                                                                     wk[ch - c0], 0.0f);
-          else
-            dw3_plane_generic(gxp, gp, c->H, c->W, wk[ch - c0], 0.0f);
-        }
-        if (v)
-          (c->W < DW3_FLAT_W ? dw3_params_flat_avx512 : dw3_params_plane_avx512)(
-              acc[ch - c0], xp, gp, c->H, c->W);
-        else
-          dw3_params_plane_generic(acc[ch - c0], xp, gp, c->H, c->W);
+        if (t->out) plane(t->out + (n * c->C + ch) * HW, gp, c->H, c->W, wk[ch - c0], 0.0f);
+        params(acc[ch - c0], xp, gp, c->H, c->W);
         if (t->gb) {
           float s = 0.0f;
           for (int64_t p = 0; p < HW; p++) s += gp[p];

@@ -4,12 +4,12 @@
  * (conv_kernels.h):
  *   depthwise 3x3 "same"            -> conv_dw3.c
  *   groups == 1, forward / input gradient:
- *     small dense 3-wide (AVX-512)  -> conv_small.c
+ *     small dense 3-wide (AVX2+)    -> conv_small.c
  *     1x1 stride 1 unpadded         -> conv_pointwise.c
  *     everything else               -> conv_im2col.c
  *   groups == 1, weight gradient:
- *     small dense 3-wide (AVX-512)  -> conv_small.c, else conv_wgrad.c
- * Each family dispatches between its AVX-512 and portable code through
+ *     small dense 3-wide (AVX2+)    -> conv_small.c, else conv_wgrad.c
+ * Each family dispatches between its AVX-512, AVX2 and portable code through
  * cpu/cpu.h; the workspace covers every family a configuration can reach on
  * any code path, so a dispatch limit set by a test after set-up stays safe.
  */

@@ -7,7 +7,8 @@
  *   conv_pointwise.c  1x1 stride-1 unpadded: GEMMs on the input planes themselves
  *   conv_im2col.c     every other groups == 1 convolution: im2col strips + GEMM
  *   conv_wgrad.c      the weight gradient of both, as one GEMM over every sample
- *   conv_small.c      small dense 3-wide kernels (mini-Xception's first layers)
+ *   conv_small.c      small dense 3-wide kernels (mini-Xception's first layers);
+ *                     conv_small_avx2.c and conv_dw3_avx2.c: their AVX2 paths
  *
  * Same conventions as nn.h: forward and input gradient OVERWRITE, the
  * parameter gradient ACCUMULATES scale * dL/dw. Workspaces are floats, sized
@@ -65,6 +66,18 @@ void ac_dw3_backward_input(const ac_conv2d_cfg *c, float *gx, const float *gy, c
 void ac_dw3_backward_params(const ac_conv2d_cfg *c, float *gx, float *gw, float *gb,
                             const float *x, const float *gy, const float *w, float scale);
 
+/* conv_dw3_avx2.c: one plane; planes narrower than AC_DW3_FLAT_W2 take the
+ * flat kernels, the others (W >= 8) the row kernels. y / out as above. */
+#define AC_DW3_FLAT_W2 16
+void ac_dw3_plane_avx2(float *y, const float *x, int64_t H, int64_t W, const float *w,
+                       float bias);
+void ac_dw3_flat_avx2(float *y, const float *x, int64_t H, int64_t W, const float *w,
+                      float bias);
+void ac_dw3_params_plane_avx2(double *out, const float *x, const float *gy, int64_t H,
+                              int64_t W);
+void ac_dw3_params_flat_avx2(double *out, const float *x, const float *gy, int64_t H,
+                             int64_t W);
+
 /* ---- conv_pointwise.c (ac_conv_is_1x1 configurations) ---- */
 int64_t ac_pw_workspace(const ac_conv2d_cfg *c);
 void ac_pw_forward(const ac_conv2d_cfg *c, float *y, const float *x, const float *w,
@@ -84,9 +97,9 @@ int64_t ac_wgrad_workspace(const ac_conv2d_cfg *c);
 void ac_wgrad(const ac_conv2d_cfg *c, float *gw, const float *x, const float *gy, float scale,
               float *ws);
 
-/* ---- conv_small.c (AVX-512 only: callers check ac_sd_active) ---- */
+/* ---- conv_small.c (AVX-512 or AVX2 only: callers check ac_sd_active) ---- */
 int ac_sd_shape(const ac_conv2d_cfg *c); /* the shape qualifies */
-int ac_sd_active(const ac_conv2d_cfg *c); /* ... and the AVX-512 path runs */
+int ac_sd_active(const ac_conv2d_cfg *c); /* ... and an AVX-512 or AVX2 path runs */
 int ac_sd_input_ok(const ac_conv2d_cfg *c); /* the input-gradient kernel applies */
 int64_t ac_sd_workspace(const ac_conv2d_cfg *c);
 void ac_sd_forward(const ac_conv2d_cfg *c, float *y, const float *x, const float *w,
@@ -95,5 +108,14 @@ void ac_sd_backward_input(const ac_conv2d_cfg *c, float *gx, const float *gy, co
 /* gw += scale * dL/dw (no bias) */
 void ac_sd_backward_params(const ac_conv2d_cfg *c, float *gw, const float *x, const float *gy,
                            float scale, float *ws);
+/* conv_small_avx2.c: one output row oh (forward), one sample's weight
+ * gradient into part [O, C, kh, 3] (accumulated), one input row h (input
+ * gradient, C % 8 == 0) of one sample; yn, xn, gyn, gxn: the sample's planes */
+void ac_sd_forward_row_avx2(const ac_conv2d_cfg *c, float *yn, const float *xn, const float *w,
+                            const float *b, int64_t oh);
+void ac_sd_params_sample_avx2(const ac_conv2d_cfg *c, float *part, const float *xn,
+                              const float *gyn);
+void ac_sd_backward_input_row_avx2(const ac_conv2d_cfg *c, float *gxn, const float *gyn,
+                                   const float *w, int64_t h);
 
 #endif

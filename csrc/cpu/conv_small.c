@@ -5,8 +5,8 @@
  * for the forward, 8 output channels x 3 taps per step for the weight
  * gradient (per-thread partial sums, added in thread order), 8 input
  * channels x 16 columns for the input gradient (when C % 8 == 0; otherwise
- * the im2col path). No portable version: without AVX-512 these shapes take
- * the im2col path.
+ * the im2col path). conv_small_avx2.c holds the AVX2 + FMA versions. No
+ * portable version: without AVX2 these shapes take the im2col path.
  */
 #include <string.h>
 #include <immintrin.h>
@@ -27,7 +27,7 @@ int ac_sd_shape(const ac_conv2d_cfg *c) {
          c->pr == 0 && c->kw == 3 && c->kh >= 1 && c->kh <= 7 && c->O % 8 == 0 && c->O <= 32;
 }
 
-int ac_sd_active(const ac_conv2d_cfg *c) { return ac_sd_shape(c) && ac_cpu_use_avx512(); }
+int ac_sd_active(const ac_conv2d_cfg *c) { return ac_sd_shape(c) && ac_cpu_isa() >= AC_ISA_AVX2; }
 
 int ac_sd_input_ok(const ac_conv2d_cfg *c) { return c->C % 8 == 0; }
 
@@ -141,10 +141,11 @@ static void sd_backward_input_task(void *vctx, int64_t begin, int64_t end, int t
   (void)tid;
   sd_ctx *t = vctx;
   const ac_conv2d_cfg *c = t->c;
+  void (*row)(const ac_conv2d_cfg *, float *, const float *, const float *, int64_t) =
+      ac_cpu_use_avx512() ? sd_backward_input_row : ac_sd_backward_input_row_avx2;
   for (int64_t q = begin; q < end; q++) {
     int64_t n = q / c->H, h = q % c->H;
-    sd_backward_input_row(c, t->gx + n * c->C * c->H * c->W, t->gy + n * c->O * c->OH * c->OW,
-                          t->w, h);
+    row(c, t->gx + n * c->C * c->H * c->W, t->gy + n * c->O * c->OH * c->OW, t->w, h);
   }
 }
 
@@ -152,19 +153,22 @@ static void sd_forward_task(void *vctx, int64_t begin, int64_t end, int tid) {
   (void)tid;
   sd_ctx *t = vctx;
   const ac_conv2d_cfg *c = t->c;
+  void (*row)(const ac_conv2d_cfg *, float *, const float *, const float *, const float *,
+              int64_t) = ac_cpu_use_avx512() ? sd_forward_row : ac_sd_forward_row_avx2;
   for (int64_t q = begin; q < end; q++) {
     int64_t n = q / c->OH, oh = q % c->OH;
-    sd_forward_row(c, t->y + n * c->O * c->OH * c->OW, t->x + n * c->C * c->H * c->W, t->w, t->b,
-                   oh);
+    row(c, t->y + n * c->O * c->OH * c->OW, t->x + n * c->C * c->H * c->W, t->w, t->b, oh);
   }
 }
 
 static void sd_params_task(void *vctx, int64_t begin, int64_t end, int tid) {
   sd_ctx *t = vctx;
   const ac_conv2d_cfg *c = t->c;
+  void (*sample)(const ac_conv2d_cfg *, float *, const float *, const float *) =
+      ac_cpu_use_avx512() ? sd_params_sample : ac_sd_params_sample_avx2;
   for (int64_t n = begin; n < end; n++)
-    sd_params_sample(c, t->parts + tid * t->partsz, t->x + n * c->C * c->H * c->W,
-                     t->gy + n * c->O * c->OH * c->OW);
+    sample(c, t->parts + tid * t->partsz, t->x + n * c->C * c->H * c->W,
+           t->gy + n * c->O * c->OH * c->OW);
 }
 
 int64_t ac_sd_workspace(const ac_conv2d_cfg *c) {

@@ -10,9 +10,11 @@
  * (contiguous B strips for the micro-kernel; a 1x1 stride-1 input is
  * transposed 16 x 16 in registers), then every 8-row block of gy's rows
  * runs against them. The split depends on the shapes only, so the result
- * does not depend on the thread count. Portable packing, or AVX-512
- * register transposes for 1x1 inputs; the GEMM dispatches by itself.
+ * does not depend on the thread count. Portable packing, or AVX-512 (16 x
+ * 16) or AVX2 (8 x 8) register transposes for 1x1 inputs; the GEMM
+ * dispatches by itself.
  */
+#include <immintrin.h>
 #include "cpu/conv_kernels.h"
 #include "cpu/gemm.h"
 #include "cpu/cpu.h"
@@ -96,6 +98,53 @@ static void gw_pack1x1_avx512(const ac_conv2d_cfg *c, const float *xn, int64_t p
     ac_gemm_pack_t32_avx512(xn, P, s0, j1 - s0 < 32 ? j1 : s0 + 32, p0, S, dst + ((s0 - j0) / 32) * S * 32);
 }
 
+/* r[i][j] <- r[j][i]: an 8 x 8 transpose in registers. */
+__attribute__((target("avx2"))) static inline void tr8_avx2(__m256 r[8]) {
+  __m256 t[8], u[8];
+  for (int i = 0; i < 4; i++) {
+    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 2; i++) {
+    u[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+    u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+    u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+    u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+  }
+  for (int i = 0; i < 4; i++) {
+    r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+    r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+  }
+}
+
+/* The same packing as gw_pack1x1_avx512 with AVX2: blocks of 8 channels x
+ * 8 positions transposed in registers, the ragged channels and positions
+ * copied one by one. */
+__attribute__((target("avx2"))) static void gw_pack1x1_avx2(const ac_conv2d_cfg *c,
+                                                             const float *xn, int64_t p0,
+                                                             int64_t p1, int64_t j0, int64_t j1,
+                                                             float *dst) {
+  int64_t S = p1 - p0, P = c->H * c->W, S8 = S / 8 * 8;
+  int64_t k8 = j0 + (j1 - j0) / 8 * 8;
+  for (int64_t k0 = j0; k0 < k8; k0 += 8) {
+    float *d = dst + ((k0 - j0) / 32) * S * 32 + (k0 - j0) % 32;
+    const float *src = xn + k0 * P + p0;
+    for (int64_t s = 0; s < S8; s += 8) {
+      __m256 r[8];
+      for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src + i * P + s);
+      tr8_avx2(r);
+      for (int i = 0; i < 8; i++) _mm256_storeu_ps(d + (s + i) * 32, r[i]);
+    }
+    for (int64_t s = S8; s < S; s++)
+      for (int i = 0; i < 8; i++) d[s * 32 + i] = src[i * P + s];
+  }
+  for (int64_t k = k8; k < j1; k++) {
+    float *d = dst + ((k - j0) / 32) * S * 32 + (k - j0) % 32;
+    const float *src = xn + k * P + p0;
+    for (int64_t s = 0; s < S; s++) d[s * 32] = src[s];
+  }
+}
+
 typedef struct {
   const ac_conv2d_cfg *c;
   const float *x, *gy;
@@ -110,7 +159,8 @@ static void gw_task(void *vctx, int64_t begin, int64_t end, int tid) {
   const ac_conv2d_cfg *c = t->c;
   const gw_plan *pl = &t->pl;
   int64_t P = c->OH * c->OW, K = c->C * c->kh * c->kw, OK = c->O * K;
-  int fast1x1 = ac_conv_is_1x1(c) && ac_cpu_use_avx512();
+  /* 1x1 inputs: 2 = AVX-512 transposes, 1 = AVX2 ones, 0 = portable packing */
+  int fast1x1 = !ac_conv_is_1x1(c) ? 0 : ac_cpu_isa() >= AC_ISA_AVX512 ? 2 : ac_cpu_isa() == AC_ISA_AVX2;
   float *pack = t->pack + tid * gw_packsz(pl);
   for (int64_t q = begin; q < end; q++) {
     int64_t cb = q % pl->nc, ob = (q / pl->nc) % pl->no, g = q / (pl->nc * pl->no);
@@ -126,8 +176,10 @@ static void gw_task(void *vctx, int64_t begin, int64_t end, int tid) {
       const float *xn = t->x + n * c->C * c->H * c->W, *gyn = t->gy + n * c->O * P;
       for (int64_t p0 = 0; p0 < P; p0 += pl->kcw) {
         int64_t p1 = p0 + pl->kcw < P ? p0 + pl->kcw : P, S = p1 - p0;
-        if (fast1x1)
+        if (fast1x1 == 2)
           gw_pack1x1_avx512(c, xn, p0, p1, j0, j1, pack);
+        else if (fast1x1 == 1)
+          gw_pack1x1_avx2(c, xn, p0, p1, j0, j1, pack);
         else
           gw_pack_generic(c, xn, p0, p1, j0, j1, pack);
         for (int64_t s0 = j0; s0 < j1; s0 += 32)

@@ -609,13 +609,92 @@ __attribute__((target("avx512f"))) static void fd_ed_row_avx512(
   *sq2 += s2;
 }
 
+/* The same row with AVX2 + FMA: four double lanes per sum (an order of its
+ * own). */
+static inline __attribute__((target("avx2,fma"))) double hsum4_pd(__m256d v) {
+  __m128d h = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+}
+
+__attribute__((target("avx2,fma"))) static void fd_ed_row_avx2(
+    const float *restrict u, const float *restrict v, const double *restrict S, int64_t d,
+    double inv, int fd_on, int ed_on, double cfd, double ced, float *restrict out, double *sq1,
+    double *sq2) {
+  __m256d us = _mm256_setzero_pd(), uv = us, vs = us, a = us, e = us;
+  int64_t d4 = d & ~(int64_t)3, t;
+  for (t = 0; t < d4; t += 4) {
+    __m256d ut = _mm256_cvtps_pd(_mm_loadu_ps(u + t));
+    us = _mm256_add_pd(us, ut);
+    if (fd_on) {
+      __m256d vt = _mm256_cvtps_pd(_mm_loadu_ps(v + t));
+      uv = _mm256_fmadd_pd(ut, vt, uv);
+      vs = _mm256_add_pd(vs, vt);
+    }
+    if (ed_on) {
+      __m256d st = _mm256_loadu_pd(S + t);
+      a = _mm256_fmadd_pd(ut, _mm256_sub_pd(st, ut), a);
+      e = _mm256_add_pd(e, st);
+    }
+  }
+  double usum = hsum4_pd(us), suv = hsum4_pd(uv), svs = hsum4_pd(vs), sa = hsum4_pd(a);
+  double se = hsum4_pd(e);
+  for (; t < d; t++) {
+    double ut = u[t];
+    usum += ut;
+    if (fd_on) {
+      suv += ut * (double)v[t];
+      svs += (double)v[t];
+    }
+    if (ed_on) {
+      sa += ut * (S[t] - ut);
+      se += S[t];
+    }
+  }
+  double dot1 = fd_on ? cfd * suv : 0.0, gs1 = fd_on ? cfd * svs : 0.0;
+  double dot2 = ed_on ? ced * sa : 0.0, gs2 = ed_on ? ced * (se - usum) : 0.0;
+  double mean1 = (gs1 - dot1 * usum) * inv / (double)d;
+  double mean2 = (gs2 - dot2 * usum) * inv / (double)d;
+  /* dx1 = cfd inv v - (dot1 inv) u - mean1; dx2 = ced inv S - (ced + dot2) inv u - mean2 */
+  __m256d c1v = _mm256_set1_pd(cfd * inv), c1u = _mm256_set1_pd(-dot1 * inv), m1 = _mm256_set1_pd(-mean1);
+  __m256d c2s = _mm256_set1_pd(ced * inv), c2u = _mm256_set1_pd(-(ced + dot2) * inv),
+          m2 = _mm256_set1_pd(-mean2);
+  __m256d q1 = _mm256_setzero_pd(), q2 = q1;
+  for (t = 0; t < d4; t += 4) {
+    __m256d ut = _mm256_cvtps_pd(_mm_loadu_ps(u + t));
+    __m256d dx1 = _mm256_setzero_pd(), dx2 = dx1;
+    if (fd_on) {
+      __m256d vt = _mm256_cvtps_pd(_mm_loadu_ps(v + t));
+      dx1 = _mm256_fmadd_pd(c1v, vt, _mm256_fmadd_pd(c1u, ut, m1));
+      q1 = _mm256_fmadd_pd(dx1, dx1, q1);
+    }
+    if (ed_on) {
+      dx2 = _mm256_fmadd_pd(c2s, _mm256_loadu_pd(S + t), _mm256_fmadd_pd(c2u, ut, m2));
+      q2 = _mm256_fmadd_pd(dx2, dx2, q2);
+    }
+    _mm_storeu_ps(out + t, _mm256_cvtpd_ps(_mm256_add_pd(dx1, dx2)));
+  }
+  double s1 = hsum4_pd(q1), s2 = hsum4_pd(q2);
+  for (; t < d; t++) {
+    double ut = u[t], dx1 = 0.0, dx2 = 0.0;
+    if (fd_on) dx1 = (cfd * (double)v[t] - ut * dot1) * inv - mean1;
+    if (ed_on) dx2 = (ced * (S[t] - ut) - ut * dot2) * inv - mean2;
+    s1 += dx1 * dx1;
+    s2 += dx2 * dx2;
+    out[t] = (float)(dx1 + dx2);
+  }
+  *sq1 += s1;
+  *sq2 += s2;
+}
+
 static void fd_ed_backward_task(void *vctx, int64_t r0, int64_t r1, int tid) {
   row_ctx *c = vctx;
   ac_adcorre *L = c->L;
   int64_t B = c->B, d = c->d;
   double sq1 = 0.0, sq2 = 0.0;
   void (*row)(const float *, const float *, const double *, int64_t, double, int, int, double, double,
-              float *, double *, double *) = ac_cpu_use_avx512() ? fd_ed_row_avx512 : fd_ed_row;
+              float *, double *, double *) = ac_cpu_isa() >= AC_ISA_AVX512 ? fd_ed_row_avx512
+                                             : ac_cpu_isa() == AC_ISA_AVX2  ? fd_ed_row_avx2
+                                                                            : fd_ed_row;
   for (int64_t r = r0; r < r1; r++) {
     int64_t j = r / B, b = r % B;
     row(L->U + r * d, L->V + r * d, L->S + b * d, d, 1.0 / L->s[r], c->fd_on, c->ed_on,

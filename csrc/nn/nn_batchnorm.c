@@ -17,8 +17,9 @@
  * inside a row of P values and double across rows; then the normalisation).
  * Training backward: two passes (sums of the masked gradient g and of
  * g * (x - mean); then gx = k g - u x + v). Each pass is an AVX-512 loop
- * with masked tails when the CPU has it (run-time dispatch), else a
- * portable loop the compiler vectorises for the build target.
+ * with masked tails when the CPU has it, an AVX2 + FMA loop on CPUs with
+ * AVX2 only (run-time dispatch), else a portable loop the compiler
+ * vectorises for the build target.
  */
 #include <math.h>
 #include <immintrin.h>
@@ -27,6 +28,7 @@
 #include "core/parallel.h"
 #include "nn/nn_reduce.h"
 #include "cpu/cpu.h"
+#include "cpu/simd.h"
 
 /* ---- per-row pieces: portable ---------------------------------------------- */
 
@@ -187,6 +189,109 @@ static AVX512 void row_gx_512(float *gx, const float *gy, const float *x, float 
   }
 }
 
+/* ---- per-row pieces: AVX2 + FMA (8 lanes; ragged ends through masked
+ * loads and stores, the same arithmetic as the full vectors) --------------------- */
+
+#define AVX2 __attribute__((target("avx2,fma")))
+
+static inline AVX2 double hsum_pd256(__m256 v) {
+  __m256d d = _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)),
+                            _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+  __m128d h = _mm_add_pd(_mm256_castpd256_pd128(d), _mm256_extractf128_pd(d, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+}
+
+static AVX2 void row_stats_256(const float *x, float m, int64_t n, double *s1, double *s2) {
+  const __m256 vm = _mm256_set1_ps(m);
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, b0 = a0, b1 = a0;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(x + i), vm);
+    __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vm);
+    a0 = _mm256_add_ps(a0, d0);
+    a1 = _mm256_add_ps(a1, d1);
+    b0 = _mm256_fmadd_ps(d0, d0, b0);
+    b1 = _mm256_fmadd_ps(d1, d1, b1);
+  }
+  for (; i < n; i += 8) {
+    __m256i k = ac_lanes8(n - i);
+    __m256 d = _mm256_and_ps(_mm256_sub_ps(_mm256_maskload_ps(x + i, k), vm), _mm256_castsi256_ps(k));
+    a0 = _mm256_add_ps(a0, d);
+    b0 = _mm256_fmadd_ps(d, d, b0);
+  }
+  *s1 += hsum_pd256(_mm256_add_ps(a0, a1));
+  *s2 += hsum_pd256(_mm256_add_ps(b0, b1));
+}
+
+static AVX2 void row_norm_256(float *y, const float *x, float a, float s, int64_t n, int relu) {
+  const __m256 va = _mm256_set1_ps(a), vs = _mm256_set1_ps(s), z = _mm256_setzero_ps();
+  int64_t i = 0;
+  if (relu) {
+    for (; i + 8 <= n; i += 8)
+      _mm256_storeu_ps(y + i, _mm256_max_ps(_mm256_fmadd_ps(_mm256_loadu_ps(x + i), va, vs), z));
+  } else {
+    for (; i + 8 <= n; i += 8)
+      _mm256_storeu_ps(y + i, _mm256_fmadd_ps(_mm256_loadu_ps(x + i), va, vs));
+  }
+  if (i < n) {
+    __m256i k = ac_lanes8(n - i);
+    __m256 r = _mm256_fmadd_ps(_mm256_maskload_ps(x + i, k), va, vs);
+    if (relu) r = _mm256_max_ps(r, z);
+    _mm256_maskstore_ps(y + i, k, r);
+  }
+}
+
+/* g with the lanes where a x + s <= 0 zeroed (the ReLU's mask) */
+static inline AVX2 __m256 relu_mask_256(__m256 g, __m256 xv, __m256 va, __m256 vs) {
+  return _mm256_and_ps(g, _mm256_cmp_ps(_mm256_fmadd_ps(xv, va, vs), _mm256_setzero_ps(), _CMP_GT_OQ));
+}
+
+static AVX2 void row_gsums_256(const float *gy, const float *x, float m, float a, float s,
+                               int64_t n, int relu, double *sg, double *sgx) {
+  const __m256 vm = _mm256_set1_ps(m), va = _mm256_set1_ps(a), vs = _mm256_set1_ps(s);
+  __m256 p0 = _mm256_setzero_ps(), p1 = p0, q0 = p0, q1 = p0;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m256 x0 = _mm256_loadu_ps(x + i), x1 = _mm256_loadu_ps(x + i + 8);
+    __m256 g0 = _mm256_loadu_ps(gy + i), g1 = _mm256_loadu_ps(gy + i + 8);
+    if (relu) {
+      g0 = relu_mask_256(g0, x0, va, vs);
+      g1 = relu_mask_256(g1, x1, va, vs);
+    }
+    p0 = _mm256_add_ps(p0, g0);
+    p1 = _mm256_add_ps(p1, g1);
+    q0 = _mm256_fmadd_ps(g0, _mm256_sub_ps(x0, vm), q0);
+    q1 = _mm256_fmadd_ps(g1, _mm256_sub_ps(x1, vm), q1);
+  }
+  for (; i < n; i += 8) {
+    __m256i k = ac_lanes8(n - i);
+    __m256 x0 = _mm256_maskload_ps(x + i, k), g0 = _mm256_maskload_ps(gy + i, k);
+    if (relu) g0 = relu_mask_256(g0, x0, va, vs);
+    p0 = _mm256_add_ps(p0, g0);
+    q0 = _mm256_fmadd_ps(g0, _mm256_sub_ps(x0, vm), q0);
+  }
+  *sg += hsum_pd256(_mm256_add_ps(p0, p1));
+  *sgx += hsum_pd256(_mm256_add_ps(q0, q1));
+}
+
+static AVX2 void row_gx_256(float *gx, const float *gy, const float *x, float a, float s,
+                            float kk, float u, float v, int64_t n, int relu) {
+  const __m256 va = _mm256_set1_ps(a), vs = _mm256_set1_ps(s);
+  const __m256 vk = _mm256_set1_ps(kk), vu = _mm256_set1_ps(-u), vv = _mm256_set1_ps(v);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 x0 = _mm256_loadu_ps(x + i), g0 = _mm256_loadu_ps(gy + i);
+    if (relu) g0 = relu_mask_256(g0, x0, va, vs);
+    _mm256_storeu_ps(gx + i, _mm256_fmadd_ps(vk, g0, _mm256_fmadd_ps(vu, x0, vv)));
+  }
+  if (i < n) {
+    __m256i k = ac_lanes8(n - i);
+    __m256 x0 = _mm256_maskload_ps(x + i, k), g0 = _mm256_maskload_ps(gy + i, k);
+    if (relu) g0 = relu_mask_256(g0, x0, va, vs);
+    _mm256_maskstore_ps(gx + i, k, _mm256_fmadd_ps(vk, g0, _mm256_fmadd_ps(vu, x0, vv)));
+  }
+}
+
 /* ---- channel tasks ------------------------------------------------------------ */
 
 typedef struct {
@@ -195,7 +300,7 @@ typedef struct {
   const float *x, *gy, *gamma, *beta, *mean, *invstd, *rmean, *rvar;
   int64_t N, C, P;
   float eps, momentum, scale;
-  int relu, v512, train;
+  int relu, isa, train; /* isa: the dispatch level (ac_cpu_isa()) */
 } bn_ctx;
 
 static int bn_check(int64_t N, int64_t C, int64_t P) {
@@ -225,7 +330,8 @@ static void bn_norm_channel(const bn_ctx *t, int64_t c, float a, float s) {
   for (int64_t n = t->N - 1; n >= 0; n--) {
     const float *xp = t->x + (n * t->C + c) * t->P;
     float *yp = t->out + (n * t->C + c) * t->P;
-    if (t->v512) row_norm_512(yp, xp, a, s, t->P, t->relu);
+    if (t->isa >= AC_ISA_AVX512) row_norm_512(yp, xp, a, s, t->P, t->relu);
+    else if (t->isa == AC_ISA_AVX2) row_norm_256(yp, xp, a, s, t->P, t->relu);
     else row_norm_c(yp, xp, a, s, t->P, t->relu);
   }
 }
@@ -241,7 +347,8 @@ static void bn_train_task(void *vctx, int64_t begin, int64_t end, int tid) {
     double s1 = 0, s2 = 0;
     for (int64_t n = 0; n < N; n++) {
       const float *xp = t->x + (n * C + c) * P;
-      if (t->v512) row_stats_512(xp, shift, P, &s1, &s2);
+      if (t->isa >= AC_ISA_AVX512) row_stats_512(xp, shift, P, &s1, &s2);
+      else if (t->isa == AC_ISA_AVX2) row_stats_256(xp, shift, P, &s1, &s2);
       else row_stats_c(xp, shift, P, &s1, &s2);
     }
     double dm = s1 / (double)M;
@@ -292,7 +399,8 @@ static void bn_sums(const bn_ctx *t, int64_t c, float a, float s, double *sg, do
   for (int64_t n = 0; n < t->N; n++) {
     const float *xp = t->x + (n * t->C + c) * t->P;
     const float *gp = t->gy + (n * t->C + c) * t->P;
-    if (t->v512) row_gsums_512(gp, xp, m, a, s, t->P, t->relu, &p, &q);
+    if (t->isa >= AC_ISA_AVX512) row_gsums_512(gp, xp, m, a, s, t->P, t->relu, &p, &q);
+    else if (t->isa == AC_ISA_AVX2) row_gsums_256(gp, xp, m, a, s, t->P, t->relu, &p, &q);
     else row_gsums_c(gp, xp, m, a, s, t->P, t->relu, &p, &q);
   }
   *sg = p;
@@ -325,7 +433,8 @@ static void bn_backward_task(void *vctx, int64_t begin, int64_t end, int tid) {
       const float *xp = t->x + (n * C + c) * P;
       const float *gp = t->gy + (n * C + c) * P;
       float *op = t->out + (n * C + c) * P;
-      if (t->v512) row_gx_512(op, gp, xp, a, s, (float)k, (float)u, (float)v, P, t->relu);
+      if (t->isa >= AC_ISA_AVX512) row_gx_512(op, gp, xp, a, s, (float)k, (float)u, (float)v, P, t->relu);
+      else if (t->isa == AC_ISA_AVX2) row_gx_256(op, gp, xp, a, s, (float)k, (float)u, (float)v, P, t->relu);
       else row_gx_c(op, gp, xp, a, s, (float)k, (float)u, (float)v, P, t->relu);
     }
   }
@@ -342,7 +451,7 @@ int ac_batchnorm_forward_train(float *y, float *save_mean, float *save_invstd,
   bn_ctx t = {.out = y, .save_mean = save_mean, .save_invstd = save_invstd,
               .running_mean = running_mean, .running_var = running_var, .x = x,
               .gamma = gamma, .beta = beta, .N = N, .C = C, .P = P, .eps = eps,
-              .momentum = momentum, .relu = relu != 0, .v512 = ac_cpu_use_avx512()};
+              .momentum = momentum, .relu = relu != 0, .isa = ac_cpu_isa()};
   ac_parallel_for(C, bn_grain(N, P), bn_train_task, &t);
   return 0;
 }
@@ -359,7 +468,7 @@ int ac_batchnorm_forward_eval(float *y, float *save_mean, float *save_invstd, co
                      (double)running_var[c]);
   bn_ctx t = {.out = y, .save_mean = save_mean, .save_invstd = save_invstd, .x = x,
               .rmean = running_mean, .rvar = running_var, .gamma = gamma, .beta = beta,
-              .N = N, .C = C, .P = P, .eps = eps, .relu = relu != 0, .v512 = ac_cpu_use_avx512()};
+              .N = N, .C = C, .P = P, .eps = eps, .relu = relu != 0, .isa = ac_cpu_isa()};
   ac_parallel_for(C, bn_grain(N, P), bn_eval_task, &t);
   return 0;
 }
@@ -369,7 +478,7 @@ int ac_batchnorm_apply(float *y, const float *x, const float *mean, const float 
                        int relu) {
   if (bn_check(N, C, P)) return -1;
   bn_ctx t = {.out = y, .x = x, .mean = mean, .invstd = invstd, .gamma = gamma, .beta = beta,
-              .N = N, .C = C, .P = P, .relu = relu != 0, .v512 = ac_cpu_use_avx512()};
+              .N = N, .C = C, .P = P, .relu = relu != 0, .isa = ac_cpu_isa()};
   ac_parallel_for(C, bn_grain(N, P), bn_eval_task, &t);
   return 0;
 }
@@ -381,7 +490,7 @@ int ac_batchnorm_backward(float *gx, float *ggamma, float *gbeta, const float *g
   if (bn_check(N, C, P)) return -1;
   bn_ctx t = {.out = gx, .ggamma = ggamma, .gbeta = gbeta, .gy = gy, .x = x, .mean = mean,
               .invstd = invstd, .gamma = gamma, .beta = beta, .N = N, .C = C, .P = P,
-              .scale = scale, .train = train != 0, .relu = relu != 0, .v512 = ac_cpu_use_avx512()};
+              .scale = scale, .train = train != 0, .relu = relu != 0, .isa = ac_cpu_isa()};
   ac_parallel_for(C, bn_grain(N, P), bn_backward_task, &t);
   return 0;
 }
