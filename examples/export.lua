@@ -3,20 +3,25 @@
 --
 --   lua5.4 examples/export.lua --model Trained_Models/minixception_synthfer.safetensors --onnx fer.onnx
 --   lua5.4 examples/export.lua --model out/train/model.safetensors --onnx m.onnx --probabilities --json
+--   lua5.4 examples/export.lua --model fer2013_mini_XCEPTION.h5 --onnx m.onnx --classes fer2013
 --
 -- The graph: input float32 [N, C, H, W] (pixels in the model's input
 -- range, [0, 1] for models trained here), outputs logits [N, classes] and
 -- embeddings [N, k * d] (and probabilities with --probabilities); class
--- names, input range and adcorre version in the metadata. See ac.onnx.
+-- names, input range and adcorre version in the metadata. A Keras model
+-- other than the Ad-Corre network keeps its own outputs (logits and
+-- probabilities for a softmax classifier; see adcorre.onnx.export_keras).
+-- See ac.onnx.
 local ac = require("adcorre")
 local argparse = require("argparse")
 local json = require("adcorre.json")
 local predict = require("adcorre.predict")
 
 local p = argparse("export.lua", "Export a trained model to ONNX (opset 13).")
-p:option("--model", "Model file (.safetensors from train.lua or ac.save)."):count(1)
+p:option("--model", "Model file: .safetensors (train.lua, ac.save, convert.lua) or Keras .h5."):count(1)
 p:option("--onnx", "Output .onnx file."):count(1)
 p:flag("--probabilities", "Add a softmax output 'probabilities'.")
+p:option("--classes", "Class names of a Keras model's outputs: fer2013, rafdb, affectnet, canonical or NAME,...")
 p:option("--input-range", "Input range LO,HI written to the metadata (default: the model's, else 0,1).")
 p:flag("--json", "Print one JSON object: {onnx, nodes, initializers, bytes, outputs, classes}.")
 local args = p:parse()
@@ -26,14 +31,10 @@ local function fail(msg)
   os.exit(1)
 end
 
-local ok, model, info = pcall(predict.load_model, args.model)
+local ok, model, info = pcall(predict.load_model, args.model,
+  {classes = args.classes, input_range = args.input_range})
 if not ok then fail(model) end
-local range
-if args.input_range then
-  local lo, hi = args.input_range:match("^%s*([-+%d.eE]+)%s*,%s*([-+%d.eE]+)%s*$")
-  if not lo then fail("--input-range must be LO,HI, got " .. args.input_range) end
-  range = {tonumber(lo), tonumber(hi)}
-end
+local range = args.input_range and info.input_range or nil
 local g
 ok, g = pcall(ac.onnx.export, model, args.onnx,
   {probabilities = args.probabilities, classes = info.classes, input_range = range})

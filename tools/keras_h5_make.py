@@ -15,6 +15,13 @@ NAME (default: all):
                      224x224x3, GlobalAveragePooling, 10 Dense(256) +
                      Lambda(l2_normalize) heads, Concatenate, Dropout,
                      Dense(7, softmax); outputs [softmax, 10 embeddings]
+  adcorre_xception_small  the same at 96x96x3
+  multi_output       full model, tf.keras 2.4 dialect: Conv2D, BatchNormalization,
+                     DepthwiseConv2D, ReLU, SeparableConv2D, Concatenate of
+                     feature maps, AveragePooling2D and MaxPooling2D ("same"),
+                     Add, Flatten, Dropout, Dense (softmax), Dense +
+                     BatchNormalization + Lambda(l2_normalize); outputs
+                     [softmax, embedding, feature map]
   xception_notop     weights only (save_weights), Xception without top,
                      residual counters starting at conv2d_4 /
                      batch_normalization_4 as in a file saved after other models
@@ -28,7 +35,7 @@ NAME (default: all):
 
 For each NAME it writes NAME.h5, NAME_input.npy (NCHW float32) and
 NAME_out<i>.npy (Keras' outputs in order; NHWC outputs are given NCHW), plus
-NAME_logits.npy for adcorre_xception (the pre-softmax values) and
+NAME_logits.npy for adcorre_xception[_small] and multi_output (the pre-softmax values) and
 NAME_features.npy for xception_notop (the trunk's globally pooled output).
 
 The file layout follows Keras' saving code (keras/saving/hdf5_format.py,
@@ -123,9 +130,28 @@ class Builder:
                "activation": "linear", "use_bias": use_bias}
         return self.add("SeparableConv2D", name, cfg, [x], (oh, ow, filters))
 
+    def depthwise(self, x, k=3, s=1, padding="same", multiplier=1, use_bias=True, name=None):
+        name = name or self.auto("depthwise_conv2d")
+        oh, ow = self._out_hw(x, k, s, padding)
+        cfg = {"kernel_size": [k, k], "strides": [s, s], "padding": padding, "data_format": "channels_last",
+               "dilation_rate": [1, 1], "depth_multiplier": multiplier, "activation": "linear",
+               "use_bias": use_bias}
+        return self.add("DepthwiseConv2D", name, cfg, [x], (oh, ow, self.shapes[x][2] * multiplier))
+
+    def avgpool(self, x, k=3, s=2, padding="same", name=None):
+        name = name or self.auto("average_pooling2d")
+        oh, ow = self._out_hw(x, k, s, padding)
+        cfg = {"pool_size": [k, k], "padding": padding, "strides": [s, s], "data_format": "channels_last"}
+        return self.add("AveragePooling2D", name, cfg, [x], (oh, ow, self.shapes[x][2]))
+
+    def relu(self, x, name=None):
+        name = name or self.auto("re_lu")
+        return self.add("ReLU", name, {"max_value": None, "negative_slope": 0.0, "threshold": 0.0}, [x],
+                        self.shapes[x])
+
     def bn(self, x, name=None, eps=1e-3, scale=True, center=True):
         name = name or self.auto("batch_normalization")
-        axis = [3] if self.dialect == "tf24" else -1
+        axis = [len(self.shapes[x])] if self.dialect == "tf24" else -1
         cfg = {"axis": axis, "momentum": 0.99, "epsilon": eps, "center": center, "scale": scale}
         return self.add("BatchNormalization", name, cfg, [x], self.shapes[x])
 
@@ -165,7 +191,9 @@ class Builder:
 
     def concat(self, xs, name=None):
         name = name or self.auto("concatenate")
-        return self.add("Concatenate", name, {"axis": -1}, xs, (sum(self.shapes[x][0] for x in xs),))
+        shape = list(self.shapes[xs[0]])
+        shape[-1] = sum(self.shapes[x][-1] for x in xs)
+        return self.add("Concatenate", name, {"axis": -1}, xs, tuple(shape))
 
     def dropout(self, x, rate, name=None):
         name = name or self.auto("dropout")
@@ -272,6 +300,11 @@ def make_weights(b, rng):
             ws.append(("pointwise_kernel", rng.standard_normal((1, 1, ci * m, cfg["filters"])) * np.sqrt(2.0 / (ci * m))))
             if cfg["use_bias"]:
                 ws.append(("bias", rng.standard_normal(cfg["filters"]) * 0.1))
+        elif c == "DepthwiseConv2D":
+            k, m = cfg["kernel_size"], cfg["depth_multiplier"]
+            ws.append(("depthwise_kernel", rng.standard_normal((k[0], k[1], ci, m)) * np.sqrt(2.0 / (k[0] * k[1]))))
+            if cfg["use_bias"]:
+                ws.append(("bias", rng.standard_normal(ci * m) * 0.1))
         elif c == "Dense":
             ws.append(("kernel", rng.standard_normal((ci, cfg["units"])) * np.sqrt(1.0 / ci)))
             ws.append(("bias", rng.standard_normal(cfg["units"]) * 0.1))
@@ -403,6 +436,25 @@ def torch_forward(config, weights, x, pre_softmax=None, calibrate=False):
             if "bias" in w:
                 y = y + w["bias"].view(1, -1, 1, 1)
             y = activation(y, cfg["activation"])
+        elif c == "DepthwiseConv2D":
+            h = srcs[0]
+            k, s = cfg["kernel_size"], cfg["strides"]
+            if cfg["padding"] == "same":
+                h = pad_same(h, k, s)
+            dk = w["depthwise_kernel"]
+            cin, m = dk.shape[2], dk.shape[3]
+            y = F.conv2d(h, dk.permute(2, 3, 0, 1).reshape(cin * m, 1, k[0], k[1]), stride=s, groups=cin)
+            if "bias" in w:
+                y = y + w["bias"].view(1, -1, 1, 1)
+        elif c == "AveragePooling2D":
+            k, s = cfg["pool_size"], cfg["strides"]
+            if cfg["padding"] == "same":  # TensorFlow divides by the cells inside the image
+                ones = torch.ones_like(srcs[0][:1, :1])
+                y = F.avg_pool2d(pad_same(srcs[0], k, s), k, s) / F.avg_pool2d(pad_same(ones, k, s), k, s)
+            else:
+                y = F.avg_pool2d(srcs[0], k, s)
+        elif c == "ReLU":
+            y = torch.relu(srcs[0])
         elif c == "BatchNormalization":
             h = srcs[0]
             n = w["moving_mean"].numel()
@@ -505,6 +557,46 @@ def make_adcorre_xception(outdir, rng, size=224, k=10, d=256, classes=7):
            pre_softmax=out)
 
 
+def make_adcorre_xception_small(outdir, rng):
+    """The Ad-Corre Xception at 96x96 (a quicker spec of the same graph)."""
+    b = Builder("tf24")
+    x = b.input(96, 96, 3)
+    t = xception_trunk(b, x, shortcut_start=(0, 0))
+    g = b.gap(t)
+    heads = [b.l2(b.dense(g, 256)) for _ in range(10)]
+    out = b.dense(b.dropout(b.concat(heads), 0.5), 7, "softmax")
+    config = b.config("model", [x], [out] + heads)
+    weights = make_weights(b, rng)
+    calibrate(config, weights, (2, 3, 96, 96), rng)
+    save_model(os.path.join(outdir, "adcorre_xception_small.h5"), config, weights, "tf24")
+    finish(outdir, "adcorre_xception_small", config, weights, rng.random((2, 3, 96, 96)).astype(np.float32),
+           pre_softmax=out)
+
+
+def make_multi_output(outdir, rng):
+    """A graph of the rest of the layer set with three outputs: a softmax
+    classifier, an L2-normalised embedding (Dense + BatchNormalization) and
+    a feature map (NCHW)."""
+    b = Builder("tf24")
+    x = b.input(23, 19, 3)
+    h = b.act(b.bn(b.conv(x, 8, 3, 2, "same", use_bias=False)), "relu")
+    d = b.relu(b.bn(b.depthwise(h, 3, 1, "same", multiplier=2)))
+    s = b.act(b.bn(b.sep(h, 16, 3, 1, "same")), "relu")
+    cat = b.concat([d, s])
+    a = b.avgpool(cat, 3, 2, "same")
+    m = b.maxpool(cat, 3, 2, "same")
+    fmap = b.add_([a, m])
+    c = b.conv(fmap, 12, 1, 1, "valid", activation="relu")
+    flat = b.flatten(c)
+    probs = b.dense(b.dropout(flat, 0.25), 5, "softmax")
+    emb = b.l2(b.bn(b.dense(b.gap(fmap), 6)))
+    config = b.config("multi_output", [x], [probs, emb, fmap])
+    weights = make_weights(b, rng)
+    calibrate(config, weights, (4, 3, 23, 19), rng)
+    save_model(os.path.join(outdir, "multi_output.h5"), config, weights, "tf24")
+    finish(outdir, "multi_output", config, weights, rng.random((3, 3, 23, 19)).astype(np.float32), pre_softmax=probs)
+
+
 def make_xception_notop(outdir, rng, size=96):
     b = Builder("tf24")
     x = b.input(size, size, 3)
@@ -591,6 +683,7 @@ def make_bad(outdir, rng):
 
 
 MAKERS = {"minixception_k20": make_minixception_k20, "adcorre_xception": make_adcorre_xception,
+          "adcorre_xception_small": make_adcorre_xception_small, "multi_output": make_multi_output,
           "xception_notop": make_xception_notop, "chunked": make_chunked, "bad": make_bad}
 
 

@@ -16,7 +16,9 @@
 --   BatchNorm2d / 1d alone  BatchNormalization (+ Relu when fused)
 --   ReLU, MaxPool2d, AvgPool2d, GlobalAvgPool2d (+ Flatten: adcorre's is [N, C]),
 --   Linear (Gemm, transB = 1), L2Normalize (LpNormalization p = 2),
---   SoftMax, LogSoftMax, Identity / Dropout (nothing: inference graph)
+--   SoftMax, LogSoftMax, Identity / Dropout (nothing: inference graph),
+--   keras.Flatten (Transpose to NHWC + Flatten), keras.Graph (a DAG:
+--   adcorre.onnx.export_keras, which also builds a whole imported Keras model)
 -- Anything else raises "onnx.export: <path> (<type>) is not supported".
 local ac = require("adcorre")
 local window = require("adcorre.nn.window")
@@ -61,7 +63,7 @@ local function float(name, v) return {name = name, type = "float", value = v} en
 local function unsupported(path, m)
   error(("onnx.export: %s (%s) is not supported; supported layers: Conv2d, SeparableConv2d, " ..
     "BatchNorm2d, BatchNorm1d, ReLU, MaxPool2d, AvgPool2d, GlobalAvgPool2d, Linear, L2Normalize, " ..
-    "SoftMax, LogSoftMax, Dropout, Identity, Add, JoinTable in Sequential / ConcatTable"):format(
+    "SoftMax, LogSoftMax, Dropout, Identity, Add, JoinTable, keras.Flatten in Sequential / ConcatTable / keras.Graph"):format(
     path, m.__typename or type(m)), 0)
 end
 
@@ -168,6 +170,28 @@ local function flat(B, path, v)
   return {name = B:node("Flatten", path .. "/flatten", {v.name}, {int("axis", 1)}), x = v.x:view(s[1], -1)}
 end
 
+-- Linear m as a Gemm, with weight W and bias b when given (a folded norm).
+local function emit_linear(B, path, m, v, W, b, out)
+  v = flat(B, path, v)
+  local inputs = {v.name, B:init(path .. ".weight", W or m.weight)}
+  if b or m.bias then inputs[3] = B:init(path .. ".bias", b or m.bias) end
+  return {name = B:node("Gemm", path, inputs, {float("alpha", 1), float("beta", 1), int("transB", 1)}, out),
+          x = run(m, v.x)}
+end
+
+--- Layer m (Conv2d, SeparableConv2d or Linear) at path with the batch norm
+--- bn (at bnpath) that follows it folded in.
+function M.emit_folded(B, path, m, v, bn, bnpath)
+  if m.__typename == "nn.Linear" then
+    local W, b = fold(m, bn)
+    local out = emit_linear(B, path, m, v, W, b)
+    out.x = run(bn, out.x)
+    if bn.relu then out.name = relu_node(B, bnpath, out.name) end
+    return out
+  end
+  return emit_conv(B, path, m, v, bn, bnpath)
+end
+
 local emit
 
 local function emit_sequential(B, path, m, v)
@@ -221,12 +245,17 @@ function emit(B, path, m, v, out)
     local g = B:node("GlobalAveragePool", path, {v.name})
     return {name = B:node("Flatten", path .. "/flatten", {g}, {int("axis", 1)}, out), x = run(m, v.x)}
   end
-  if tn == "nn.Linear" then
-    v = flat(B, path, v)
-    local inputs = {v.name, B:init(path .. ".weight", m.weight)}
-    if m.bias then inputs[3] = B:init(path .. ".bias", m.bias) end
-    return {name = B:node("Gemm", path, inputs, {float("alpha", 1), float("beta", 1), int("transB", 1)}, out),
-            x = run(m, v.x)}
+  if tn == "nn.Linear" then return emit_linear(B, path, m, v, nil, nil, out) end
+  if tn == "keras.Flatten" then
+    if v.x:dim() == 2 then return v end
+    -- Keras flattens NHWC: move the channels last first
+    local t = B:node("Transpose", path .. "/nhwc", {v.name}, {ints("perm", {0, 2, 3, 1})})
+    return {name = B:node("Flatten", path, {t}, {int("axis", 1)}, out), x = run(m, v.x)}
+  end
+  if tn == "keras.Graph" then
+    local vals = require("adcorre.onnx.export_keras").emit_graph(B, path, m, v, M)
+    if #m.outputs ~= 1 then error(("onnx.export: %s (keras.Graph) has %d outputs; inside a model one is supported"):format(path, #m.outputs), 0) end
+    return vals[m.outputs[1]]
   end
   if tn == "nn.L2Normalize" then
     return {name = B:node("LpNormalization", path, {v.name}, {int("axis", -1), int("p", 2)}, out), x = run(m, v.x)}
@@ -257,6 +286,9 @@ end
 --- Graph of model for an input of shape {C, H, W}; returns the builder
 --- and the output list ({name, dims}).
 function M.build(model, input_shape, opts)
+  if model.__typename == "keras.Graph" then
+    return require("adcorre.onnx.export_keras").build(model, input_shape, opts, M)
+  end
   local B = new_builder()
   local C, H, W = input_shape[1], input_shape[2], input_shape[3]
   B.used.input = true
@@ -286,5 +318,8 @@ function M.build(model, input_shape, opts)
   end
   return B, outputs
 end
+
+M.new_builder, M.emit, M.as_output = new_builder, emit, as_output
+M.attr = {ints = ints, int = int, float = float}
 
 return M

@@ -12,6 +12,10 @@
 -- Batch norms that follow a convolution are folded into it; Dropout is left
 -- out. metadata_props: classes (JSON array), input_range ("lo,hi"),
 -- input_shape ("C,H,W"), k, d, architecture, adcorre_version.
+-- A model imported from Keras that is not the Ad-Corre network (a
+-- keras.Graph) has its own outputs (adcorre.onnx.export_keras: logits and
+-- probabilities for a softmax classifier, else output, or one per Keras
+-- output named after its layer) and keras_outputs (its output layers, JSON).
 --
 -- opts: probabilities (boolean), classes (array of names; default the
 -- canonical FER names), input_range ({lo, hi}; default model.input_range or
@@ -62,7 +66,8 @@ function M.export(model, path, opts)
   if was_training then model:training() end
   if not ok then error(B, 0) end
   local classes = model.classes
-  local nclasses = type(classes) == "number" and classes or nil
+  local kinfo = model.keras_info or {}
+  local nclasses = type(classes) == "number" and classes or kinfo.classes
   local names = opts.classes or default_classes(nclasses or outputs[1].dims[2])
   local meta = {
     {"classes", json.encode(names)},
@@ -76,10 +81,15 @@ function M.export(model, path, opts)
     meta[#meta + 1] = {"d", tostring(model.d)}
   end
   if model.arch and model.arch.constructor then meta[#meta + 1] = {"architecture", model.arch.constructor} end
+  if model.__typename == "keras.Graph" then
+    local names = {}
+    for i, o in ipairs(model.outputs) do names[i] = model.nodes[o].name end
+    meta[#meta + 1] = {"keras_outputs", json.encode(names)}
+  end
   local g = {
     ir_version = M.IR_VERSION, opset = M.OPSET,
     producer_name = "adcorre", producer_version = ac.version,
-    graph_name = opts.graph_name or (model.arch and model.arch.constructor) or "adcorre",
+    graph_name = opts.graph_name or kinfo.name or (model.arch and model.arch.constructor) or "adcorre",
     metadata = meta, nodes = B.nodes, initializers = B.inits,
     inputs = {{name = "input", elem_type = 1, dims = {"N", shape[1], shape[2], shape[3]}}},
     outputs = outputs,

@@ -12,7 +12,8 @@
 --   Flatten, Gemm (transA 0, constant B), MatMul (constant B), Add (two values
 --   of one shape, or a value and a constant broadcast on the last axis),
 --   LpNormalization (p 2, last axis), Concat, Softmax / LogSoftmax (last
---   axis), Identity, Dropout (inference: identity).
+--   axis), Identity, Dropout (inference: identity), Transpose (Keras'
+--   NHWC Flatten).
 local core = require("adcorre.core")
 local nn = require("adcorre.nn")
 
@@ -20,7 +21,7 @@ local M = {}
 
 M.SUPPORTED = {"Conv", "BatchNormalization", "Relu", "MaxPool", "AveragePool", "GlobalAveragePool",
   "Flatten", "Gemm", "MatMul", "Add", "LpNormalization", "Concat", "Softmax", "LogSoftmax",
-  "Identity", "Dropout"}
+  "Identity", "Dropout", "Transpose"}
 
 local function attrs_of(node)
   local a = {}
@@ -257,6 +258,24 @@ local function softmax(cls)
 end
 B.Softmax = softmax(nn.SoftMax)
 B.LogSoftmax = softmax(nn.LogSoftMax)
+
+function B.Transpose(node, ctx)
+  local x = dynamic(node, ctx, 1)
+  local perm = attrs_of(node).perm
+  if perm == nil then
+    perm = {}
+    for d = 1, x:dim() do perm[d] = x:dim() - d end
+  end
+  if #perm ~= x:dim() then ctx.fail("perm has %d entries for an input of rank %d", #perm, x:dim()) end
+  local p, seen = {}, {}
+  for d, a in ipairs(perm) do
+    if math.type(a) ~= "integer" or a < 0 or a >= x:dim() or seen[a] then
+      ctx.fail("perm {%s} is not a permutation of 0..%d", table.concat(perm, ", "), x:dim() - 1)
+    end
+    seen[a], p[d] = true, a + 1
+  end
+  return {fn = function(t) return t:permute(table.unpack(p)):contiguous() end}
+end
 
 function B.Identity() return {fn = function(t) return t end} end
 B.Dropout = B.Identity
