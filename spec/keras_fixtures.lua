@@ -11,7 +11,7 @@ M.available = (p and p:read("*l")) == "0"
 if p then p:close() end
 
 -- the file whose presence says a maker has run
-local PROBE = {bad = "bad_wrong_shape"}
+local PROBE = {bad = "bad_wrong_shape", hostile = "hostile_flatten_input"}
 
 function M.make(...)
   local missing = {}

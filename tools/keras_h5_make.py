@@ -28,6 +28,10 @@ NAME (default: all):
   chunked            a small full model whose layer_names attribute is split
                      into layer_names0, layer_names1, ... (Keras does this above
                      64512 bytes; here the limit is lowered to force it)
+  hostile            hostile_<case>.h5: the small model's weights under a
+                     model_config asking for 10^9 Dense units, 10^8 Conv2D
+                     filters, a 10^4 x 10^4 kernel, a 10^5 x 10^5 input
+                     before Flatten + Dense (and hostile_none.h5, unchanged)
   bad                bad_<fault>.h5: an unknown layer class, a Lambda that is
                      not l2_normalize, a missing layer group, a missing
                      weight, a weight of the wrong shape, an HDF5 file that
@@ -625,26 +629,54 @@ def make_chunked(outdir, rng):
     finish(outdir, "chunked", config, weights, rng.random((3, 2, 12, 12)).astype(np.float32))
 
 
+def small_model(flatten=False):
+    """12x12x2 -> Conv2D(4, 3, stride 2, same) -> BN -> ReLU -> GAP (or
+    Flatten) -> Dense(5, softmax); layers 0..5 in that order."""
+    b = Builder("tf24")
+    x = b.input(12, 12, 2)
+    h = b.act(b.bn(b.conv(x, 4, 3, 2, "same")), "relu")
+    y = b.dense(b.flatten(h) if flatten else b.gap(h), 5, "softmax")
+    return b, x, y
+
+
+def write_variant(path, rng, mutate_config=None, mutate_file=None, flatten=False):
+    """The small model's file with its config (after the weights were made)
+    or the file itself changed."""
+    b, x, y = small_model(flatten)
+    config = b.config("small", [x], [y])
+    weights = make_weights(b, rng)
+    if mutate_config:
+        mutate_config(config)
+    save_model(path, config, weights, "tf24")
+    if mutate_file:
+        with h5py.File(path, "a") as f:
+            mutate_file(f)
+
+
+def make_hostile(outdir, rng):
+    """hostile_<case>.h5: the small model's weights (a few hundred bytes)
+    under a model_config that asks for absurd sizes; hostile_none.h5 is the
+    unchanged file."""
+    def layer(i, **cfg):
+        def mutate(c):
+            c["config"]["layers"][i]["config"].update(cfg)
+        return mutate
+
+    def huge_input(c):
+        c["config"]["layers"][0]["config"]["batch_input_shape"] = [None, 10 ** 5, 10 ** 5, 2]
+
+    out = lambda case: os.path.join(outdir, "hostile_%s.h5" % case)
+    write_variant(out("none"), rng)
+    write_variant(out("dense_units"), rng, layer(5, units=10 ** 9))
+    write_variant(out("conv_filters"), rng, layer(1, filters=10 ** 8))
+    write_variant(out("kernel_size"), rng, layer(1, kernel_size=[10 ** 4, 10 ** 4]))
+    write_variant(out("flatten_input"), rng, huge_input, flatten=True)
+
+
 def make_bad(outdir, rng):
     """Broken variants of the small model, one fault each (bad_<fault>.h5)."""
-    def small():
-        b = Builder("tf24")
-        x = b.input(12, 12, 2)
-        h = b.act(b.bn(b.conv(x, 4, 3, 2, "same")), "relu")
-        y = b.dense(b.gap(h), 5, "softmax")
-        return b, x, y
-
     def write(fault, mutate_config=None, mutate_file=None):
-        b, x, y = small()
-        config = b.config("small", [x], [y])
-        weights = make_weights(b, rng)
-        if mutate_config:
-            mutate_config(config)
-        path = os.path.join(outdir, "bad_%s.h5" % fault)
-        save_model(path, config, weights, "tf24")
-        if mutate_file:
-            with h5py.File(path, "a") as f:
-                mutate_file(f)
+        write_variant(os.path.join(outdir, "bad_%s.h5" % fault), rng, mutate_config, mutate_file)
 
     def unknown_layer(c):
         c["config"]["layers"][2]["class_name"] = "LSTM"
@@ -684,7 +716,8 @@ def make_bad(outdir, rng):
 
 MAKERS = {"minixception_k20": make_minixception_k20, "adcorre_xception": make_adcorre_xception,
           "adcorre_xception_small": make_adcorre_xception_small, "multi_output": make_multi_output,
-          "xception_notop": make_xception_notop, "chunked": make_chunked, "bad": make_bad}
+          "xception_notop": make_xception_notop, "chunked": make_chunked, "bad": make_bad,
+          "hostile": make_hostile}
 
 
 def main():

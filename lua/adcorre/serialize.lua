@@ -28,6 +28,7 @@ Metadata (all strings, as safetensors requires):
 ]==]
 
 local core = require("adcorre.core")
+local budget = require("adcorre.budget")
 
 local M = {}
 
@@ -300,19 +301,18 @@ local function build(meta, path, where, tensors)
     end
   end
   local held = data_bytes(tensors)
-  local before = core.io.alloc_budget(2 * held + (16 << 20), "what the file's tensors justify")
+  local limit, why = budget.bytes(held), budget.why(held, "tensors")
   local ok2, m
   if a.constructor == "nn" then
-    ok2, m = pcall(rebuild, a.args, "model")
+    ok2, m = budget.run(limit, why, rebuild, a.args, "model")
   else
-    ok2, m = pcall(ctor, a.args or {})
+    ok2, m = budget.run(limit, why, ctor, a.args or {})
   end
-  core.io.alloc_budget(before)
   if not ok2 then
     local msg = tostring(m)
-    if msg:find("exceeds the budget of", 1, true) then
+    if budget.exceeded(msg) then
       error(("%s: %s: the architecture asks for more parameters than the file holds (%d bytes of tensors): %s"):format(
-        where, path, held, msg:gsub("^[^:]*%.lua:%d+: ", "")), 0)
+        where, path, held, budget.strip(msg)), 0)
     end
     if a.constructor == "nn" then error(where .. ": " .. path .. ": cannot rebuild the architecture: " .. msg, 0) end
     error(where .. ": " .. path .. ": " .. field_error(msg), 0)

@@ -31,6 +31,7 @@ local h5 = require("adcorre.keras.h5")
 local layers = require("adcorre.keras.layers")
 local match = require("adcorre.keras.match")
 local native = require("adcorre.keras.native")
+local budget = require("adcorre.budget")
 
 local M = {}
 
@@ -98,17 +99,32 @@ local function load_graph_weights(f, g, root, where)
   end
 end
 
+-- Float32 bytes of the weights that weight_layers lists (what a config
+-- built from the file can be justified by).
+local function held_bytes(wl)
+  local n = 0
+  for _, l in ipairs(wl) do
+    for _, shape in pairs(l.weights) do
+      local e = 4
+      for _, d in ipairs(shape) do e = e * d end
+      n = n + e
+    end
+  end
+  return n
+end
+
 local function count(t) local n = 0 for _ in pairs(t) do n = n + 1 end return n end
 
 -- The model of a decoded model_config (graph g parsed, weights loaded or
 -- not); sets model.arch so that ac.save / ac.load can rebuild it.
-local function finish(g, cfg_json, where, opts, info)
+local function finish(g, cfg_json, where, opts, info, held)
   local model
   if opts.native ~= false then
     local p = native.find(g)
     if p then
       local kind, note
-      model, kind, note = native.rebuild(g, p, where, opts)
+      model, kind, note = native.rebuild(g, p, where,
+        {native_trunk = opts.native_trunk, verify = opts.verify, held = held})
       info.native, info.trunk, info.note = true, kind, note
       info.k, info.d, info.classes = p.k, p.d, p.classes
     end
@@ -144,7 +160,11 @@ function M.load(path, opts)
   end
   if f:kind("model_weights") ~= "group" then f:fail("has no model_weights group") end
   local lwhere = where .. ": " .. path
-  local cfg, g = parse(cfg_json, lwhere)
+  -- the graph is built under the allocation budget the file's weights
+  -- justify, so a config asking for absurd sizes fails before it allocates
+  local held = held_bytes(f:weight_layers("model_weights"))
+  local ok, cfg, g = budget.run(budget.bytes(held), budget.why(held), parse, cfg_json, lwhere)
+  if not ok then error(cfg, 0) end
   load_graph_weights(f, g, "model_weights", where)
   local s = g.input_shape
   local info = {
@@ -156,7 +176,7 @@ function M.load(path, opts)
   }
   local last = g.nodes[g.outputs[1]].shape
   info.classes = #last == 1 and last[1] or nil
-  local model = finish(g, cfg_json, lwhere, opts, info)
+  local model = finish(g, cfg_json, lwhere, opts, info, held)
   model.keras_info = info
   return model, info
 end
@@ -181,6 +201,23 @@ local function weight_root(f)
   f:fail("has neither layer_names nor a model_weights group: not a Keras weights file")
 end
 
+-- load_weights' pairing of the file's layers with the model's, and the copy.
+local function pair_and_copy(f, root, wl, model, opts, lwhere)
+  local src = match.file_units(wl, lwhere)
+  local has_dense = false
+  for _, u in ipairs(src) do if u.class == "Dense" then has_dense = true end end
+  local trunk_only = opts.trunk_only or not has_dense
+  local target = model
+  if trunk_only and model.trunk then target = model.trunk end
+  local dst = match.native_units(target)
+  local pairs_, ignored = match.pair(src, dst, lwhere, {optional_class = "Dense", skip_optional = trunk_only})
+  match.copy(pairs_, function(name)
+    return (f:layer_weights(root, name, true))
+  end, lwhere)
+  return #pairs_, {ignored = ignored, trunk_only = trunk_only and true or false}
+end
+
+
 --- Loads Keras weights into a native model (see the file comment).
 function M.load_weights(model, path, opts)
   local where = "keras.load_weights"
@@ -193,19 +230,11 @@ function M.load_weights(model, path, opts)
   local lwhere = where .. ": " .. path
   local wl = f:weight_layers(root)
   if #wl == 0 then f:fail("holds no layer with weights") end
-  local src = match.file_units(wl, lwhere)
-  local has_dense = false
-  for _, u in ipairs(src) do if u.class == "Dense" then has_dense = true end end
-  local trunk_only = opts.trunk_only or not has_dense
-  local target = model
-  if trunk_only and model.trunk then target = model.trunk end
-  local dst = match.native_units(target)
-  local pairs_, ignored = match.pair(src, dst, lwhere, {optional_class = "Dense", skip_optional = trunk_only})
-  match.copy(pairs_, function(name)
-    return (f:layer_weights(root, name, true))
-  end, lwhere)
-  return model, {paired = #pairs_, ignored = ignored, trunk_only = trunk_only and true or false,
-                 layers = count(wl)}
+  -- reading each weight and converting its layout takes up to twice its bytes
+  local held = held_bytes(wl)
+  local ok, r1, r2 = budget.run(budget.bytes(2 * held), budget.why(held), pair_and_copy, f, root, wl, model, opts, lwhere)
+  if not ok then error(r1, 0) end
+  return model, {paired = r1, ignored = r2.ignored, trunk_only = r2.trunk_only, layers = count(wl)}
 end
 
 return M

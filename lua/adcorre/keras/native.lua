@@ -12,6 +12,7 @@ local ac = require("adcorre")
 local nn = require("adcorre.nn")
 local topology = require("adcorre.keras.topology")
 local match = require("adcorre.keras.match")
+local budget = require("adcorre.budget")
 
 local M = {}
 
@@ -92,16 +93,23 @@ local CANDIDATES = {
 
 -- Tries to rebuild the trunk natively: a model of ac.models with the
 -- graph's trunk weights, or nil and why not.
-local function native_model(g, p, o, where, verify)
+local function native_model(g, p, o, where, verify, held)
   local s = g.input_shape
   local models = require("adcorre.models")
+  local limit = budget.bytes(held)
+  if verify and 4 * s[1] * s[2] * s[3] > limit then
+    -- the check's forward takes a few images of this size per layer
+    error(("%s: layer '%s' (InputLayer): batch_input_shape asks for %d x %d x %d images (%d bytes each), more than the file's %d bytes of weights justify"):format(
+      where, g.nodes[1].name, s[2], s[3], s[1], 4 * s[1] * s[2] * s[3], held), 0)
+  end
   local keep = topology.ancestors(g, p.trunk_out)
   local src = match.graph_units(g, keep)
   local why = {}
   for _, c in ipairs(CANDIDATES) do
     if s[2] >= c.min and s[3] >= c.min then
-      local net = models[c.name]{in_channels = s[1], size = s[2] == s[3] and s[2] or {s[2], s[3]},
-                                 classes = p.classes, k = p.k, d = p.d, dropout = o.dropout}
+      local ok0, net = budget.run(limit, budget.why(held), models[c.name], {in_channels = s[1],
+        size = s[2] == s[3] and s[2] or {s[2], s[3]}, classes = p.classes, k = p.k, d = p.d, dropout = o.dropout})
+      if not ok0 then error(("%s: native %s: %s"):format(where, c.name, budget.strip(net)), 0) end
       local dst = match.native_units(net.trunk)
       local ok, pairs_ = pcall(match.pair, src, dst, where)
       if ok then
@@ -146,7 +154,7 @@ function M.rebuild(g, p, where, opts)
   if o.dropout >= 1 then o.dropout = 0.5 end
   local net, kind, note = nil, nil, nil
   if opts.native_trunk ~= false then
-    net, kind = native_model(g, p, o, where, opts.verify ~= false)
+    net, kind = native_model(g, p, o, where, opts.verify ~= false, opts.held or 0)
     if not net then note = kind; kind = nil end
   end
   if not net then

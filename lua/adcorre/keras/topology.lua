@@ -113,7 +113,13 @@ function M.parse(config, where)
     if name == inputs[1] and e.class_name ~= "InputLayer" then
       fail(where, "the model's input '%s' is a %s, not an InputLayer", name, tostring(e.class_name))
     end
-    local spec = layers.build(e, in_shapes, lwhere)
+    local ok, spec = pcall(layers.build, e, in_shapes, lwhere)
+    if not ok then
+      -- an nn constructor's own error (the allocation budget's refusal) names the layer too
+      local msg = tostring(spec)
+      if msg:sub(1, #lwhere) ~= lwhere then msg = lwhere .. ": " .. msg:gsub("^[^:]*%.lua:%d+: ", "") end
+      error(msg, 0)
+    end
     g.nodes[#g.nodes + 1] = {name = name, class = e.class_name, layer = e, inputs = ins, spec = spec,
                              shape = spec.shape, where = lwhere}
     g.by_name[name] = #g.nodes

@@ -22,6 +22,7 @@ local ac = require("adcorre")
 local json = require("adcorre.json")
 local ops = require("adcorre.onnx.ops")
 local Container = require("adcorre.nn.Container")
+local budget = require("adcorre.budget")
 
 local Graph = Container.class("onnx.Graph", Container)
 
@@ -46,10 +47,11 @@ function Graph.new(model, where)
   where = where or "onnx"
   local function fail(fmt, ...) error(("onnx.load: %s: " .. fmt):format(where, ...), 0) end
   if model.opset ~= 0 and model.opset < 7 then fail("opset %d is too old (7 or later)", model.opset) end
-  local consts = {}
+  local consts, held = {}, 0
   for _, e in ipairs(model.initializers) do
     if consts[e.name] then fail("initializer '%s' appears twice", e.name) end
     consts[e.name] = e.tensor
+    held = held + 4 * e.tensor:numel()
   end
   local inputs = {}
   for _, v in ipairs(model.inputs) do
@@ -71,8 +73,41 @@ function Graph.new(model, where)
   end
   self.input_name = input.name
   self.input_shape = {table.unpack(example_shape, 2)}
+  -- Each step is built and run on the example under an allocation budget
+  -- of what the initializers justify plus room for activations a few dozen
+  -- times the example's size, so attributes that ask for absurd sizes
+  -- (pads of 10^6, an input of 10^5 x 10^5) fail before they allocate.
+  local in_bytes = 4
+  for _, v in ipairs(example_shape) do in_bytes = in_bytes * v end
+  local limit = budget.bytes(held)
+  if in_bytes > limit then
+    fail("input '%s' has shape %s: one example is %d bytes, more than the file's %d bytes of initializers justify",
+      input.name, dims_str(d), in_bytes, held)
+  end
+  limit = limit + 64 * in_bytes
+  local why = budget.why(held, "initializers")
   local examples = {[input.name] = ac.zeros(table.unpack(example_shape))}
+  -- an example is dropped after the last node that reads it
+  local last_use, is_output = {}, {}
+  for i, node in ipairs(model.nodes) do
+    for _, n in ipairs(node.inputs) do last_use[n] = i end
+  end
+  for _, v in ipairs(model.outputs) do is_output[v.name] = true end
   self.steps = {}
+  local function step(node, ctx, label)
+    local s = ops.build(node, ctx)
+    if not s.args then
+      s.args = {}
+      for j, n in ipairs(node.inputs) do
+        if consts[n] then break end
+        s.args[j] = n
+      end
+    end
+    s.output, s.label = node.outputs[1], label
+    local ok, y = pcall(run_step, s, examples)
+    if not ok then fail("%s: %s", label, budget.strip(y)) end
+    return s, ac.is_tensor(y) and y:clone() or y
+  end
   for i, node in ipairs(model.nodes) do
     local label = node.name ~= "" and ("node %d '%s' (%s)"):format(i, node.name, node.op_type)
       or ("node %d (%s)"):format(i, node.op_type)
@@ -84,18 +119,16 @@ function Graph.new(model, where)
     if #node.outputs ~= 1 and not (node.op_type == "Dropout" and #node.outputs == 2) then
       ctx.fail("%d outputs (one is supported)", #node.outputs)
     end
-    local s = ops.build(node, ctx)
-    if not s.args then
-      s.args = {}
-      for j, n in ipairs(node.inputs) do
-        if consts[n] then break end
-        s.args[j] = n
-      end
+    local ok, s, y = budget.run(limit, why, step, node, ctx, label)
+    if not ok then
+      s = tostring(s)
+      if s:find("^onnx%.load: ") then error(s, 0) end
+      fail("%s: %s", label, budget.strip(s))
     end
-    s.output, s.label = node.outputs[1], label
-    local ok, y = pcall(run_step, s, examples)
-    if not ok then fail("%s: %s", label, tostring(y)) end
-    examples[s.output] = ac.is_tensor(y) and y:clone() or y
+    examples[s.output] = y
+    for _, n in ipairs(node.inputs) do
+      if last_use[n] == i and not is_output[n] and n ~= s.output then examples[n] = nil end
+    end
     if s.module then self.modules[#self.modules + 1] = s.module end
     self.steps[#self.steps + 1] = s
   end
