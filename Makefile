@@ -20,7 +20,7 @@ LIBS      := -lopenblas -llapacke -ljpeg -lpng -lstb $(HDF5_LIBS) -lpthread -lm
 ALL_CFLAGS = $(CFLAGS) $(OPT) -fPIC -std=gnu11 $(WARN) $(INCS)
 # Only the bindings see Lua's headers.
 build/obj/lua/%.o build-asan/obj/lua/%.o: INCS += -I$(LUA_INCDIR)
-build/obj/io/hdf5.o build-asan/obj/io/hdf5.o build/fuzz/obj/io/hdf5.o: INCS += $(HDF5_CFLAGS)
+build/obj/io/hdf5.o build-asan/obj/io/hdf5.o build/fuzz/obj/io/hdf5.o build/fuzz/objall/io/hdf5.o: INCS += $(HDF5_CFLAGS)
 
 # csrc/<area>/ holds the kernels (no Lua inside); csrc/lua/ the bindings.
 # csrc/dist/ and its binding csrc/lua/lua_dist.c need MPI: they go into
