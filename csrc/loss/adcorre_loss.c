@@ -538,6 +538,51 @@ static void fd_ed_row(const float *restrict u, const float *restrict v, const do
 #undef AC_SUM4
 }
 
+/* The scalar parts the vector rows share: the sums' tail after the lanes
+ * are reduced (sums = usum, <u,v>, sum v, <u,S-u>, sum S), the row's
+ * coefficients, and the gradient's tail. Inlined into each vector row, so
+ * they compile with its instruction set. */
+typedef struct { double dot1, dot2, mean1, mean2; } fded_coef;
+
+static inline void fded_sums_tail(const float *restrict u, const float *restrict v,
+                                  const double *restrict S, int64_t t, int64_t d, int fd_on, int ed_on,
+                                  double sums[5]) {
+  for (; t < d; t++) {
+    double ut = u[t];
+    sums[0] += ut;
+    if (fd_on) {
+      sums[1] += ut * (double)v[t];
+      sums[2] += (double)v[t];
+    }
+    if (ed_on) {
+      sums[3] += ut * (S[t] - ut);
+      sums[4] += S[t];
+    }
+  }
+}
+
+static inline fded_coef fded_coefs(const double sums[5], int64_t d, double inv, int fd_on, int ed_on,
+                                   double cfd, double ced) {
+  double usum = sums[0];
+  double dot1 = fd_on ? cfd * sums[1] : 0.0, gs1 = fd_on ? cfd * sums[2] : 0.0;
+  double dot2 = ed_on ? ced * sums[3] : 0.0, gs2 = ed_on ? ced * (sums[4] - usum) : 0.0;
+  fded_coef c = {dot1, dot2, (gs1 - dot1 * usum) * inv / (double)d, (gs2 - dot2 * usum) * inv / (double)d};
+  return c;
+}
+
+static inline void fded_out_tail(const float *restrict u, const float *restrict v, const double *restrict S,
+                                 int64_t t, int64_t d, double inv, int fd_on, int ed_on, double cfd,
+                                 double ced, fded_coef c, float *restrict out, double *s1, double *s2) {
+  for (; t < d; t++) {
+    double ut = u[t], dx1 = 0.0, dx2 = 0.0;
+    if (fd_on) dx1 = (cfd * (double)v[t] - ut * c.dot1) * inv - c.mean1;
+    if (ed_on) dx2 = (ced * (S[t] - ut) - ut * c.dot2) * inv - c.mean2;
+    *s1 += dx1 * dx1;
+    *s2 += dx2 * dx2;
+    out[t] = (float)(dx1 + dx2);
+  }
+}
+
 /* The same row with AVX-512: eight lanes per sum (an order of its own). */
 __attribute__((target("avx512f"))) static void fd_ed_row_avx512(
     const float *restrict u, const float *restrict v, const double *restrict S, int64_t d,
@@ -559,24 +604,11 @@ __attribute__((target("avx512f"))) static void fd_ed_row_avx512(
       e = _mm512_add_pd(e, st);
     }
   }
-  double usum = _mm512_reduce_add_pd(us), suv = _mm512_reduce_add_pd(uv);
-  double svs = _mm512_reduce_add_pd(vs), sa = _mm512_reduce_add_pd(a), se = _mm512_reduce_add_pd(e);
-  for (; t < d; t++) {
-    double ut = u[t];
-    usum += ut;
-    if (fd_on) {
-      suv += ut * (double)v[t];
-      svs += (double)v[t];
-    }
-    if (ed_on) {
-      sa += ut * (S[t] - ut);
-      se += S[t];
-    }
-  }
-  double dot1 = fd_on ? cfd * suv : 0.0, gs1 = fd_on ? cfd * svs : 0.0;
-  double dot2 = ed_on ? ced * sa : 0.0, gs2 = ed_on ? ced * (se - usum) : 0.0;
-  double mean1 = (gs1 - dot1 * usum) * inv / (double)d;
-  double mean2 = (gs2 - dot2 * usum) * inv / (double)d;
+  double sums[5] = {_mm512_reduce_add_pd(us), _mm512_reduce_add_pd(uv), _mm512_reduce_add_pd(vs),
+                    _mm512_reduce_add_pd(a), _mm512_reduce_add_pd(e)};
+  fded_sums_tail(u, v, S, t, d, fd_on, ed_on, sums);
+  const fded_coef c = fded_coefs(sums, d, inv, fd_on, ed_on, cfd, ced);
+  const double dot1 = c.dot1, dot2 = c.dot2, mean1 = c.mean1, mean2 = c.mean2;
   /* dx1 = cfd inv v - (dot1 inv) u - mean1; dx2 = ced inv S - (ced + dot2) inv u - mean2 */
   __m512d c1v = _mm512_set1_pd(cfd * inv), c1u = _mm512_set1_pd(-dot1 * inv), m1 = _mm512_set1_pd(-mean1);
   __m512d c2s = _mm512_set1_pd(ced * inv), c2u = _mm512_set1_pd(-(ced + dot2) * inv),
@@ -597,14 +629,7 @@ __attribute__((target("avx512f"))) static void fd_ed_row_avx512(
     _mm256_storeu_ps(out + t, _mm512_cvtpd_ps(_mm512_add_pd(dx1, dx2)));
   }
   double s1 = _mm512_reduce_add_pd(q1), s2 = _mm512_reduce_add_pd(q2);
-  for (; t < d; t++) {
-    double ut = u[t], dx1 = 0.0, dx2 = 0.0;
-    if (fd_on) dx1 = (cfd * (double)v[t] - ut * dot1) * inv - mean1;
-    if (ed_on) dx2 = (ced * (S[t] - ut) - ut * dot2) * inv - mean2;
-    s1 += dx1 * dx1;
-    s2 += dx2 * dx2;
-    out[t] = (float)(dx1 + dx2);
-  }
+  fded_out_tail(u, v, S, t, d, inv, fd_on, ed_on, cfd, ced, c, out, &s1, &s2);
   *sq1 += s1;
   *sq2 += s2;
 }
@@ -636,24 +661,10 @@ __attribute__((target("avx2,fma"))) static void fd_ed_row_avx2(
       e = _mm256_add_pd(e, st);
     }
   }
-  double usum = hsum4_pd(us), suv = hsum4_pd(uv), svs = hsum4_pd(vs), sa = hsum4_pd(a);
-  double se = hsum4_pd(e);
-  for (; t < d; t++) {
-    double ut = u[t];
-    usum += ut;
-    if (fd_on) {
-      suv += ut * (double)v[t];
-      svs += (double)v[t];
-    }
-    if (ed_on) {
-      sa += ut * (S[t] - ut);
-      se += S[t];
-    }
-  }
-  double dot1 = fd_on ? cfd * suv : 0.0, gs1 = fd_on ? cfd * svs : 0.0;
-  double dot2 = ed_on ? ced * sa : 0.0, gs2 = ed_on ? ced * (se - usum) : 0.0;
-  double mean1 = (gs1 - dot1 * usum) * inv / (double)d;
-  double mean2 = (gs2 - dot2 * usum) * inv / (double)d;
+  double sums[5] = {hsum4_pd(us), hsum4_pd(uv), hsum4_pd(vs), hsum4_pd(a), hsum4_pd(e)};
+  fded_sums_tail(u, v, S, t, d, fd_on, ed_on, sums);
+  const fded_coef c = fded_coefs(sums, d, inv, fd_on, ed_on, cfd, ced);
+  const double dot1 = c.dot1, dot2 = c.dot2, mean1 = c.mean1, mean2 = c.mean2;
   /* dx1 = cfd inv v - (dot1 inv) u - mean1; dx2 = ced inv S - (ced + dot2) inv u - mean2 */
   __m256d c1v = _mm256_set1_pd(cfd * inv), c1u = _mm256_set1_pd(-dot1 * inv), m1 = _mm256_set1_pd(-mean1);
   __m256d c2s = _mm256_set1_pd(ced * inv), c2u = _mm256_set1_pd(-(ced + dot2) * inv),
@@ -674,14 +685,7 @@ __attribute__((target("avx2,fma"))) static void fd_ed_row_avx2(
     _mm_storeu_ps(out + t, _mm256_cvtpd_ps(_mm256_add_pd(dx1, dx2)));
   }
   double s1 = hsum4_pd(q1), s2 = hsum4_pd(q2);
-  for (; t < d; t++) {
-    double ut = u[t], dx1 = 0.0, dx2 = 0.0;
-    if (fd_on) dx1 = (cfd * (double)v[t] - ut * dot1) * inv - mean1;
-    if (ed_on) dx2 = (ced * (S[t] - ut) - ut * dot2) * inv - mean2;
-    s1 += dx1 * dx1;
-    s2 += dx2 * dx2;
-    out[t] = (float)(dx1 + dx2);
-  }
+  fded_out_tail(u, v, S, t, d, inv, fd_on, ed_on, cfd, ced, c, out, &s1, &s2);
   *sq1 += s1;
   *sq2 += s2;
 }
