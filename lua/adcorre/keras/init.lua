@@ -217,7 +217,6 @@ local function pair_and_copy(f, root, wl, model, opts, lwhere)
   return #pairs_, {ignored = ignored, trunk_only = trunk_only and true or false}
 end
 
-
 --- Loads Keras weights into a native model (see the file comment).
 function M.load_weights(model, path, opts)
   local where = "keras.load_weights"

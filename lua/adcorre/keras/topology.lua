@@ -10,6 +10,7 @@
 --   local net = topology.module(g [, upto])    -- a keras.Graph (upto: one node
 --                                           -- index that becomes the output)
 local layers = require("adcorre.keras.layers")
+local budget = require("adcorre.budget")
 local Graph = require("adcorre.keras.Graph")
 
 local M = {}
@@ -117,7 +118,7 @@ function M.parse(config, where)
     if not ok then
       -- an nn constructor's own error (the allocation budget's refusal) names the layer too
       local msg = tostring(spec)
-      if msg:sub(1, #lwhere) ~= lwhere then msg = lwhere .. ": " .. msg:gsub("^[^:]*%.lua:%d+: ", "") end
+      if msg:sub(1, #lwhere) ~= lwhere then msg = lwhere .. ": " .. budget.strip(msg) end
       error(msg, 0)
     end
     g.nodes[#g.nodes + 1] = {name = name, class = e.class_name, layer = e, inputs = ins, spec = spec,
